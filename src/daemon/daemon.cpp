@@ -1,0 +1,180 @@
+#include "daemon.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+
+#include "pkgxfer/common/units.h"
+#include "pkgxfer/host/component_catalog.h"
+#include "pkgxfer/host/component_host.h"
+#include "pkgxfer/host/runtime.h"
+#include "pkgxfer/store/database.h"
+#include "pkgxfer/store/distribution_point_repository.h"
+
+namespace pkgxfer::daemon {
+namespace {
+
+spdlog::level::level_enum toSpdlog(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::Debug: return spdlog::level::debug;
+    case config::LogLevel::Info: return spdlog::level::info;
+    case config::LogLevel::Warning: return spdlog::level::warn;
+    case config::LogLevel::Error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+host::RuntimeOptions runtimeOptions(const config::Config& config) {
+  host::RuntimeOptions options;
+  options.io_threads = 2;
+  // Every sending thread of the transfer manager (packages x DPs per package) may block on file
+  // or SMB I/O at once, plus a few for hashing and the database.
+  const auto& d = config.distribution;
+  options.blocking_threads =
+      std::min(1024, d.max_concurrent_packages * d.max_threads_per_package + 4);
+  return options;
+}
+
+bool hostsSiteComponent(const config::Config& config) {
+  for (const auto& name : config.components) {
+    const host::ComponentInfo* info = host::findComponentInfo(name);
+    if (info && info->site_server) return true;
+  }
+  return false;
+}
+
+// Opens the site database once at start: creates or migrates the schema, checks its integrity and
+// records the configured DPs. Components open their own connections on their strands.
+Status prepareSiteDatabase(const config::Config& config, Clock& clock, const Logger& log) {
+  auto file = store::siteDatabasePath(config.site->data_dir);
+  PKGXFER_ASSIGN_OR_RETURN(auto db, store::Database::open(file, clock));
+  PKGXFER_ASSIGN_OR_RETURN(int version, db->schemaVersion());
+  PX_LOG_INFO(log, "Site database {} opened (schema version {}, integrity check ok)",
+              file.string(), version);
+  store::DistributionPointRepository dps(*db);
+  PKGXFER_ASSIGN_OR_RETURN(auto sync, dps.syncFromConfig(config.distribution_points));
+  PX_LOG_INFO(log, "Distribution points: {} configured; added: [{}], changed: [{}], restored: [{}], "
+              "no longer configured: [{}]",
+              config.distribution_points.size(), joined(sync.added), joined(sync.changed),
+              joined(sync.restored), joined(sync.removed));
+  return Status::Ok();
+}
+
+}  // namespace
+
+int runDaemon(const config::Config& config, const DaemonOptions& options,
+              const ComponentFactory& factory, platform::ServiceControl& control) {
+  LogOptions log_options;
+  log_options.dir = config.logging.dir;
+  log_options.level = toSpdlog(config.logging.level);
+  log_options.max_size = config.logging.max_size;
+  log_options.history = config.logging.history;
+  log_options.stderr_copy = options.log_to_stderr && !control.isService();
+  LogManager logs(log_options);
+
+  auto host_log = logs.open({std::string(host::kHostLog.log_stem),
+                             std::string(host::kHostLog.log_component), host::kHostLog.log_format});
+  if (!host_log.ok()) {
+    std::fprintf(stderr, "pkgxferd: cannot open the log: %s\n", host_log.error().toString().c_str());
+    return kExitStartFailed;
+  }
+  Logger log = *host_log;
+  PX_LOG_INFO(log, "pkgxferd {} starting, pid {}, config {}, components: {}", PKGXFER_VERSION,
+              static_cast<long>(::getpid()), config.file.string(), joined(config.components));
+  for (const auto& warning : config.warnings) PX_LOG_WARN(log, "Config: {}", warning);
+
+  if (hostsSiteComponent(config)) {
+    Status site = prepareSiteDatabase(config, SystemClock::instance(), log);
+    if (!site.ok()) {
+      PX_LOG_ERROR(log, "Cannot open the site database: {}", site.toString());
+      if (!log_options.stderr_copy) {
+        std::fprintf(stderr, "pkgxferd: cannot open the site database: %s\n",
+                     site.toString().c_str());
+      }
+      return kExitStartFailed;
+    }
+  }
+
+  host::Runtime runtime(runtimeOptions(config));
+  host::ComponentHost components(log);
+  std::vector<std::string> not_hosted;
+  for (const auto& name : config.components) {
+    const host::ComponentInfo* info = host::findComponentInfo(name);
+    if (info == nullptr) {  // the config loader already rejects unknown names
+      PX_LOG_ERROR(log, "Unknown component {}", name);
+      return kExitBadConfig;
+    }
+    auto component_log = logs.open({std::string(info->log_stem),
+                                     std::string(info->log_component), info->log_format});
+    if (!component_log.ok()) {
+      PX_LOG_ERROR(log, "Cannot open the log of {}: {}", name, component_log.error().toString());
+      return kExitStartFailed;
+    }
+    host::Strand strand = runtime.makeStrand();
+    auto component = factory(name, host::ComponentContext{strand, runtime.io(), runtime.blocking(),
+                                                          SystemClock::instance(), *component_log,
+                                                          config});
+    if (!component.ok()) {
+      if (component.error().code() == Status::Code::NotFound) {
+        PX_LOG_WARN(log, "Component {}; not started", component.error().message());
+        not_hosted.push_back(name);
+        continue;
+      }
+      PX_LOG_ERROR(log, "Cannot create component {}: {}", name, component.error().toString());
+      return kExitStartFailed;
+    }
+    components.add(std::move(*component), strand);
+  }
+
+  // Subscribe before starting anything, so a stop that arrives during start-up is not lost.
+  auto stop_requested = std::make_shared<std::promise<std::string>>();
+  auto stop_once = std::make_shared<std::once_flag>();
+  auto stop_future = stop_requested->get_future();
+  runtime.start();
+  auto registration = control.onStopRequest(runtime.io(), [stop_requested, stop_once](std::string reason) {
+    std::call_once(*stop_once, [&] { stop_requested->set_value(std::move(reason)); });
+  });
+
+  Status started = components.startAll(options.start_timeout, options.stop_grace);
+  if (!started.ok()) {
+    PX_LOG_ERROR(log, "pkgxferd failed to start: {}", started.toString());
+    registration.reset();
+    runtime.stop();
+    return kExitStartFailed;
+  }
+  control.reportRunning();
+  PX_LOG_INFO(log, "pkgxferd running with {} component(s){}", components.startedCount(),
+              not_hosted.empty() ? "" : " (not in this build: " + joined(not_hosted) + ")");
+
+  std::string reason = stop_future.get();
+  PX_LOG_INFO(log, "Stop requested ({}); stopping components (grace {})", reason,
+              formatDuration(options.stop_grace));
+  control.reportStopping(options.stop_grace);
+  host::ComponentHost::StopReport report = components.stopAll(options.stop_grace);
+  registration.reset();
+  if (!report.clean) {
+    PX_LOG_ERROR(log, "Grace deadline passed; exiting without waiting for: {}",
+                 joined(report.overdue));
+    logs.flushAll();
+    // Their work may still hold io or pool threads, so joining could hang: leave now.
+    std::_Exit(kExitStopOverdue);
+  }
+  runtime.stop();
+  PX_LOG_INFO(log, "pkgxferd stopped");
+  logs.flushAll();
+  return kExitOk;
+}
+
+}  // namespace pkgxfer::daemon

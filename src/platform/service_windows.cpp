@@ -1,0 +1,224 @@
+// Windows side of the service: the same pkgxferd.exe runs under the Service Control Manager or,
+// when started from a console, as a console program (StartServiceCtrlDispatcher fails with
+// ERROR_FAILED_SERVICE_CONTROLLER_CONNECT). The control handler only posts the stop request and
+// returns at once; SERVICE_RUNNING is reported only after the components started.
+//
+// Compiled only on Windows (src/platform/CMakeLists.txt).
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "pkgxfer/platform/service.h"
+
+namespace pkgxfer::platform {
+namespace {
+
+std::string lastErrorText(DWORD code) {
+  char* buffer = nullptr;
+  DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
+                               FORMAT_MESSAGE_IGNORE_INSERTS,
+                           nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+  std::string text = n ? std::string(buffer, n) : "error " + std::to_string(code);
+  if (buffer) LocalFree(buffer);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == '.')) {
+    text.pop_back();
+  }
+  return text + " (" + std::to_string(code) + ")";
+}
+
+// The SCM side: state reporting and a control handler that posts the stop.
+class ScmControl final : public ServiceControl {
+ public:
+  explicit ScmControl(SERVICE_STATUS_HANDLE handle) : handle_(handle) {
+    status_.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+    status_.dwCurrentState = SERVICE_START_PENDING;
+    status_.dwWaitHint = 30000;
+    SetServiceStatus(handle_, &status_);
+  }
+
+  std::unique_ptr<StopRegistration> onStopRequest(
+      boost::asio::io_context& io, std::function<void(std::string)> on_stop) override {
+    std::lock_guard lock(mutex_);
+    io_ = &io;
+    on_stop_ = std::move(on_stop);
+    return std::make_unique<Registration>(this);
+  }
+
+  // Runs on the SCM's dispatcher thread: post and return immediately.
+  void control(DWORD code) {
+    if (code != SERVICE_CONTROL_STOP && code != SERVICE_CONTROL_SHUTDOWN) return;
+    std::lock_guard lock(mutex_);
+    if (io_ && on_stop_ && !stop_posted_) {
+      stop_posted_ = true;
+      const char* reason = code == SERVICE_CONTROL_STOP ? "service stop" : "system shutdown";
+      boost::asio::post(*io_, [fn = on_stop_, reason] { fn(reason); });
+    }
+  }
+
+  void reportRunning() override {
+    status_.dwCurrentState = SERVICE_RUNNING;
+    status_.dwControlsAccepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN;
+    status_.dwWaitHint = 0;
+    SetServiceStatus(handle_, &status_);
+  }
+  void reportStopping(std::chrono::milliseconds wait_hint) override {
+    status_.dwCurrentState = SERVICE_STOP_PENDING;
+    status_.dwControlsAccepted = 0;
+    status_.dwWaitHint = static_cast<DWORD>(wait_hint.count());
+    ++status_.dwCheckPoint;
+    SetServiceStatus(handle_, &status_);
+  }
+  void reportStopped(int exit_code) {
+    status_.dwCurrentState = SERVICE_STOPPED;
+    status_.dwControlsAccepted = 0;
+    status_.dwWin32ExitCode = exit_code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
+    status_.dwServiceSpecificExitCode = static_cast<DWORD>(exit_code);
+    SetServiceStatus(handle_, &status_);
+  }
+  bool isService() const override { return true; }
+
+ private:
+  struct Registration final : StopRegistration {
+    explicit Registration(ScmControl* owner) : owner_(owner) {}
+    ~Registration() override {
+      std::lock_guard lock(owner_->mutex_);
+      owner_->io_ = nullptr;
+      owner_->on_stop_ = nullptr;
+    }
+    ScmControl* owner_;
+  };
+
+  SERVICE_STATUS_HANDLE handle_;
+  SERVICE_STATUS status_{};
+  std::mutex mutex_;
+  boost::asio::io_context* io_ = nullptr;
+  std::function<void(std::string)> on_stop_;
+  bool stop_posted_ = false;
+};
+
+class SignalRegistration final : public StopRegistration {
+ public:
+  SignalRegistration(boost::asio::io_context& io, std::function<void(std::string)> on_stop)
+      : signals_(io, SIGINT, SIGTERM) {
+    signals_.async_wait([on_stop = std::move(on_stop)](const boost::system::error_code& ec,
+                                                       int signo) {
+      if (!ec) on_stop(signo == SIGINT ? "Ctrl+C" : "SIGTERM");
+    });
+  }
+  ~SignalRegistration() override {
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+  }
+
+ private:
+  boost::asio::signal_set signals_;
+};
+
+class ConsoleControl final : public ServiceControl {
+ public:
+  std::unique_ptr<StopRegistration> onStopRequest(
+      boost::asio::io_context& io, std::function<void(std::string)> on_stop) override {
+    return std::make_unique<SignalRegistration>(io, std::move(on_stop));
+  }
+  void reportRunning() override {}
+  void reportStopping(std::chrono::milliseconds) override {}
+  bool isService() const override { return false; }
+};
+
+// The dispatcher calls ServiceMain with no user pointer, so these are process-wide by necessity.
+std::string g_service_name;
+const ServiceBody* g_body = nullptr;
+ScmControl* g_control = nullptr;
+std::atomic<int> g_exit_code{0};
+
+DWORD WINAPI controlHandler(DWORD code, DWORD, LPVOID, LPVOID) {
+  if (g_control) g_control->control(code);
+  return NO_ERROR;
+}
+
+void WINAPI serviceMain(DWORD, LPSTR*) {
+  SERVICE_STATUS_HANDLE handle =
+      RegisterServiceCtrlHandlerExA(g_service_name.c_str(), controlHandler, nullptr);
+  if (!handle) return;
+  ScmControl control(handle);
+  g_control = &control;
+  int code = (*g_body)(control);
+  g_exit_code = code;
+  g_control = nullptr;
+  control.reportStopped(code);
+}
+
+}  // namespace
+
+int runService(const std::string& service_name, const ServiceBody& body) {
+  g_service_name = service_name;
+  g_body = &body;
+  SERVICE_TABLE_ENTRYA table[] = {{g_service_name.data(), serviceMain}, {nullptr, nullptr}};
+  if (StartServiceCtrlDispatcherA(table)) return g_exit_code;
+  if (GetLastError() != ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) return 1;
+  ConsoleControl control;  // started from a console, not by the SCM
+  return body(control);
+}
+
+Status installService(const std::string& service_name, const std::filesystem::path& exe,
+                      const std::vector<std::string>& args) {
+  std::string command = "\"" + exe.string() + "\"";
+  for (const auto& a : args) command += " \"" + a + "\"";
+  SC_HANDLE scm = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE);
+  if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
+  SC_HANDLE service = CreateServiceA(
+      scm, service_name.c_str(), "pkgxfer content distribution service", SERVICE_ALL_ACCESS,
+      SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(),
+      nullptr, nullptr, nullptr, nullptr, nullptr);
+  if (!service) {
+    DWORD err = GetLastError();
+    CloseServiceHandle(scm);
+    return err == ERROR_SERVICE_EXISTS
+               ? Status::AlreadyExists("service " + service_name + " is already installed")
+               : Status::IoError("CreateService " + service_name + ": " + lastErrorText(err));
+  }
+  // Restart after 5 s on the first two failures, as SMS_Executive's recovery settings do.
+  SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000}, {SC_ACTION_NONE, 0}};
+  SERVICE_FAILURE_ACTIONSA failure{};
+  failure.dwResetPeriod = 86400;
+  failure.cActions = 3;
+  failure.lpsaActions = actions;
+  ChangeServiceConfig2A(service, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
+  CloseServiceHandle(service);
+  CloseServiceHandle(scm);
+  return Status::Ok();
+}
+
+Status uninstallService(const std::string& service_name) {
+  SC_HANDLE scm = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT);
+  if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
+  SC_HANDLE service = OpenServiceA(scm, service_name.c_str(), SERVICE_STOP | DELETE);
+  if (!service) {
+    DWORD err = GetLastError();
+    CloseServiceHandle(scm);
+    return err == ERROR_SERVICE_DOES_NOT_EXIST
+               ? Status::NotFound("service " + service_name + " is not installed")
+               : Status::IoError("OpenService " + service_name + ": " + lastErrorText(err));
+  }
+  SERVICE_STATUS status{};
+  ControlService(service, SERVICE_CONTROL_STOP, &status);  // best effort; delete marks it anyway
+  BOOL deleted = DeleteService(service);
+  DWORD err = GetLastError();
+  CloseServiceHandle(service);
+  CloseServiceHandle(scm);
+  if (!deleted) return Status::IoError("DeleteService " + service_name + ": " + lastErrorText(err));
+  return Status::Ok();
+}
+
+}  // namespace pkgxfer::platform
