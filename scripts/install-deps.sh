@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that pkgxfer's build, tests and demo need, only those missing,
+# so a second run takes well under a second. Needs root (apt-get) only when something is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config
+  libboost-dev            # Asio, Beast (header-only)
+  libspdlog-dev libfmt-dev
+  libsqlite3-dev sqlite3
+  nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  libssl-dev
+  libcli11-dev
+  libsmbclient-dev        # SMB transport (optional: -DPKGXFER_WITH_SMB=OFF builds without it)
+  tzdata                  # IANA zones for site.timezone and schedules
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
