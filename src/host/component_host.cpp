@@ -2,7 +2,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 #include <string>
 
 #include "pkgxfer/common/units.h"
@@ -12,12 +14,25 @@ namespace pkgxfer::host {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+namespace {
+
+constexpr milliseconds kLateStopSlice{1000};
+
+// A component that missed its deadline may still have work queued on its strand or running on the
+// pool, so destroying it could free state that work is using. It is parked here for the life of the
+// process instead (reachable, so not a leak), and the process is expected to exit soon after.
+void abandon(ComponentPtr component) {
+  static std::mutex mutex;
+  static auto* parked = new std::vector<ComponentPtr>();
+  std::lock_guard lock(mutex);
+  parked->push_back(std::move(component));
+}
+
+}  // namespace
+
 ComponentHost::ComponentHost(Logger logger) : logger_(std::move(logger)) {}
 
-ComponentHost::~ComponentHost() {
-  // Components that were stopped in time, or never started, are destroyed normally. Overdue ones
-  // were already released by stopStarted().
-}
+ComponentHost::~ComponentHost() = default;
 
 void ComponentHost::add(ComponentPtr component, Strand strand) {
   entries_.push_back(Entry{std::move(component), std::move(strand)});
@@ -36,8 +51,7 @@ Status ComponentHost::startAll(milliseconds start_timeout, milliseconds grace) {
     if (future.wait_for(start_timeout) != std::future_status::ready) {
       PX_LOG_ERROR(logger_, "Component {} did not start within {}; stopping the others", name,
                    formatDuration(start_timeout));
-      // It may still be running start(): never destroy it.
-      (void)entry.component.release();
+      abandon(std::move(entry.component));  // it may still be running start()
       entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
       stopStarted(steady_clock::now() + grace);
       return Status::Unavailable("component " + name + " did not start within " +
@@ -73,14 +87,17 @@ ComponentHost::StopReport ComponentHost::stopStarted(steady_clock::time_point de
     boost::asio::post(entry.strand, [component, promise, once] {
       component->stop([promise, once] { std::call_once(*once, [&] { promise->set_value(); }); });
     });
-    if (future.wait_until(deadline) == std::future_status::ready) {
+    // Past the deadline (a component before this one used it up), a component still gets a short
+    // slice: most stop in microseconds, and skipping them would abandon work for nothing.
+    auto until = std::max(deadline, steady_clock::now() + kLateStopSlice);
+    if (future.wait_until(until) == std::future_status::ready) {
       PX_LOG_INFO(logger_, "Component {} stopped", name);
       continue;
     }
     PX_LOG_ERROR(logger_, "Component {} did not stop before the grace deadline; moving on", name);
     report.clean = false;
     report.overdue.push_back(name);
-    (void)entry.component.release();  // its work may still run: never destroy it
+    abandon(std::move(entry.component));
   }
   return report;
 }

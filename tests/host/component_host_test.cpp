@@ -165,28 +165,37 @@ TEST_F(ComponentHostTest, ComponentMissingTheGraceDeadlineIsReportedAndTheOthers
       << text;
 }
 
+// A start() that blocks until released. The host abandons (never destroys) it, so the flags it
+// uses are shared rather than borrowed from the test's stack.
 class BlockingStart : public Component {
  public:
-  explicit BlockingStart(std::atomic<bool>& release) : release_(release) {}
+  struct Flags {
+    std::atomic<bool> release{false};
+    std::atomic<bool> returned{false};
+  };
+  explicit BlockingStart(std::shared_ptr<Flags> flags) : flags_(std::move(flags)) {}
   std::string_view name() const override { return "slow"; }
   Status start() override {
-    while (!release_) std::this_thread::sleep_for(1ms);
+    while (!flags_->release) std::this_thread::sleep_for(1ms);
+    flags_->returned = true;
     return Status::Ok();
   }
   void stop(std::function<void()> done) override { done(); }
 
  private:
-  std::atomic<bool>& release_;
+  std::shared_ptr<Flags> flags_;
 };
 
 TEST_F(ComponentHostTest, StartThatDoesNotReturnInTimeFailsAndStopsTheOthers) {
-  std::atomic<bool> release{false};
+  auto flags = std::make_shared<BlockingStart::Flags>();
   ComponentHost host(log_);
   add(host, "a");
   Strand strand = runtime_.makeStrand();
-  host.add(std::make_unique<BlockingStart>(release), strand);
+  host.add(std::make_unique<BlockingStart>(flags), strand);
   Status status = host.startAll(200ms, 5s);
-  release = true;  // let the leaked component's start() finish so the runtime can stop
+  // Let the abandoned component's start() return so the runtime's threads can be joined.
+  flags->release = true;
+  ASSERT_TRUE(pkgxfer::testing::waitFor([&] { return flags->returned.load(); }));
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.code(), Status::Code::Unavailable);
   EXPECT_EQ(status.message(), "component slow did not start within 200ms");

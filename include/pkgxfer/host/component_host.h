@@ -32,13 +32,14 @@ class ComponentHost {
     std::vector<std::string> overdue;   // components that missed the deadline
   };
   // Stops started components in reverse order. Each is given the time left until the deadline
-  // (now + grace); a component that misses it is reported and the host moves on.
+  // (now + grace), but at least one second once the deadline has passed; a component that misses
+  // it is reported and the host moves on.
   StopReport stopAll(std::chrono::milliseconds grace);
 
   size_t startedCount() const { return started_; }
 
   // A component that missed its deadline may still have work queued on its strand, so it is never
-  // destroyed: the host leaks it deliberately and the process is expected to exit soon after.
+  // destroyed: the host parks it for the life of the process, which is expected to exit soon.
 
  private:
   struct Entry {
