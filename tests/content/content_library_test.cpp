@@ -1,0 +1,615 @@
+#include "pkgxfer/content/content_library.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "content/content_test_util.h"
+#include "fakes/test_util.h"
+
+namespace pkgxfer::content {
+namespace {
+
+namespace fs = std::filesystem;
+using pkgxfer::testing::readFile;
+using pkgxfer::testing::TempDir;
+using pkgxfer::testing::writeFile;
+using testing::sha;
+
+class ContentLibraryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_.path() / "ContentLib";
+    src_ = dir_.path() / "src";
+    lib_ = openLib();
+  }
+
+  std::unique_ptr<ContentLibrary> openLib(ContentLibrary::Options options = {}) {
+    auto lib = ContentLibrary::open(root_, std::move(options));
+    EXPECT_TRUE(lib.ok()) << lib.status().toString();
+    return lib.ok() ? std::move(*lib) : nullptr;
+  }
+
+  // Writes `files` under a fresh source folder `name` and builds its manifest.
+  Manifest makeContent(const std::string& package_id, std::uint64_t version,
+                       const std::map<std::string, std::string>& files,
+                       const std::string& name = "src") {
+    const fs::path source = dir_.path() / name;
+    for (const auto& [path, content] : files) writeFile(source / path, content);
+    fs::create_directories(source);
+    auto m = buildManifest(source, nullptr, pool_);
+    EXPECT_TRUE(m.ok()) << m.status().toString();
+    Manifest out = m.ok() ? *m : Manifest{};
+    out.package_id = package_id;
+    out.version = version;
+    out.name = "Package " + package_id;
+    return out;
+  }
+
+  AddResult add(const Manifest& m, const std::string& name = "src") {
+    auto r = lib_->addContentFromSource(m, dir_.path() / name);
+    EXPECT_TRUE(r.ok()) << r.status().toString();
+    return r.ok() ? *r : AddResult{};
+  }
+
+  // Every file under the library, relative to its root, sorted.
+  std::vector<std::string> allFiles() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(root_)) {
+      if (!e.is_directory()) out.push_back(fs::relative(e.path(), root_).string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::vector<std::string> tempFiles() const {
+    std::vector<std::string> out;
+    for (const std::string& f : allFiles()) {
+      std::string name = fs::path(f).filename().string();
+      if (name.front() == '.' && name.ends_with(".tmp")) out.push_back(f);
+    }
+    return out;
+  }
+
+  std::string bodyRel(const std::string& sha256) const {
+    return "FileLib/" + sha256.substr(0, 4) + "/" + sha256;
+  }
+
+  TempDir dir_;
+  fs::path root_;
+  fs::path src_;
+  boost::asio::thread_pool pool_{2};
+  std::unique_ptr<ContentLibrary> lib_;
+};
+
+TEST_F(ContentLibraryTest, OpenCreatesTheLayout) {
+  ASSERT_TRUE(lib_);
+  EXPECT_TRUE(fs::is_directory(root_ / "FileLib"));
+  EXPECT_TRUE(fs::is_directory(root_ / "DataLib"));
+  EXPECT_TRUE(fs::is_directory(root_ / "PkgLib"));
+  EXPECT_TRUE(allFiles().empty());
+  auto contents = lib_->listContents();
+  ASSERT_TRUE(contents.ok());
+  EXPECT_TRUE(contents->empty());
+}
+
+TEST_F(ContentLibraryTest, AddStoresEachBodyOnceThenTheManifest) {
+  fs::create_directories(src_ / "empty");
+  Manifest m = makeContent("PS100001", 1,
+                           {{"a.txt", "alpha"}, {"b/c.txt", "alpha"}, {"d #1 100%.bin", "delta"}});
+  AddResult r = add(m);
+  EXPECT_EQ(r.bodies_copied, 2u);
+  EXPECT_EQ(r.bytes_copied, 10u);
+  EXPECT_EQ(r.bodies_present, 0u);
+
+  EXPECT_EQ(allFiles(),
+            (std::vector<std::string>{
+                "DataLib/PS100001.1.json", std::min(bodyRel(sha("alpha")), bodyRel(sha("delta"))),
+                std::max(bodyRel(sha("alpha")), bodyRel(sha("delta"))), "PkgLib/PS100001.json"}));
+  EXPECT_EQ(readFile(root_ / bodyRel(sha("alpha"))), "alpha");
+  EXPECT_EQ(readFile(root_ / "DataLib/PS100001.1.json"), toJson(m));
+  EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
+            R"({"package_id":"PS100001","versions":[1]})");
+  EXPECT_TRUE(lib_->hasContent("PS100001", 1));
+  EXPECT_FALSE(lib_->hasContent("PS100001", 2));
+  auto back = lib_->readManifest("PS100001", 1);
+  ASSERT_TRUE(back.ok()) << back.status().toString();
+  EXPECT_EQ(*back, m);
+  EXPECT_EQ(back->dirs, (std::vector<std::string>{"b", "empty"}));
+  EXPECT_TRUE(lib_->hasBody(sha("delta")));
+  EXPECT_EQ(lib_->bodyPath(sha("delta")), root_ / bodyRel(sha("delta")));
+}
+
+TEST_F(ContentLibraryTest, AddingAgainCopiesNothing) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}, {"b", "B"}});
+  add(m);
+  AddResult again = add(m);
+  EXPECT_EQ(again.bodies_copied, 0u);
+  EXPECT_EQ(again.bodies_present, 2u);
+  EXPECT_EQ(again.bytes_present, 2u);
+}
+
+TEST_F(ContentLibraryTest, AddsMoreBodiesThanOneBatch) {
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 300; ++i)
+    files["d" + std::to_string(i % 3) + "/f" + std::to_string(i)] = "body " + std::to_string(i);
+  Manifest m = makeContent("PS100001", 1, files);
+  AddResult r = add(m);
+  EXPECT_EQ(r.bodies_copied, 300u);
+  auto present = lib_->inventory(uniqueBodies(m));
+  ASSERT_TRUE(present.ok());
+  EXPECT_EQ(present->size(), 300u);
+  EXPECT_TRUE(tempFiles().empty());
+  auto report = lib_->validate("PS100001", 1, &pool_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->describe();
+}
+
+TEST_F(ContentLibraryTest, PackagesShareBodies) {
+  add(makeContent("PS100001", 1, {{"shared.dll", "common"}, {"one.exe", "1"}}, "s1"), "s1");
+  AddResult r =
+      add(makeContent("PS100002", 1, {{"x/shared.dll", "common"}, {"two.exe", "2"}}, "s2"), "s2");
+  EXPECT_EQ(r.bodies_copied, 1u);
+  EXPECT_EQ(r.bodies_present, 1u);
+  auto contents = lib_->listContents();
+  ASSERT_TRUE(contents.ok());
+  EXPECT_EQ(*contents, (std::vector<ContentRef>{{"PS100001", 1}, {"PS100002", 1}}));
+}
+
+TEST_F(ContentLibraryTest, PkgLibListsVersions) {
+  add(makeContent("PS100001", 1, {{"a", "v1"}}, "v1"), "v1");
+  add(makeContent("PS100001", 2, {{"a", "v2"}}, "v2"), "v2");
+  EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
+            R"({"package_id":"PS100001","versions":[1,2]})");
+  auto versions = lib_->listVersions("PS100001");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(*versions, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE(lib_->listVersions("PS1FFFFF")->empty());
+}
+
+TEST_F(ContentLibraryTest, CommitNeedsEveryBody) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}, {"b", "B"}});
+  ASSERT_TRUE(lib_->importBody(src_ / "a", sha("A")).ok());
+  Status s = lib_->commitManifest(m);
+  EXPECT_EQ(s.code(), Status::Code::NotFound) << s.toString();
+  EXPECT_NE(s.message().find(sha("B")), std::string::npos) << s.message();
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_FALSE(fs::exists(root_ / "PkgLib/PS100001.json"));
+  ASSERT_TRUE(lib_->importBody(src_ / "b", sha("B"), 1).ok());
+  EXPECT_TRUE(lib_->commitManifest(m).ok());
+  EXPECT_TRUE(lib_->commitManifest(m).ok()) << "committing the same manifest again is fine";
+}
+
+TEST_F(ContentLibraryTest, DifferentManifestUnderSameVersionIsRefused) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}});
+  add(m);
+  Manifest other = m;
+  other.name = "renamed";
+  EXPECT_EQ(lib_->commitManifest(other).code(), Status::Code::AlreadyExists);
+  EXPECT_EQ(lib_->readManifest("PS100001", 1)->name, m.name);
+}
+
+TEST_F(ContentLibraryTest, SourceChangedSinceManifestIsCorruption) {
+  Manifest m = makeContent("PS100001", 1, {{"ok.txt", "fine"}, {"z.txt", "before"}});
+  writeFile(src_ / "z.txt", "after!");  // same size, different bytes
+  auto r = lib_->addContentFromSource(m, src_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Status::Code::Corruption);
+  EXPECT_NE(r.error().message().find("z.txt"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(lib_->hasBody(sha("before")));
+  EXPECT_FALSE(lib_->hasBody(sha("after!")));
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_TRUE(tempFiles().empty());
+
+  writeFile(src_ / "z.txt", "longer than before");
+  r = lib_->addContentFromSource(m, src_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Status::Code::Corruption);
+  EXPECT_NE(r.error().message().find("size"), std::string::npos) << r.error().message();
+}
+
+TEST_F(ContentLibraryTest, MissingSourceFileIsNotFound) {
+  Manifest m = makeContent("PS100001", 1, {{"gone.txt", "x"}});
+  fs::remove(src_ / "gone.txt");
+  auto r = lib_->addContentFromSource(m, src_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Status::Code::NotFound);
+  EXPECT_NE(r.error().message().find("gone.txt"), std::string::npos);
+}
+
+// ---- body writers ------------------------------------------------------------------------------
+
+TEST_F(ContentLibraryTest, BodyWriterAcceptsChunksInOrder) {
+  const std::string body = "0123456789abcdef";
+  auto w = lib_->createBodyWriter(sha(body), body.size());
+  ASSERT_TRUE(w.ok());
+  BodyWriter& writer = **w;
+  ASSERT_TRUE(writer.write(0, body.substr(0, 5)).ok());
+  EXPECT_EQ(writer.write(3, "xx").code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(writer.write(6, "xx").code(), Status::Code::InvalidArgument);
+  ASSERT_TRUE(writer.write(5, body.substr(5)).ok());
+  EXPECT_EQ(writer.bytesWritten(), body.size());
+  EXPECT_EQ(writer.write(body.size(), "!").code(), Status::Code::InvalidArgument)
+      << "more than the expected size";
+  EXPECT_FALSE(lib_->hasBody(sha(body))) << "not visible before commit";
+  EXPECT_EQ(tempFiles().size(), 1u);
+  ASSERT_TRUE(writer.commit().ok());
+  EXPECT_TRUE(lib_->hasBody(sha(body)));
+  EXPECT_EQ(readFile(lib_->bodyPath(sha(body))), body);
+  EXPECT_TRUE(tempFiles().empty());
+}
+
+TEST_F(ContentLibraryTest, BodyWriterDiscardsAMismatch) {
+  auto w = lib_->createBodyWriter(sha("expected"));
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(0, "tampered").ok());
+  Status s = (*w)->commit();
+  EXPECT_EQ(s.code(), Status::Code::Corruption) << s.toString();
+  EXPECT_NE(s.message().find(sha("tampered")), std::string::npos);
+  EXPECT_FALSE(lib_->hasBody(sha("expected")));
+  EXPECT_TRUE(tempFiles().empty());
+  EXPECT_FALSE((*w)->commit().ok());
+}
+
+TEST_F(ContentLibraryTest, BodyWriterDiscardsShortBody) {
+  auto w = lib_->createBodyWriter(sha("full body"), 9);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(0, "full").ok());
+  EXPECT_EQ((*w)->commit().code(), Status::Code::Corruption);
+  EXPECT_TRUE(tempFiles().empty());
+}
+
+TEST_F(ContentLibraryTest, AbandonedWriterLeavesNothing) {
+  {
+    auto w = lib_->createBodyWriter(sha("x"));
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(0, "x").ok());
+  }
+  auto w = lib_->createBodyWriter(sha("y"));
+  ASSERT_TRUE((*w)->write(0, "y").ok());
+  (*w)->abort();
+  EXPECT_FALSE((*w)->commit().ok());
+  EXPECT_TRUE(tempFiles().empty());
+  EXPECT_FALSE(lib_->hasBody(sha("x")));
+}
+
+TEST_F(ContentLibraryTest, RejectsMalformedHashes) {
+  EXPECT_EQ(lib_->createBodyWriter("../../etc/passwd").status().code(),
+            Status::Code::InvalidArgument);
+  EXPECT_EQ(lib_->createBodyWriter(std::string(64, 'A')).status().code(),
+            Status::Code::InvalidArgument);
+  EXPECT_EQ(lib_->openBody("abc").status().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(lib_->inventory({"nope"}).status().code(), Status::Code::InvalidArgument);
+  EXPECT_FALSE(lib_->hasBody("nope"));
+  EXPECT_EQ(lib_->removeContent("../../x", 1).code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(lib_->readManifest("ps100001", 1).status().code(), Status::Code::InvalidArgument);
+}
+
+TEST_F(ContentLibraryTest, WriteBodyFromAReader) {
+  std::string body(3 << 20, 'q');  // several copy buffers
+  body += "tail";
+  std::size_t pos = 0;
+  Status s = lib_->writeBody(sha(body), body.size(), [&](char* buf, std::size_t cap) {
+    std::size_t n = std::min(cap, body.size() - pos);
+    std::memcpy(buf, body.data() + pos, n);
+    pos += n;
+    return Result<std::size_t>(n);
+  });
+  ASSERT_TRUE(s.ok()) << s.toString();
+  auto reader = lib_->openBody(sha(body));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(reader->size(), body.size());
+  char buf[8] = {};
+  auto n = reader->readAt(body.size() - 4, buf, sizeof buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "tail");
+  EXPECT_EQ(*reader->readAt(body.size() + 10, buf, sizeof buf), 0u);
+  EXPECT_EQ(lib_->openBody(sha("absent")).status().code(), Status::Code::NotFound);
+}
+
+TEST_F(ContentLibraryTest, ReaderErrorIsReturned) {
+  Status s = lib_->writeBody(sha("x"), std::nullopt, [](char*, std::size_t) {
+    return Result<std::size_t>(Status::Unavailable("peer went away"));
+  });
+  EXPECT_EQ(s.code(), Status::Code::Unavailable);
+  EXPECT_TRUE(tempFiles().empty());
+}
+
+TEST_F(ContentLibraryTest, ConcurrentWritersOfSameAndDifferentBodies) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i)
+    bodies.push_back(std::string(100'000 + i, static_cast<char>('a' + i)));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        const std::string& body = bodies[static_cast<std::size_t>((t + round) % 4)];
+        auto w = lib_->createBodyWriter(sha(body), body.size());
+        if (!w.ok()) {
+          ++failures;
+          continue;
+        }
+        for (std::size_t off = 0; off < body.size(); off += 7000) {
+          if (!(*w)->write(off, std::string_view(body).substr(off, 7000)).ok()) ++failures;
+        }
+        if (!(*w)->commit().ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (const auto& body : bodies) EXPECT_EQ(readFile(lib_->bodyPath(sha(body))), body);
+  EXPECT_TRUE(tempFiles().empty());
+}
+
+// ---- inventory, diff, validate -----------------------------------------------------------------
+
+TEST_F(ContentLibraryTest, InventoryAndDiff) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}, {"b", "B"}, {"c", "C"}, {"d", "A"}});
+  ASSERT_TRUE(lib_->importBody(src_ / "b", sha("B")).ok());
+  auto present = lib_->inventory({sha("A"), sha("B"), sha("C"), sha("B")});
+  ASSERT_TRUE(present.ok());
+  EXPECT_EQ(*present, (ShaSet{sha("B")}));
+  ContentDiff diff = diffContent(m, *present);
+  ASSERT_EQ(diff.missing.size(), 2u);
+  EXPECT_EQ(diff.missing[0].path, "a");
+  EXPECT_EQ(diff.missing[1].path, "c");
+  EXPECT_EQ(diff.missing_bytes, 2u);
+  EXPECT_EQ(diff.present_bodies, 1u);
+  EXPECT_TRUE(lib_->inventory({})->empty());
+}
+
+TEST_F(ContentLibraryTest, InventoryWithManyBodiesUnderOnePrefix) {
+  // Bodies written directly under one prefix folder: inventory lists it once and finds them all.
+  std::vector<std::string> shas;
+  const std::string prefix = sha("anything").substr(0, 4);
+  fs::create_directories(root_ / "FileLib" / prefix);
+  for (int i = 0; i < 50; ++i) {
+    std::string fake = prefix + std::to_string(1000 + i) + std::string(56, '0');
+    ASSERT_EQ(fake.size(), 64u);
+    shas.push_back(fake);
+    if (i % 2 == 0) writeFile(root_ / "FileLib" / prefix / fake, "x");
+  }
+  auto present = lib_->inventory(shas);
+  ASSERT_TRUE(present.ok());
+  EXPECT_EQ(present->size(), 25u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(present->count(shas[i]), i % 2 == 0 ? 1u : 0u);
+}
+
+TEST_F(ContentLibraryTest, ValidateFindsMissingAndMismatchedBodies) {
+  Manifest m = makeContent("PS100001", 1,
+                           {{"a.txt", "AAA"}, {"copy/a.txt", "AAA"}, {"b.txt", "BBB"}, {"c", "C"}});
+  add(m);
+  auto report = lib_->validate("PS100001", 1);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->describe();
+  EXPECT_EQ(report->bodies_checked, 3u);
+  EXPECT_EQ(report->bytes_checked, 7u);
+
+  writeFile(lib_->bodyPath(sha("AAA")), "AAB");  // bit rot
+  fs::remove(lib_->bodyPath(sha("BBB")));        // someone deleted it
+  report = lib_->validate("PS100001", 1, &pool_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok());
+  ASSERT_EQ(report->missing.size(), 1u);
+  EXPECT_EQ(report->missing[0].path, "b.txt");
+  EXPECT_EQ(report->missing[0].sha256, sha("BBB"));
+  ASSERT_EQ(report->mismatched.size(), 2u);
+  EXPECT_EQ(report->mismatched[0].path, "a.txt");
+  EXPECT_EQ(report->mismatched[1].path, "copy/a.txt");
+  EXPECT_EQ(report->mismatched[0].reason, "content hashes to " + sha("AAB"));
+  EXPECT_EQ(report->describe(),
+            "1 missing, 2 mismatched: b.txt (missing), a.txt (content hashes to " + sha("AAB") +
+                "), copy/a.txt (content hashes to " + sha("AAB") + ")");
+  EXPECT_EQ(lib_->validate("PS100001", 9).status().code(), Status::Code::NotFound);
+}
+
+TEST_F(ContentLibraryTest, DamagedManifestIsCorruption) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  writeFile(root_ / "DataLib/PS100001.1.json", R"({"package_id":"PS100001")");
+  EXPECT_EQ(lib_->readManifest("PS100001", 1).status().code(), Status::Code::Corruption);
+  EXPECT_EQ(lib_->validate("PS100001", 1).status().code(), Status::Code::Corruption);
+}
+
+// ---- removal -----------------------------------------------------------------------------------
+
+TEST_F(ContentLibraryTest, RemovalKeepsBodiesOtherContentUses) {
+  add(makeContent("PS100001", 1, {{"shared", "S"}, {"only1", "1"}}, "s1"), "s1");
+  add(makeContent("PS100002", 1, {{"shared", "S"}, {"only2", "2"}}, "s2"), "s2");
+
+  ASSERT_TRUE(lib_->removeContent("PS100001", 1).ok());
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_FALSE(fs::exists(root_ / "PkgLib/PS100001.json"));
+  EXPECT_FALSE(lib_->hasBody(sha("1")));
+  EXPECT_TRUE(lib_->hasBody(sha("S")));
+  EXPECT_TRUE(lib_->hasBody(sha("2")));
+  EXPECT_EQ(lib_->removeContent("PS100001", 1).code(), Status::Code::NotFound);
+
+  ASSERT_TRUE(lib_->removeContent("PS100002", 1).ok());
+  std::vector<std::string> left;
+  for (const auto& f : allFiles()) left.push_back(f);
+  EXPECT_TRUE(left.empty()) << left.front();
+}
+
+TEST_F(ContentLibraryTest, RemovingOneVersionKeepsTheOther) {
+  add(makeContent("PS100001", 1, {{"a", "v1"}}, "v1"), "v1");
+  add(makeContent("PS100001", 2, {{"a", "v2"}}, "v2"), "v2");
+  ASSERT_TRUE(lib_->removeContent("PS100001", 1).ok());
+  EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
+            R"({"package_id":"PS100001","versions":[2]})");
+  EXPECT_FALSE(lib_->hasBody(sha("v1")));
+  EXPECT_TRUE(lib_->hasBody(sha("v2")));
+}
+
+TEST_F(ContentLibraryTest, RemovalKeepsBodiesWhenAnotherManifestIsDamaged) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}, "s1"), "s1");
+  add(makeContent("PS100002", 1, {{"b", "B"}}, "s2"), "s2");
+  writeFile(root_ / "DataLib/PS100002.1.json", "garbage");
+  Status s = lib_->removeContent("PS100001", 1);
+  EXPECT_EQ(s.code(), Status::Code::Corruption) << s.toString();
+  EXPECT_NE(s.message().find("PS100002.1"), std::string::npos) << s.message();
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_TRUE(lib_->hasBody(sha("A")));
+}
+
+TEST_F(ContentLibraryTest, RemoveUnreferencedBodies) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  ASSERT_TRUE(lib_->writeBody(sha("orphan"), std::nullopt,
+                              [done = false](char* b, std::size_t) mutable {
+                                if (done) return Result<std::size_t>(0);
+                                done = true;
+                                std::memcpy(b, "orphan", 6);
+                                return Result<std::size_t>(6);
+                              })
+                  .ok());
+  auto removed = lib_->removeUnreferencedBodies();
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_FALSE(lib_->hasBody(sha("orphan")));
+  EXPECT_TRUE(lib_->hasBody(sha("A")));
+}
+
+TEST_F(ContentLibraryTest, RemovalSparesBodiesPinnedByAWriter) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  auto w = lib_->createBodyWriter(sha("A"), 1);  // e.g. a redistribution in flight
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(lib_->removeContent("PS100001", 1).ok());
+  EXPECT_TRUE(lib_->hasBody(sha("A")));
+  ASSERT_TRUE((*w)->write(0, "A").ok());
+  ASSERT_TRUE((*w)->commit().ok());
+}
+
+// ---- atomicity and crash recovery --------------------------------------------------------------
+
+TEST_F(ContentLibraryTest, FailureBeforeBodyRenameLeavesNothingUnderAFinalName) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "first"}, {"b", "second"}});
+  ContentLibrary::Options options;
+  std::vector<fs::path> temps_seen;
+  options.hooks.before_body_rename = [&](std::string_view sha256, const fs::path& temp) {
+    temps_seen.push_back(temp);
+    EXPECT_TRUE(fs::exists(temp));
+    if (sha256 == sha("second")) return Status::IoError("injected: disk vanished");
+    return Status::Ok();
+  };
+  lib_ = openLib(options);
+  auto r = lib_->addContentFromSource(m, src_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Status::Code::IoError);
+  EXPECT_NE(r.error().message().find("injected"), std::string::npos);
+  ASSERT_EQ(temps_seen.size(), 2u);
+  EXPECT_EQ(temps_seen[1].parent_path(), lib_->bodyPath(sha("second")).parent_path())
+      << "temporary files live in the body's own folder";
+  EXPECT_TRUE(lib_->hasBody(sha("first")));
+  EXPECT_FALSE(lib_->hasBody(sha("second")));
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
+  EXPECT_TRUE(fs::is_empty(root_ / "PkgLib"));
+  EXPECT_TRUE(tempFiles().empty());
+}
+
+TEST_F(ContentLibraryTest, FailureBeforeManifestWriteLeavesContentAbsent) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}, {"b", "B"}});
+  ContentLibrary::Options options;
+  bool all_bodies_there = false;
+  options.hooks.before_manifest_write = [&](const Manifest& manifest) {
+    all_bodies_there = lib_->hasBody(sha("A")) && lib_->hasBody(sha("B"));
+    EXPECT_EQ(manifest.package_id, "PS100001");
+    return Status::IoError("injected: power cut");
+  };
+  lib_ = openLib(options);
+  auto r = lib_->addContentFromSource(m, src_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(all_bodies_there) << "the manifest is written only after every body";
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  EXPECT_TRUE(lib_->listContents()->empty());
+  EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
+  EXPECT_TRUE(fs::is_empty(root_ / "PkgLib"));
+  EXPECT_TRUE(tempFiles().empty());
+
+  lib_ = openLib();
+  AddResult again = add(m);
+  EXPECT_EQ(again.bodies_copied, 0u);
+  EXPECT_TRUE(lib_->hasContent("PS100001", 1));
+}
+
+// A real crash: a child process dies between writing a body and renaming it.
+TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "body of a"}, {"b", "body of b"}});
+  lib_.reset();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ContentLibrary::Options options;
+    int renamed = 0;
+    options.hooks.before_body_rename = [&](std::string_view, const fs::path&) {
+      if (++renamed == 2) ::_exit(3);  // power cut after one body is in place
+      return Status::Ok();
+    };
+    auto lib = ContentLibrary::open(root_, options);
+    if (!lib.ok()) ::_exit(1);
+    (void)(*lib)->addContentFromSource(m, src_);
+    ::_exit(2);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 3);
+
+  // One body made it, one is a temporary file; no manifest.
+  EXPECT_EQ(tempFiles().size(), 1u);
+  int bodies = 0;
+  for (const auto& f : allFiles()) {
+    std::string name = fs::path(f).filename().string();
+    if (isSha256Hex(name)) {
+      ++bodies;
+      std::string content = readFile(root_ / f);
+      EXPECT_EQ(sha(content), name) << "a final name always holds a complete body";
+    }
+  }
+  EXPECT_EQ(bodies, 1);
+  EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+
+  lib_ = openLib();
+  EXPECT_TRUE(tempFiles().empty());
+  EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+  AddResult r = add(m);
+  EXPECT_EQ(r.bodies_copied, 1u);
+  EXPECT_EQ(r.bodies_present, 1u);
+}
+
+TEST_F(ContentLibraryTest, CleanupSparesTemporaryFilesOfLiveWriters) {
+  auto w = lib_->createBodyWriter(sha("in flight"));
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(0, "in ").ok());
+  auto second = openLib();  // another instance (or process) opening the same library
+  ASSERT_TRUE(second);
+  auto cleaned = lib_->cleanTemporaryFiles();
+  ASSERT_TRUE(cleaned.ok());
+  EXPECT_EQ(*cleaned, 0u);
+  EXPECT_EQ(tempFiles().size(), 1u);
+  ASSERT_TRUE((*w)->write(3, "flight").ok());
+  ASSERT_TRUE((*w)->commit().ok());
+  EXPECT_TRUE(second->hasBody(sha("in flight")));
+}
+
+TEST_F(ContentLibraryTest, OpenRepairsPkgLibFromDataLib) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  fs::remove(root_ / "PkgLib/PS100001.json");
+  writeFile(root_ / "PkgLib/PS1ABCDE.json", R"({"package_id":"PS1ABCDE","versions":[7]})");
+  lib_ = openLib();
+  EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
+            R"({"package_id":"PS100001","versions":[1]})");
+  EXPECT_FALSE(fs::exists(root_ / "PkgLib/PS1ABCDE.json"));
+}
+
+}  // namespace
+}  // namespace pkgxfer::content
