@@ -12,9 +12,9 @@ Result<store::Database*> CliContext::database() {
   store::DatabaseOptions options;
   options.durability = store::Durability::Full;
   options.integrity_check = false;  // the service checks at start; the CLI must stay fast
-  PKGXFER_ASSIGN_OR_RETURN(auto db, store::Database::open(
-                                        store::siteDatabasePath(config_.site->data_dir), clock(),
-                                        options));
+  PKGXFER_ASSIGN_OR_RETURN(
+      auto db,
+      store::Database::open(store::siteDatabasePath(config_.site->data_dir), clock(), options));
   db_ = std::move(db);
   return db_.get();
 }

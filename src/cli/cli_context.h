@@ -14,8 +14,8 @@ namespace pkgxfer::cli {
 
 // Exit codes of pkgxfer (SPEC §5).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;    // the operation failed on well-formed input
-inline constexpr int kExitUsage = 2;     // bad usage or bad config
+inline constexpr int kExitFailed = 1;  // the operation failed on well-formed input
+inline constexpr int kExitUsage = 2;   // bad usage or bad config
 
 class CliContext {
  public:

@@ -7,8 +7,8 @@
 #include <regex>
 
 #include "cli_context.h"
+#include "package_commands.h"
 #include "pkgxfer/config/config.h"
-#include "pkgxfer/store/types.h"
 #include "status_command.h"
 
 using namespace pkgxfer;
@@ -20,6 +20,24 @@ int main(int argc, char** argv) {
   std::string config_file;
   app.add_option("--config", config_file, "the site's configuration file (JSON)");
   app.require_subcommand(1);
+
+  auto* package_cmd = app.add_subcommand("package", "define packages and read their sources");
+  package_cmd->require_subcommand(1);
+  cli::PackageAddOptions add;
+  auto* add_cmd = package_cmd->add_subcommand("add", "add a package from a source folder");
+  add_cmd->add_option("--id", add.id, "package ID, <site code><5 hex digits> (e.g. PS100001)")
+      ->required();
+  add_cmd->add_option("--name", add.name, "display name")->required();
+  add_cmd->add_option("--source", add.source, "the source folder")->required();
+  add_cmd->add_option("--priority", add.priority, "distribution priority: high, medium or low")
+      ->check(CLI::IsMember({"high", "medium", "low"}));
+  std::string package_id;
+  auto* update_cmd =
+      package_cmd->add_subcommand("update", "re-read the source; a new version if it changed");
+  update_cmd->add_option("package", package_id, "package ID")->required();
+  auto* list_cmd = package_cmd->add_subcommand("list", "list every package");
+  auto* show_cmd = package_cmd->add_subcommand("show", "show a package and its versions");
+  show_cmd->add_option("package", package_id, "package ID")->required();
 
   cli::StatusOptions status;
   auto* status_cmd = app.add_subcommand("status", "show the state of each (package, DP) pair");
@@ -39,13 +57,24 @@ int main(int argc, char** argv) {
   if (config_file.empty()) return cli::fail(cli::kExitUsage, "--config FILE is required");
   auto config = config::loadConfig(config_file);
   if (!config.ok()) return cli::fail(cli::kExitUsage, config.error().message());
+  if (!config->site) {
+    return cli::fail(cli::kExitUsage, config->file.string() +
+                                          ": this config has no `site` block; pkgxfer needs the "
+                                          "site server's config");
+  }
   cli::CliContext ctx(std::move(*config));
 
-  if (status.package_id && !store::isValidPackageId(*status.package_id)) {
-    return cli::fail(cli::kExitUsage, "'" + *status.package_id +
-                                          "' is not a package ID (<site code><5 hex digits>, "
-                                          "e.g. PS100001)");
+  if (*add_cmd) return cli::runPackageAdd(ctx, add);
+  if (*update_cmd) return cli::runPackageUpdate(ctx, package_id);
+  if (*list_cmd) return cli::runPackageList(ctx);
+  if (*show_cmd) return cli::runPackageShow(ctx, package_id);
+  if (*status_cmd) {
+    if (status.package_id) {
+      auto id = cli::normalizePackageId(ctx, *status.package_id);
+      if (!id.ok()) return cli::fail(cli::kExitUsage, id.error().message());
+      status.package_id = *id;
+    }
+    return cli::runStatus(ctx, status);
   }
-  if (*status_cmd) return cli::runStatus(ctx, status);
   return cli::kExitUsage;
 }

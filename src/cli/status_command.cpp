@@ -44,10 +44,9 @@ std::string toTable(const std::vector<store::DistributionRow>& rows) {
   out += line;
   for (const auto& row : rows) {
     std::string progress = percent(row.progress);
-    std::snprintf(line, sizeof line, "%-10s %7d  %-16s %-14s %9s %8d  %s\n",
-                  row.package_id.c_str(), row.version, row.dp.c_str(),
-                  std::string(store::toString(row.state)).c_str(), progress.c_str(), row.attempts,
-                  row.last_error.c_str());
+    std::snprintf(line, sizeof line, "%-10s %7d  %-16s %-14s %9s %8d  %s\n", row.package_id.c_str(),
+                  row.version, row.dp.c_str(), std::string(store::toString(row.state)).c_str(),
+                  progress.c_str(), row.attempts, row.last_error.c_str());
     out += line;
   }
   return out;
