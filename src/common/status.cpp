@@ -4,16 +4,26 @@ namespace pkgxfer {
 
 std::string_view codeName(Status::Code code) {
   switch (code) {
-    case Status::Code::Ok: return "OK";
-    case Status::Code::InvalidArgument: return "Invalid argument";
-    case Status::Code::NotFound: return "Not found";
-    case Status::Code::AlreadyExists: return "Already exists";
-    case Status::Code::IoError: return "I/O error";
-    case Status::Code::Unavailable: return "Unavailable";
-    case Status::Code::PermissionDenied: return "Permission denied";
-    case Status::Code::Cancelled: return "Cancelled";
-    case Status::Code::Corruption: return "Corruption";
-    case Status::Code::Internal: return "Internal error";
+    case Status::Code::Ok:
+      return "OK";
+    case Status::Code::InvalidArgument:
+      return "Invalid argument";
+    case Status::Code::NotFound:
+      return "Not found";
+    case Status::Code::AlreadyExists:
+      return "Already exists";
+    case Status::Code::IoError:
+      return "I/O error";
+    case Status::Code::Unavailable:
+      return "Unavailable";
+    case Status::Code::PermissionDenied:
+      return "Permission denied";
+    case Status::Code::Cancelled:
+      return "Cancelled";
+    case Status::Code::Corruption:
+      return "Corruption";
+    case Status::Code::Internal:
+      return "Internal error";
   }
   return "Unknown";
 }

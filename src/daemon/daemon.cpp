@@ -19,10 +19,14 @@ namespace {
 
 spdlog::level::level_enum toSpdlog(config::LogLevel level) {
   switch (level) {
-    case config::LogLevel::Debug: return spdlog::level::debug;
-    case config::LogLevel::Info: return spdlog::level::info;
-    case config::LogLevel::Warning: return spdlog::level::warn;
-    case config::LogLevel::Error: return spdlog::level::err;
+    case config::LogLevel::Debug:
+      return spdlog::level::debug;
+    case config::LogLevel::Info:
+      return spdlog::level::info;
+    case config::LogLevel::Warning:
+      return spdlog::level::warn;
+    case config::LogLevel::Error:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -61,11 +65,12 @@ Status prepareSiteDatabase(const config::Config& config, Clock& clock, const Log
   auto file = store::siteDatabasePath(config.site->data_dir);
   PKGXFER_ASSIGN_OR_RETURN(auto db, store::Database::open(file, clock));
   PKGXFER_ASSIGN_OR_RETURN(int version, db->schemaVersion());
-  PX_LOG_INFO(log, "Site database {} opened (schema version {}, integrity check ok)",
-              file.string(), version);
+  PX_LOG_INFO(log, "Site database {} opened (schema version {}, integrity check ok)", file.string(),
+              version);
   store::DistributionPointRepository dps(*db);
   PKGXFER_ASSIGN_OR_RETURN(auto sync, dps.syncFromConfig(config.distribution_points));
-  PX_LOG_INFO(log, "Distribution points: {} configured; added: [{}], changed: [{}], restored: [{}], "
+  PX_LOG_INFO(log,
+              "Distribution points: {} configured; added: [{}], changed: [{}], restored: [{}], "
               "no longer configured: [{}]",
               config.distribution_points.size(), joined(sync.added), joined(sync.changed),
               joined(sync.restored), joined(sync.removed));
@@ -87,7 +92,8 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
   auto host_log = logs.open({std::string(host::kHostLog.log_stem),
                              std::string(host::kHostLog.log_component), host::kHostLog.log_format});
   if (!host_log.ok()) {
-    std::fprintf(stderr, "pkgxferd: cannot open the log: %s\n", host_log.error().toString().c_str());
+    std::fprintf(stderr, "pkgxferd: cannot open the log: %s\n",
+                 host_log.error().toString().c_str());
     return kExitStartFailed;
   }
   Logger log = *host_log;
@@ -116,16 +122,16 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
       PX_LOG_ERROR(log, "Unknown component {}", name);
       return kExitBadConfig;
     }
-    auto component_log = logs.open({std::string(info->log_stem),
-                                     std::string(info->log_component), info->log_format});
+    auto component_log = logs.open(
+        {std::string(info->log_stem), std::string(info->log_component), info->log_format});
     if (!component_log.ok()) {
       PX_LOG_ERROR(log, "Cannot open the log of {}: {}", name, component_log.error().toString());
       return kExitStartFailed;
     }
     host::Strand strand = runtime.makeStrand();
-    auto component = factory(name, host::ComponentContext{strand, runtime.io(), runtime.blocking(),
-                                                          SystemClock::instance(), *component_log,
-                                                          config});
+    auto component =
+        factory(name, host::ComponentContext{strand, runtime.io(), runtime.blocking(),
+                                             SystemClock::instance(), *component_log, config});
     if (!component.ok()) {
       if (component.error().code() == Status::Code::NotFound) {
         PX_LOG_WARN(log, "Component {}; not started", component.error().message());
@@ -143,9 +149,10 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
   auto stop_once = std::make_shared<std::once_flag>();
   auto stop_future = stop_requested->get_future();
   runtime.start();
-  auto registration = control.onStopRequest(runtime.io(), [stop_requested, stop_once](std::string reason) {
-    std::call_once(*stop_once, [&] { stop_requested->set_value(std::move(reason)); });
-  });
+  auto registration =
+      control.onStopRequest(runtime.io(), [stop_requested, stop_once](std::string reason) {
+        std::call_once(*stop_once, [&] { stop_requested->set_value(std::move(reason)); });
+      });
 
   Status started = components.startAll(options.start_timeout, options.stop_grace);
   if (!started.ok()) {

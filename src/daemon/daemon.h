@@ -11,10 +11,10 @@
 namespace pkgxfer::daemon {
 
 // Exit codes of pkgxferd (docs/operations.md).
-inline constexpr int kExitOk = 0;             // stopped cleanly
-inline constexpr int kExitStartFailed = 1;    // a component or the site database failed to start
-inline constexpr int kExitBadConfig = 2;      // bad usage or config; nothing was started
-inline constexpr int kExitStopOverdue = 3;    // stopped, but a component missed the grace deadline
+inline constexpr int kExitOk = 0;           // stopped cleanly
+inline constexpr int kExitStartFailed = 1;  // a component or the site database failed to start
+inline constexpr int kExitBadConfig = 2;    // bad usage or config; nothing was started
+inline constexpr int kExitStopOverdue = 3;  // stopped, but a component missed the grace deadline
 
 // Builds the component `name` for this process; NotFound if this build does not host it.
 using ComponentFactory =

@@ -19,7 +19,8 @@ constexpr const char* kServiceName = "pkgxferd";
 
 // One line per component as they land. Until then the host logs that the component is not part
 // of this build and runs the others.
-Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentContext) {  // NOLINT: filled as components land
+Result<host::ComponentPtr> makeComponent(
+    std::string_view name, host::ComponentContext) {  // NOLINT: filled as components land
   return Status::NotFound(std::string(name) + " is not available in pkgxfer " PKGXFER_VERSION);
 }
 
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
   auto config = config::loadConfig(config_file);
   if (!config.ok()) return fail(daemon::kExitBadConfig, config.error().message());
   if (check_config) {
-    for (const auto& warning : config->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    for (const auto& warning : config->warnings)
+      std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::printf("%s: configuration OK (components: %zu, distribution points: %zu)\n",
                 config->file.string().c_str(), config->components.size(),
                 config->distribution_points.size());

@@ -47,7 +47,8 @@ Status ComponentHost::startAll(milliseconds start_timeout, milliseconds grace) {
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
     Component* component = entry.component.get();
-    boost::asio::post(entry.strand, [component, promise] { promise->set_value(component->start()); });
+    boost::asio::post(entry.strand,
+                      [component, promise] { promise->set_value(component->start()); });
     if (future.wait_for(start_timeout) != std::future_status::ready) {
       PX_LOG_ERROR(logger_, "Component {} did not start within {}; stopping the others", name,
                    formatDuration(start_timeout));

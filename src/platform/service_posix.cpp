@@ -15,11 +15,11 @@ class SignalRegistration final : public StopRegistration {
  public:
   SignalRegistration(boost::asio::io_context& io, std::function<void(std::string)> on_stop)
       : signals_(io, SIGINT, SIGTERM) {
-    signals_.async_wait([on_stop = std::move(on_stop)](const boost::system::error_code& ec,
-                                                       int signo) {
-      if (ec) return;  // cancelled at shutdown
-      on_stop(signo == SIGINT ? "SIGINT" : "SIGTERM");
-    });
+    signals_.async_wait(
+        [on_stop = std::move(on_stop)](const boost::system::error_code& ec, int signo) {
+          if (ec) return;  // cancelled at shutdown
+          on_stop(signo == SIGINT ? "SIGINT" : "SIGTERM");
+        });
   }
   ~SignalRegistration() override {
     boost::system::error_code ignored;

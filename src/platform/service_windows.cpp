@@ -26,9 +26,9 @@ namespace {
 
 std::string lastErrorText(DWORD code) {
   char* buffer = nullptr;
-  DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
-                               FORMAT_MESSAGE_IGNORE_INSERTS,
-                           nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+  DWORD n = FormatMessageA(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
   std::string text = n ? std::string(buffer, n) : "error " + std::to_string(code);
   if (buffer) LocalFree(buffer);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == '.')) {
@@ -111,10 +111,10 @@ class SignalRegistration final : public StopRegistration {
  public:
   SignalRegistration(boost::asio::io_context& io, std::function<void(std::string)> on_stop)
       : signals_(io, SIGINT, SIGTERM) {
-    signals_.async_wait([on_stop = std::move(on_stop)](const boost::system::error_code& ec,
-                                                       int signo) {
-      if (!ec) on_stop(signo == SIGINT ? "Ctrl+C" : "SIGTERM");
-    });
+    signals_.async_wait(
+        [on_stop = std::move(on_stop)](const boost::system::error_code& ec, int signo) {
+          if (!ec) on_stop(signo == SIGINT ? "Ctrl+C" : "SIGTERM");
+        });
   }
   ~SignalRegistration() override {
     boost::system::error_code ignored;
@@ -179,8 +179,8 @@ Status installService(const std::string& service_name, const std::filesystem::pa
   if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
   SC_HANDLE service = CreateServiceA(
       scm, service_name.c_str(), "pkgxfer content distribution service", SERVICE_ALL_ACCESS,
-      SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(),
-      nullptr, nullptr, nullptr, nullptr, nullptr);
+      SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(), nullptr,
+      nullptr, nullptr, nullptr, nullptr);
   if (!service) {
     DWORD err = GetLastError();
     CloseServiceHandle(scm);
@@ -189,7 +189,8 @@ Status installService(const std::string& service_name, const std::filesystem::pa
                : Status::IoError("CreateService " + service_name + ": " + lastErrorText(err));
   }
   // Restart after 5 s on the first two failures, as SMS_Executive's recovery settings do.
-  SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000}, {SC_ACTION_NONE, 0}};
+  SC_ACTION actions[3] = {
+      {SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000}, {SC_ACTION_NONE, 0}};
   SERVICE_FAILURE_ACTIONSA failure{};
   failure.dwResetPeriod = 86400;
   failure.cActions = 3;

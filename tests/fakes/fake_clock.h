@@ -13,12 +13,8 @@ class FakeClock final : public Clock {
   explicit FakeClock(SystemTime start = SystemTime(std::chrono::hours(24 * 20000)))
       : steady_(0), system_(start.time_since_epoch().count()) {}
 
-  SteadyTime steadyNow() const override {
-    return SteadyTime(SteadyTime::duration(steady_.load()));
-  }
-  SystemTime systemNow() const override {
-    return SystemTime(SystemTime::duration(system_.load()));
-  }
+  SteadyTime steadyNow() const override { return SteadyTime(SteadyTime::duration(steady_.load())); }
+  SystemTime systemNow() const override { return SystemTime(SystemTime::duration(system_.load())); }
 
   template <typename Rep, typename Period>
   void advance(std::chrono::duration<Rep, Period> d) {

@@ -43,9 +43,9 @@ std::filesystem::path sourceDir();
 
 // The result of running a program to completion.
 struct RunResult {
-  int exit_code = -1;   // -1 if it did not exit normally
-  std::string out;      // stdout
-  std::string err;      // stderr
+  int exit_code = -1;  // -1 if it did not exit normally
+  std::string out;     // stdout
+  std::string err;     // stderr
 };
 
 // Runs `argv` (argv[0] is a path) with extra environment entries "K=V", capturing output.

@@ -132,10 +132,9 @@ TEST_F(ComponentHostTest, FailedStartStopsTheStartedOnesInReverseAndNamesTheComp
   EXPECT_EQ(status.code(), Status::Code::IoError);
   EXPECT_EQ(status.message(), "start component broken: open /var/x: Permission denied");
   EXPECT_EQ(host.startedCount(), 0u);
-  EXPECT_EQ(events_.events(),
-            (std::vector<std::string>{"start a on-strand", "start b on-strand",
-                                      "start broken on-strand", "stop b on-strand",
-                                      "stop a on-strand"}));
+  EXPECT_EQ(events_.events(), (std::vector<std::string>{"start a on-strand", "start b on-strand",
+                                                        "start broken on-strand",
+                                                        "stop b on-strand", "stop a on-strand"}));
 }
 
 TEST_F(ComponentHostTest, ComponentMissingTheGraceDeadlineIsReportedAndTheOthersStillStop) {

@@ -29,7 +29,8 @@ std::string siteConfig(const std::string& components = R"(["distmgr", "pkgxfermg
   return R"({
     "site": { "code": "PS1", "data_dir": "site" },
     "logging": { "dir": "log", "level": "debug" },
-    "components": )" + components + R"(,
+    "components": )" +
+         components + R"(,
     "distribution_points": [ { "name": "dp01", "address": "file://dp01" } ]
   })";
 }
@@ -106,8 +107,8 @@ TEST_P(DaemonRunTest, StopsGracefullyOnSignalAndLogsItsLife) {
   writeFile(dir / "pkgxfer.json", siteConfig());
   Process daemon({pkgxferd(), "--config", (dir / "pkgxfer.json").string()}, dir / "out");
   auto log_file = dir / "log" / "pkgxferd.log";
-  ASSERT_TRUE(waitFor([&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; },
-                      20s))
+  ASSERT_TRUE(waitFor(
+      [&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; }, 20s))
       << readFile(log_file) << daemon.err();
   daemon.signal(signo);
   EXPECT_EQ(daemon.wait(30s), 0) << daemon.err();
@@ -139,8 +140,8 @@ TEST(DaemonSiteTest, OpensTheSiteDatabaseAndRecordsTheConfiguredDps) {
   writeFile(dir / "pkgxfer.json", siteConfig());
   Process daemon({pkgxferd(), "--config", (dir / "pkgxfer.json").string()}, dir / "out");
   auto log_file = dir / "log" / "pkgxferd.log";
-  ASSERT_TRUE(waitFor([&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; },
-                      20s))
+  ASSERT_TRUE(waitFor(
+      [&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; }, 20s))
       << readFile(log_file) << daemon.err();
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(30s), 0) << daemon.err();
@@ -162,7 +163,9 @@ TEST(DaemonSiteTest, CorruptSiteDatabaseFailsToStartNamingTheCause) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, DaemonRunTest, ::testing::Values(SIGTERM, SIGINT),
-                         [](const auto& info) { return info.param == SIGINT ? "SIGINT" : "SIGTERM"; });
+                         [](const auto& info) {
+                           return info.param == SIGINT ? "SIGINT" : "SIGTERM";
+                         });
 
 }  // namespace
 }  // namespace pkgxfer

@@ -115,10 +115,10 @@ class [[nodiscard]] Result {
 }  // namespace pkgxfer
 
 // Propagates a non-OK Status from an expression returning Status.
-#define PKGXFER_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::pkgxfer::Status _px_status = (expr);       \
-    if (!_px_status.ok()) return _px_status;     \
+#define PKGXFER_RETURN_IF_ERROR(expr)        \
+  do {                                       \
+    ::pkgxfer::Status _px_status = (expr);   \
+    if (!_px_status.ok()) return _px_status; \
   } while (0)
 
 #define PKGXFER_CONCAT_INNER(a, b) a##b
@@ -127,6 +127,6 @@ class [[nodiscard]] Result {
 #define PKGXFER_ASSIGN_OR_RETURN(decl, expr) \
   PKGXFER_ASSIGN_OR_RETURN_IMPL(PKGXFER_CONCAT(_px_result_, __LINE__), decl, expr)
 #define PKGXFER_ASSIGN_OR_RETURN_IMPL(tmp, decl, expr) \
-  auto tmp = (expr);                                    \
-  if (!tmp.ok()) return tmp.error();                    \
+  auto tmp = (expr);                                   \
+  if (!tmp.ok()) return tmp.error();                   \
   decl = std::move(tmp).value()

@@ -17,11 +17,11 @@ namespace pkgxfer::host {
 
 // What the host gives each component. References stay valid until the component is destroyed.
 struct ComponentContext {
-  Strand strand;                   // the component's state is touched only on this strand
+  Strand strand;  // the component's state is touched only on this strand
   boost::asio::io_context& io;
-  BlockingPool& blocking;          // for blocking file/SMB I/O; post, never block the strand
+  BlockingPool& blocking;  // for blocking file/SMB I/O; post, never block the strand
   Clock& clock;
-  Logger logger;                   // the component's own log file
+  Logger logger;  // the component's own log file
   const config::Config& config;
 };
 

@@ -13,7 +13,7 @@ struct ComponentInfo {
   std::string_view log_stem;       // <logging.dir>/<log_stem>.log
   std::string_view log_component;  // the component tag written in each log line
   LogFormat log_format;
-  bool site_server;                // needs the site block and the site database
+  bool site_server;  // needs the site block and the site database
 };
 
 // The host's own log, pkgxferd.log, in the trace format on every machine.

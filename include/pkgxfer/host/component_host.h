@@ -28,8 +28,8 @@ class ComponentHost {
   Status startAll(std::chrono::milliseconds start_timeout, std::chrono::milliseconds grace);
 
   struct StopReport {
-    bool clean = true;                  // every started component reported done in time
-    std::vector<std::string> overdue;   // components that missed the deadline
+    bool clean = true;                 // every started component reported done in time
+    std::vector<std::string> overdue;  // components that missed the deadline
   };
   // Stops started components in reverse order. Each is given the time left until the deadline
   // (now + grace), but at least one second once the deadline has passed; a component that misses

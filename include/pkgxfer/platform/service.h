@@ -5,8 +5,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
