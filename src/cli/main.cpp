@@ -4,11 +4,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <regex>
 
 #include "cli_context.h"
 #include "package_commands.h"
 #include "pkgxfer/config/config.h"
+#include "request_commands.h"
 #include "status_command.h"
 
 using namespace pkgxfer;
@@ -39,6 +39,44 @@ int main(int argc, char** argv) {
   auto* show_cmd = package_cmd->add_subcommand("show", "show a package and its versions");
   show_cmd->add_option("package", package_id, "package ID")->required();
 
+  // distribute / redistribute / validate / remove: each queues requests for the service.
+  struct RequestCommand {
+    store::RequestKind kind;
+    const char* name;
+    const char* help;
+    CLI::App* app = nullptr;
+    cli::RequestOptions options;
+  };
+  RequestCommand requests[] = {
+      {store::RequestKind::Distribute,
+       "distribute",
+       "send a package's content to DPs",
+       nullptr,
+       {}},
+      {store::RequestKind::Redistribute,
+       "redistribute",
+       "send every file again, even those already present",
+       nullptr,
+       {}},
+      {store::RequestKind::Validate,
+       "validate",
+       "re-hash the content on the DP, report mismatches",
+       nullptr,
+       {}},
+      {store::RequestKind::Remove,
+       "remove",
+       "delete the package's content from the DP",
+       nullptr,
+       {}},
+  };
+  for (auto& r : requests) {
+    r.app = app.add_subcommand(r.name, r.help);
+    r.app->add_option("package", r.options.package_id, "package ID")->required();
+    auto* dp = r.app->add_option("--dp", r.options.dps, "distribution point (repeatable)");
+    auto* all = r.app->add_flag("--all-dps", r.options.all_dps, "every configured DP");
+    dp->excludes(all);
+  }
+
   cli::StatusOptions status;
   auto* status_cmd = app.add_subcommand("status", "show the state of each (package, DP) pair");
   status_cmd->add_option("package", status.package_id, "only this package (e.g. PS100001)");
@@ -68,6 +106,9 @@ int main(int argc, char** argv) {
   if (*update_cmd) return cli::runPackageUpdate(ctx, package_id);
   if (*list_cmd) return cli::runPackageList(ctx);
   if (*show_cmd) return cli::runPackageShow(ctx, package_id);
+  for (auto& r : requests) {
+    if (*r.app) return cli::runRequest(ctx, r.kind, r.options);
+  }
   if (*status_cmd) {
     if (status.package_id) {
       auto id = cli::normalizePackageId(ctx, *status.package_id);
