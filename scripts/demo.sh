@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # Builds pkgxfer and runs a whole demo site in the foreground on config/pkgxfer.json: the site
-# server components with local folder DPs under var/. Stop it with Ctrl+C.
+# server components with three local folder DPs under var/. On first run it defines a sample
+# package (PS100001, made from a generated folder) and queues its distribution to every DP, so
+# the service has work to do at once. Follow it from another terminal with
+#   build/bin/pkgxfer --config config/pkgxfer.json status --watch
+# Stop the service with Ctrl+C; run the script again to resume where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 "./scripts/build.sh"
 
 config=config/pkgxfer.json
-mkdir -p var
-echo "demo: logs in var/log/, site database in var/site/, DPs in var/dp0*/"
+cli=(build/bin/pkgxfer --config "$config")
+source_dir=var/demo-source
+
+if ! "${cli[@]}" package show PS100001 >/dev/null 2>&1; then
+  echo "demo: creating the sample package PS100001 from $source_dir"
+  mkdir -p "$source_dir/bin" "$source_dir/docs" "$source_dir/logs"  # logs/ stays empty
+  head -c $((8 * 1024 * 1024)) /dev/urandom > "$source_dir/bin/setup.exe"
+  head -c $((256 * 1024)) /dev/urandom > "$source_dir/bin/setup.dll"
+  cp "$source_dir/bin/setup.dll" "$source_dir/bin/setup-copy.dll"  # stored once in the library
+  printf 'Sample package for the pkgxfer demo.\n' > "$source_dir/docs/read me.txt"
+  "${cli[@]}" package add --id PS100001 --name "Demo package" --source "$source_dir" --priority high
+  "${cli[@]}" distribute PS100001 --all-dps
+fi
+
+echo "demo: logs in var/log/, site database and library in var/site/, DPs in var/dp0*/"
 exec build/bin/pkgxferd --config "$config" --foreground
