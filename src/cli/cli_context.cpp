@@ -19,6 +19,16 @@ Result<store::Database*> CliContext::database() {
   return db_.get();
 }
 
+Result<store::PackageRow> CliContext::findPackage(const std::string& id) {
+  PKGXFER_ASSIGN_OR_RETURN(store::Database * db, database());
+  store::PackageRepository packages(*db);
+  auto package = packages.get(id);
+  if (!package.ok() && package.error().code() == Status::Code::NotFound) {
+    return Status::NotFound("unknown package " + id);
+  }
+  return package;
+}
+
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "pkgxfer: %s\n", message.c_str());
   return code;

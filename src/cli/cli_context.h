@@ -9,6 +9,7 @@
 #include "pkgxfer/common/clock.h"
 #include "pkgxfer/config/config.h"
 #include "pkgxfer/store/database.h"
+#include "pkgxfer/store/package_repository.h"
 
 namespace pkgxfer::cli {
 
@@ -26,6 +27,8 @@ class CliContext {
   // Opens the site database on first use. The CLI commits with Durability::Full: once it says a
   // request is queued, that request survives even a power loss.
   Result<store::Database*> database();
+  // The package `id` (normalized). NotFound "unknown package <id>" if there is none.
+  Result<store::PackageRow> findPackage(const std::string& id);
 
  private:
   config::Config config_;

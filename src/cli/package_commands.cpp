@@ -154,15 +154,9 @@ int runPackageAdd(CliContext& ctx, const PackageAddOptions& options) {
 int runPackageUpdate(CliContext& ctx, const std::string& raw_id) {
   auto id = normalizePackageId(ctx, raw_id);
   if (!id.ok()) return fail(kExitUsage, id.error().message());
-  auto db = ctx.database();
-  if (!db.ok()) return fail(kExitFailed, db.error().message());
-  store::PackageRepository packages(**db);
-  auto package = packages.get(*id);
-  if (!package.ok()) {
-    return fail(kExitFailed, package.error().code() == Status::Code::NotFound
-                                 ? "unknown package " + *id
-                                 : package.error().toString());
-  }
+  auto package = ctx.findPackage(*id);
+  if (!package.ok()) return fail(kExitFailed, package.error().message());
+  store::PackageRepository packages(**ctx.database());
   auto source = checkSource(ctx, package->source_path);
   if (!source.ok()) return fail(kExitFailed, source.error().message());
   auto library = openSiteLibrary(ctx);
@@ -236,15 +230,9 @@ int runPackageList(CliContext& ctx) {
 int runPackageShow(CliContext& ctx, const std::string& raw_id) {
   auto id = normalizePackageId(ctx, raw_id);
   if (!id.ok()) return fail(kExitUsage, id.error().message());
-  auto db = ctx.database();
-  if (!db.ok()) return fail(kExitFailed, db.error().message());
-  store::PackageRepository packages(**db);
-  auto package = packages.get(*id);
-  if (!package.ok()) {
-    return fail(kExitFailed, package.error().code() == Status::Code::NotFound
-                                 ? "unknown package " + *id
-                                 : package.error().toString());
-  }
+  auto package = ctx.findPackage(*id);
+  if (!package.ok()) return fail(kExitFailed, package.error().message());
+  store::PackageRepository packages(**ctx.database());
   std::printf(
       "Package:  %s\nName:     %s\nPriority: %s\nSource:   %s\nVersion:  %d\nCreated:  %s\n",
       package->package_id.c_str(), package->name.c_str(),

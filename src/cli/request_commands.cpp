@@ -4,7 +4,6 @@
 
 #include "package_commands.h"
 #include "pkgxfer/store/distribution_point_repository.h"
-#include "pkgxfer/store/package_repository.h"
 #include "pkgxfer/store/request_repository.h"
 
 namespace pkgxfer::cli {
@@ -34,21 +33,15 @@ int runRequest(CliContext& ctx, store::RequestKind kind, const RequestOptions& o
     if (!ctx.config().findDp(dp)) return fail(kExitFailed, "unknown distribution point " + dp);
   }
 
-  auto db = ctx.database();
-  if (!db.ok()) return fail(kExitFailed, db.error().message());
-  store::PackageRepository packages(**db);
-  auto package = packages.get(*id);
-  if (!package.ok()) {
-    return fail(kExitFailed, package.error().code() == Status::Code::NotFound
-                                 ? "unknown package " + *id
-                                 : package.error().toString());
-  }
+  auto package = ctx.findPackage(*id);
+  if (!package.ok()) return fail(kExitFailed, package.error().message());
+  store::Database& db = **ctx.database();
   // The config is the truth about DPs; the service syncs it at start, and so must a request made
   // while the service is down.
-  store::DistributionPointRepository dp_rows(**db);
+  store::DistributionPointRepository dp_rows(db);
   auto synced = dp_rows.syncFromConfig(ctx.config().distribution_points);
   if (!synced.ok()) return fail(kExitFailed, synced.error().toString());
-  store::RequestRepository requests(**db);
+  store::RequestRepository requests(db);
   auto ids = requests.enqueue(kind, *id, dps);
   if (!ids.ok()) return fail(kExitFailed, ids.error().message());
 

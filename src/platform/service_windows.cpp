@@ -11,7 +11,6 @@
 #include <windows.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -20,6 +19,7 @@
 #include <string>
 
 #include "pkgxfer/platform/service.h"
+#include "signal_registration.h"
 
 namespace pkgxfer::platform {
 namespace {
@@ -105,35 +105,6 @@ class ScmControl final : public ServiceControl {
   boost::asio::io_context* io_ = nullptr;
   std::function<void(std::string)> on_stop_;
   bool stop_posted_ = false;
-};
-
-class SignalRegistration final : public StopRegistration {
- public:
-  SignalRegistration(boost::asio::io_context& io, std::function<void(std::string)> on_stop)
-      : signals_(io, SIGINT, SIGTERM) {
-    signals_.async_wait(
-        [on_stop = std::move(on_stop)](const boost::system::error_code& ec, int signo) {
-          if (!ec) on_stop(signo == SIGINT ? "Ctrl+C" : "SIGTERM");
-        });
-  }
-  ~SignalRegistration() override {
-    boost::system::error_code ignored;
-    signals_.cancel(ignored);
-  }
-
- private:
-  boost::asio::signal_set signals_;
-};
-
-class ConsoleControl final : public ServiceControl {
- public:
-  std::unique_ptr<StopRegistration> onStopRequest(
-      boost::asio::io_context& io, std::function<void(std::string)> on_stop) override {
-    return std::make_unique<SignalRegistration>(io, std::move(on_stop));
-  }
-  void reportRunning() override {}
-  void reportStopping(std::chrono::milliseconds) override {}
-  bool isService() const override { return false; }
 };
 
 // The dispatcher calls ServiceMain with no user pointer, so these are process-wide by necessity.

@@ -5,33 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include "fakes/test_util.h"
+#include "site_fixture.h"
 
 namespace pkgxfer {
 namespace {
 
-using testing::binDir;
-using testing::run;
-using testing::TempDir;
 using testing::writeFile;
 
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    writeFile(dir_ / "pkgxfer.json", R"({
-      "site": { "code": "PS1", "data_dir": "site" },
-      "logging": { "dir": "log" },
-      "components": ["distmgr", "pkgxfermgr"],
-      "distribution_points": [ { "name": "dp01", "address": "file://dp01" } ]
-    })");
-  }
-  testing::RunResult pkgxfer(std::vector<std::string> args) {
-    std::vector<std::string> argv = {(binDir() / "pkgxfer").string(), "--config",
-                                     (dir_ / "pkgxfer.json").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  }
-  TempDir dir_;
-};
+using CliTest = testing::SiteFixture;
 
 TEST_F(CliTest, StatusWorksWithoutTheServiceAndCreatesTheDatabase) {
   auto r = pkgxfer({"status"});

@@ -6,37 +6,24 @@
 #include <nlohmann/json.hpp>
 
 #include "fakes/test_util.h"
+#include "site_fixture.h"
 
 namespace pkgxfer {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::binDir;
 using testing::readFile;
-using testing::run;
-using testing::TempDir;
 using testing::writeFile;
 
-class PackageCliTest : public ::testing::Test {
+class PackageCliTest : public testing::SiteFixture {
  protected:
   void SetUp() override {
-    writeFile(dir_ / "pkgxfer.json", R"({
-      "site": { "code": "PS1", "data_dir": "site" },
-      "logging": { "dir": "log" },
-      "components": ["distmgr", "pkgxfermgr"],
-      "distribution_points": [ { "name": "dp01", "address": "file://dp01" } ]
-    })");
+    SiteFixture::SetUp();
     writeFile(dir_ / "src" / "setup.exe", std::string(100000, 'x'));
     writeFile(dir_ / "src" / "docs" / "read me #1 (100%).txt", "hello");
     writeFile(dir_ / "src" / "docs" / "Grüße 日本.txt", "unicode");
     writeFile(dir_ / "src" / "copy-of-setup.exe", std::string(100000, 'x'));
     fs::create_directories(dir_ / "src" / "empty" / "nested");
-  }
-  testing::RunResult pkgxfer(std::vector<std::string> args) {
-    std::vector<std::string> argv = {(binDir() / "pkgxfer").string(), "--config",
-                                     (dir_ / "pkgxfer.json").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
   }
   testing::RunResult add(const std::string& id = "PS100001") {
     return pkgxfer({"package", "add", "--id", id, "--name", "Office 365", "--source",
@@ -46,7 +33,6 @@ class PackageCliTest : public ::testing::Test {
     return nlohmann::json::parse(readFile(dir_ / "site" / "ContentLib" / "DataLib" /
                                           (id + "." + std::to_string(version) + ".json")));
   }
-  TempDir dir_;
 };
 
 TEST_F(PackageCliTest, AddStoresEachBodyOnceAndRecordsVersionOne) {

@@ -7,36 +7,21 @@
 #include "pkgxfer/common/clock.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/request_repository.h"
+#include "site_fixture.h"
 
 namespace pkgxfer {
 namespace {
 
-using testing::binDir;
-using testing::run;
-using testing::TempDir;
 using testing::writeFile;
 
-class RequestCliTest : public ::testing::Test {
+class RequestCliTest : public testing::SiteFixture {
  protected:
   void SetUp() override {
-    writeFile(dir_ / "pkgxfer.json", R"({
-      "site": { "code": "PS1", "data_dir": "site" },
-      "logging": { "dir": "log" },
-      "components": ["distmgr", "pkgxfermgr"],
-      "distribution_points": [ { "name": "dp01", "address": "file://dp01" },
-                               { "name": "dp02", "address": "file://dp02" },
-                               { "name": "dp03", "address": "file://dp03" } ]
-    })");
+    writeSiteConfig(3);
     writeFile(dir_ / "src" / "a.txt", "a");
     auto r = pkgxfer(
         {"package", "add", "--id", "PS100001", "--name", "A", "--source", (dir_ / "src").string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  testing::RunResult pkgxfer(std::vector<std::string> args) {
-    std::vector<std::string> argv = {(binDir() / "pkgxfer").string(), "--config",
-                                     (dir_ / "pkgxfer.json").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
   }
   // The queue as the service will see it.
   std::vector<store::RequestRow> queued() {
@@ -47,7 +32,6 @@ class RequestCliTest : public ::testing::Test {
     EXPECT_TRUE(rows.ok());
     return rows.ok() ? *rows : std::vector<store::RequestRow>{};
   }
-  TempDir dir_;
 };
 
 TEST_F(RequestCliTest, DistributeQueuesOneRequestPerDp) {
