@@ -1,0 +1,305 @@
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fakes/test_util.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/content/sha256.h"
+#include "pkgxfer/transport/transport.h"
+
+namespace pkgxfer::transport {
+namespace {
+
+namespace fs = std::filesystem;
+using pkgxfer::testing::readFile;
+using pkgxfer::testing::TempDir;
+using pkgxfer::testing::writeFile;
+
+std::string sha(std::string_view data) { return *content::sha256Hex(data); }
+
+std::vector<std::string> tempFiles(const fs::path& root) {
+  std::vector<std::string> out;
+  if (!fs::exists(root / "FileLib")) return out;
+  for (const auto& e : fs::recursive_directory_iterator(root / "FileLib")) {
+    std::string name = e.path().filename().string();
+    if (!name.empty() && name.front() == '.') out.push_back(name);
+  }
+  return out;
+}
+
+class FileTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_ / "dp01";
+    fs::create_directories(root_);
+    dp_.name = "dp01";
+    dp_.address = "file://" + root_.string();
+    dp_.scheme = config::AddressScheme::File;
+    dp_.file_root = root_;
+    TransportOptions options;
+    options.sync = false;
+    auto t = makeTransport(dp_, options);
+    ASSERT_TRUE(t.ok()) << t.status().toString();
+    transport_ = std::move(*t);
+  }
+
+  // Uploads a whole body in one go.
+  void upload(std::string_view data, bool verify = true) {
+    auto up = transport_->openBody({sha(data), data.size(), "PS100001", "", 0});
+    ASSERT_TRUE(up.ok()) << up.status().toString();
+    ASSERT_TRUE((*up)->write(data.data(), data.size()).ok());
+    Status s = (*up)->finish(verify);
+    ASSERT_TRUE(s.ok()) << s.toString();
+  }
+
+  content::Manifest manifestOf(const std::vector<std::pair<std::string, std::string>>& files,
+                               std::uint64_t version = 1) {
+    content::Manifest m;
+    m.package_id = "PS100001";
+    m.version = version;
+    m.name = "test";
+    for (const auto& [path, data] : files) {
+      m.files.push_back({path, data.size(), sha(data), 0, 0644});
+    }
+    content::canonicalizeManifest(m);
+    return m;
+  }
+
+  TempDir dir_;
+  fs::path root_;
+  config::DistributionPointConfig dp_;
+  std::unique_ptr<Transport> transport_;
+};
+
+TEST_F(FileTransportTest, ProbeReportsFreeSpaceAndCreatesLibrary) {
+  auto probe = transport_->probe();
+  ASSERT_TRUE(probe.ok()) << probe.status().toString();
+  EXPECT_GT(probe->free_bytes, 0u);
+  EXPECT_EQ(probe->location, root_.string());
+  EXPECT_TRUE(fs::is_directory(root_ / "FileLib"));
+  EXPECT_TRUE(fs::is_directory(root_ / "DataLib"));
+  EXPECT_TRUE(fs::is_directory(root_ / "PkgLib"));
+  EXPECT_EQ(transport_->describe(), "file://" + root_.string());
+}
+
+TEST_F(FileTransportTest, MissingRootIsUnavailableAndNotCreated) {
+  fs::remove_all(root_);
+  auto probe = transport_->probe();
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(probe.status().message().find("No such file or directory"), std::string::npos)
+      << probe.status().message();
+  EXPECT_FALSE(fs::exists(root_));
+  EXPECT_EQ(transport_->inventory({sha("x")}).status().code(), Status::Code::Unavailable);
+  // Appearing later makes it usable.
+  fs::create_directories(root_);
+  EXPECT_TRUE(transport_->probe().ok());
+}
+
+TEST_F(FileTransportTest, ReadOnlyRootIsPermissionDenied) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores permissions";
+  fs::permissions(root_, fs::perms::owner_read | fs::perms::owner_exec);
+  auto probe = transport_->probe();
+  fs::permissions(root_, fs::perms::owner_all);
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.status().code(), Status::Code::PermissionDenied) << probe.status().toString();
+}
+
+TEST_F(FileTransportTest, UploadedBodyLandsUnderItsHashWithNoTempLeft) {
+  const std::string data = "hello, distribution point";
+  upload(data);
+  const std::string h = sha(data);
+  EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), data);
+  EXPECT_TRUE(tempFiles(root_).empty());
+  auto inv = transport_->inventory({h, sha("other")});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_EQ(inv->size(), 1u);
+  EXPECT_TRUE(inv->count(h));
+}
+
+TEST_F(FileTransportTest, WrongBytesAreRejectedAndDiscarded) {
+  for (bool verify : {true, false}) {
+    const std::string expected = "the real body";
+    const std::string wrong = "the fake body";
+    auto up = transport_->openBody({sha(expected), expected.size(), "PS100001", "", 0});
+    ASSERT_TRUE(up.ok());
+    ASSERT_TRUE((*up)->write(wrong.data(), wrong.size()).ok());
+    Status s = (*up)->finish(verify);
+    EXPECT_EQ(s.code(), Status::Code::Corruption) << s.toString();
+    EXPECT_NE(s.message().find(sha(wrong)), std::string::npos) << s.message();
+    EXPECT_TRUE(tempFiles(root_).empty());
+    EXPECT_TRUE(transport_->inventory({sha(expected)})->empty());
+  }
+}
+
+TEST_F(FileTransportTest, WriteBeyondSizeIsInvalid) {
+  auto up = transport_->openBody({sha("abc"), 3, "PS100001", "", 0});
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ((*up)->write("abcd", 4).code(), Status::Code::InvalidArgument);
+  (*up)->abort();
+  EXPECT_TRUE(tempFiles(root_).empty());
+}
+
+TEST_F(FileTransportTest, ShortBodyFailsFinish) {
+  auto up = transport_->openBody({sha("abc"), 3, "PS100001", "", 0});
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE((*up)->write("ab", 2).ok());
+  EXPECT_EQ((*up)->finish(true).code(), Status::Code::Corruption);
+  EXPECT_TRUE(tempFiles(root_).empty());
+}
+
+TEST_F(FileTransportTest, ResumesAtDurableOffsetAndCutsTornTail) {
+  const std::string data(100000, 'z');
+  std::string body = data;
+  body[5] = 'a';
+  const std::string h = sha(body);
+  std::string temp;
+  {
+    auto up = transport_->openBody({h, body.size(), "PS100001", "", 0});
+    ASSERT_TRUE(up.ok());
+    ASSERT_TRUE((*up)->write(body.data(), 60000).ok());
+    ASSERT_TRUE((*up)->flush().ok());
+    // Bytes after the durable point, possibly torn: garbage.
+    ASSERT_TRUE((*up)->write("XXXXXXXXXX", 10).ok());
+    temp = (*up)->tempName();
+    // Destroyed without finish or abort: the temp stays for a resume.
+  }
+  ASSERT_EQ(tempFiles(root_).size(), 1u);
+  for (bool verify : {false, true}) {
+    auto up = transport_->openBody({h, body.size(), "PS100001", temp, 60000});
+    ASSERT_TRUE(up.ok()) << up.status().toString();
+    EXPECT_EQ((*up)->tempName(), temp);
+    EXPECT_EQ((*up)->offset(), 60000u);
+    ASSERT_TRUE((*up)->write(body.data() + 60000, body.size() - 60000).ok());
+    Status s = (*up)->finish(verify);
+    ASSERT_TRUE(s.ok()) << s.toString();
+    EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
+    EXPECT_TRUE(tempFiles(root_).empty());
+    if (!verify) {
+      // Next round: leave a new partial to resume with verify on.
+      fs::remove(root_ / "FileLib" / h.substr(0, 4) / h);
+      auto again = transport_->openBody({h, body.size(), "PS100001", "", 0});
+      ASSERT_TRUE(again.ok());
+      ASSERT_TRUE((*again)->write(body.data(), 60000).ok());
+      temp = (*again)->tempName();
+    }
+  }
+}
+
+TEST_F(FileTransportTest, ResumeOfVanishedTempStartsOver) {
+  const std::string body = "0123456789";
+  const std::string h = sha(body);
+  auto up = transport_->openBody(
+      {h, body.size(), "PS100001", "." + h + ".PS100001.0123456789abcdef.partial", 5});
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ((*up)->offset(), 0u);
+  ASSERT_TRUE((*up)->write(body.data(), body.size()).ok());
+  EXPECT_TRUE((*up)->finish(true).ok());
+}
+
+TEST_F(FileTransportTest, ResumeWithForeignNameIsIgnored) {
+  const std::string body = "0123456789";
+  const std::string h = sha(body);
+  auto up = transport_->openBody({h, body.size(), "PS100001", "../../etc/passwd", 5});
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ((*up)->offset(), 0u);
+  EXPECT_NE((*up)->tempName(), "../../etc/passwd");
+  (*up)->abort();
+  EXPECT_EQ(transport_->discardTemp(h, "../x").code(), Status::Code::InvalidArgument);
+}
+
+TEST_F(FileTransportTest, DiscardTempDeletesAPartial) {
+  const std::string body = "0123456789";
+  const std::string h = sha(body);
+  std::string temp;
+  {
+    auto up = transport_->openBody({h, body.size(), "PS100001", "", 0});
+    ASSERT_TRUE(up.ok());
+    ASSERT_TRUE((*up)->write(body.data(), 4).ok());
+    temp = (*up)->tempName();
+  }
+  ASSERT_EQ(tempFiles(root_).size(), 1u);
+  EXPECT_TRUE(transport_->discardTemp(h, temp).ok());
+  EXPECT_TRUE(tempFiles(root_).empty());
+  EXPECT_TRUE(transport_->discardTemp(h, temp).ok());  // idempotent
+}
+
+TEST_F(FileTransportTest, ManifestCommitValidateAndRemove) {
+  auto m1 = manifestOf({{"a.txt", "alpha"}, {"dir/b.txt", "shared"}});
+  // Not every body there yet: refused.
+  upload("alpha");
+  EXPECT_EQ(transport_->commitManifest(m1).code(), Status::Code::NotFound);
+  upload("shared");
+  ASSERT_TRUE(transport_->commitManifest(m1).ok());
+  EXPECT_TRUE(fs::exists(root_ / "DataLib" / "PS100001.1.json"));
+  EXPECT_TRUE(fs::exists(root_ / "PkgLib" / "PS100001.json"));
+  auto read = transport_->readManifest("PS100001", 1);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*read, m1);
+  EXPECT_EQ(transport_->readManifest("PS100001", 2).status().code(), Status::Code::NotFound);
+  EXPECT_EQ(*transport_->listVersions("PS100001"), std::vector<std::uint64_t>{1});
+
+  auto report = transport_->validate("PS100001", 1);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+
+  // Another package shares a body.
+  content::Manifest other = manifestOf({{"s.txt", "shared"}});
+  other.package_id = "PS100002";
+  ASSERT_TRUE(transport_->commitManifest(other).ok());
+
+  // Corrupt one body, delete... validation reports it.
+  const std::string ha = sha("alpha");
+  writeFile(root_ / "FileLib" / ha.substr(0, 4) / ha, "alphX");
+  report = transport_->validate("PS100001", 1);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->mismatched.size(), 1u);
+  EXPECT_EQ(report->mismatched[0].path, "a.txt");
+
+  ASSERT_TRUE(transport_->removeContent("PS100001", 1).ok());
+  EXPECT_FALSE(fs::exists(root_ / "DataLib" / "PS100001.1.json"));
+  EXPECT_FALSE(fs::exists(root_ / "FileLib" / ha.substr(0, 4) / ha));
+  const std::string hs = sha("shared");
+  EXPECT_TRUE(fs::exists(root_ / "FileLib" / hs.substr(0, 4) / hs));  // PS100002 still uses it
+  EXPECT_TRUE(transport_->listVersions("PS100001")->empty());
+  EXPECT_EQ(transport_->removeContent("PS100001", 1).code(), Status::Code::NotFound);
+}
+
+TEST_F(FileTransportTest, DiscardTempsSweepsOnlyThatOwner) {
+  const std::string body = "0123456789";
+  const std::string h = sha(body);
+  for (const char* owner : {"PS100001", "PS100001", "PS100002"}) {
+    auto up = transport_->openBody({h, body.size(), owner, "", 0});
+    ASSERT_TRUE(up.ok());
+    ASSERT_TRUE((*up)->write(body.data(), 3).ok());
+  }
+  ASSERT_EQ(tempFiles(root_).size(), 3u);
+  auto n = transport_->discardTemps({h, sha("absent")}, "PS100001");
+  ASSERT_TRUE(n.ok()) << n.status().toString();
+  EXPECT_EQ(*n, 2u);
+  auto left = tempFiles(root_);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_NE(left[0].find(".PS100002."), std::string::npos);
+}
+
+TEST_F(FileTransportTest, OwnerMustBeASimpleName) {
+  EXPECT_EQ(transport_->openBody({sha("x"), 1, "../x", "", 0}).status().code(),
+            Status::Code::InvalidArgument);
+}
+
+TEST(MakeTransportTest, SchemesWithoutTransportAreUnavailable) {
+  config::DistributionPointConfig dp;
+  dp.name = "dp02";
+  dp.address = "smb://fs02/ContentLib";
+  dp.scheme = config::AddressScheme::Smb;
+  auto t = makeTransport(dp);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(t.status().message().find("smb"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pkgxfer::transport
