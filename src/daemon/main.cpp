@@ -9,6 +9,8 @@
 
 #include "daemon.h"
 #include "pkgxfer/config/config.h"
+#include "pkgxfer/distmgr/distmgr.h"
+#include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
 #include "pkgxfer/platform/service.h"
 
 namespace {
@@ -19,8 +21,9 @@ constexpr const char* kServiceName = "pkgxferd";
 
 // One line per component as they land. Until then the host logs that the component is not part
 // of this build and runs the others.
-Result<host::ComponentPtr> makeComponent(
-    std::string_view name, host::ComponentContext) {  // NOLINT: filled as components land
+Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentContext ctx) {
+  if (name == "distmgr") return distmgr::makeDistributionManager(std::move(ctx));
+  if (name == "pkgxfermgr") return pkgxfermgr::makePackageTransferManager(std::move(ctx));
   return Status::NotFound(std::string(name) + " is not available in pkgxfer " PKGXFER_VERSION);
 }
 

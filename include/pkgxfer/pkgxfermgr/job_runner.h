@@ -1,0 +1,71 @@
+#pragma once
+
+// The body of one transfer job (a ConfigMgr "sending thread"): for an add or a redistribute,
+// inventory the DP, send the missing bodies (all of them for a redistribute) to temporary names,
+// verify their hashes, then commit the manifest; for a validate, re-hash the content on the DP;
+// for a remove, delete the package's content from the DP. Blocking: runs on the blocking pool.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pkgxfer/common/clock.h"
+#include "pkgxfer/common/log.h"
+#include "pkgxfer/common/status.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/store/transfer_job_repository.h"
+#include "pkgxfer/transport/transport.h"
+
+namespace pkgxfer::pkgxfermgr {
+
+// What a job reports while it runs. Called on the job's (pool) thread; implementations post to the
+// owning strand. Calls arrive in order.
+class JobEvents {
+ public:
+  virtual ~JobEvents() = default;
+  virtual void progress(const store::Progress& progress) = 0;
+  // The bytes of `body` up to body.offset are durable on the DP: a resume point.
+  virtual void partialSaved(const store::PartialBody& body) = 0;
+  // The body's temporary file is gone (renamed into place or discarded).
+  virtual void partialForgotten(const std::string& sha256) = 0;
+  // Every body is on the DP and verified; the content is being committed (state verifying).
+  virtual void verifying() {}
+};
+
+// How a running job is asked to stop; checked between blocks.
+enum class CancelMode : int {
+  None = 0,
+  Stop = 1,     // the service stops: keep what was sent (flush, save the resume point)
+  Discard = 2,  // the job was superseded or cancelled: delete the temporary file
+};
+
+struct JobSpec {
+  store::TransferJob job;
+  std::vector<store::PartialBody> partials;  // resume points of this job
+  bool verify = true;                        // read each body back from the DP and hash it
+  // A resume point is saved (flush + partialSaved) at least this often while a body is sent.
+  std::uint64_t checkpoint_bytes = 8ull << 20;
+  std::chrono::milliseconds checkpoint_interval{1000};
+  std::size_t block_size = 1 << 20;  // bytes per read from the site library / write to the DP
+};
+
+struct JobOutcome {
+  enum class Kind { Installed, Removed, ValidationFailed };
+  Kind kind = Kind::Installed;
+  std::string detail;  // ValidationFailed: the missing/mismatched files
+  store::Progress progress;
+  std::uint64_t bytes_sent = 0;  // by this run (excludes bytes resumed from an earlier run)
+};
+
+// "job 12, PS100001 v1, priority high, DP dp01": the tag every log line of a job carries.
+std::string jobTag(const store::TransferJob& job);
+
+// Runs the job to completion. Errors: Cancelled (asked to stop), and the transport's or the site
+// library's errors with their cause. Thread-safe as long as each call has its own `events`.
+Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
+                          content::ContentLibrary& site, JobEvents& events,
+                          const std::atomic<int>& cancel, Clock& clock, const Logger& log);
+
+}  // namespace pkgxfer::pkgxfermgr

@@ -1,0 +1,36 @@
+#pragma once
+
+// The Package Transfer Manager component (SPEC §1, pkgxfermgr.log): runs the transfer jobs the
+// distribution manager writes to the site database, with a bounded pool (job_selection.h), one
+// blocking-pool thread per running job (job_runner.h).
+//
+// Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand every
+// `poll_interval`; the same poll notices jobs superseded or cancelled by the distribution manager
+// and stops them. Its SQLite connection is used only on its strand (short statements).
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include "pkgxfer/host/component.h"
+#include "pkgxfer/transport/transport.h"
+
+namespace pkgxfer::pkgxfermgr {
+
+struct Options {
+  std::chrono::milliseconds poll_interval{250};
+  // Makes the transport of a DP; default: transport::makeTransport.
+  transport::TransportFactory transport_factory;
+  // Default <site.data_dir>/site.db and <site.data_dir>/ContentLib.
+  std::filesystem::path database;
+  std::filesystem::path site_library;
+  bool sync = true;  // fsync on the DPs (tests may turn it off)
+  std::uint64_t checkpoint_bytes = 8ull << 20;
+};
+
+// Not thread-safe itself: start() and stop() are called on ctx.strand, as the host does.
+Result<host::ComponentPtr> makePackageTransferManager(host::ComponentContext ctx,
+                                                      Options options = {});
+
+}  // namespace pkgxfer::pkgxfermgr

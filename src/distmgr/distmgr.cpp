@@ -1,0 +1,422 @@
+#include "pkgxfer/distmgr/distmgr.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <climits>
+#include <map>
+#include <set>
+
+#include "pkgxfer/common/units.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/store/database.h"
+#include "pkgxfer/store/distribution_repository.h"
+#include "pkgxfer/store/package_repository.h"
+#include "pkgxfer/store/request_repository.h"
+#include "pkgxfer/store/transfer_job_repository.h"
+
+namespace pkgxfer::distmgr {
+namespace {
+
+namespace asio = boost::asio;
+using store::DistributionState;
+using store::JobAction;
+using store::JobState;
+using store::RequestKind;
+
+// What a preliminary check of one DP found (computed on the blocking pool).
+struct CheckResult {
+  Status status;  // not OK: the check failed (the cause)
+  transport::ProbeResult probe;
+  bool has_content = false;  // the DP already holds this exact content version
+  std::size_t missing_files = 0;
+  std::uint64_t missing_bytes = 0;  // what the job will send
+  std::size_t present_files = 0;
+  std::uint64_t present_bytes = 0;
+  store::Progress full;  // the content's totals
+};
+
+// One distribution being checked: the pair and what to do once the check passes.
+struct Pending {
+  std::string package_id;
+  std::string dp;
+  int version = 0;
+  JobAction action = JobAction::Add;
+  store::Priority priority = store::Priority::Medium;
+  std::int64_t resume_from_job = 0;  // a failed job whose partial bodies the new job takes over
+  std::uint64_t generation = 0;
+};
+
+class DistributionManager final : public host::Component {
+ public:
+  DistributionManager(host::ComponentContext ctx, Options options)
+      : ctx_(std::move(ctx)), options_(std::move(options)), timer_(ctx_.strand) {}
+
+  std::string_view name() const override { return "distmgr"; }
+
+  Status start() override {
+    PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
+    requests_ = std::make_unique<store::RequestRepository>(*db_);
+    dists_ = std::make_unique<store::DistributionRepository>(*db_);
+    jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
+    packages_ = std::make_unique<store::PackageRepository>(*db_);
+    PKGXFER_ASSIGN_OR_RETURN(site_, content::ContentLibrary::open(options_.site_library));
+    PKGXFER_ASSIGN_OR_RETURN(int released, requests_->releaseTaken());
+    const auto& d = ctx_.config.distribution;
+    PX_LOG_INFO(ctx_.logger,
+                "Distribution Manager starting: {} DP(s) configured, retries {} every {}; {} "
+                "request(s) left taken by a previous run queued again",
+                ctx_.config.distribution_points.size(), d.retry_count,
+                formatDuration(d.retry_delay), released);
+    asio::post(ctx_.strand, [this] { poll(); });
+    return Status::Ok();
+  }
+
+  void stop(std::function<void()> done) override {
+    stopping_ = true;
+    timer_.cancel();
+    PX_LOG_INFO(ctx_.logger, "Distribution Manager stopping ({} check(s) in progress)", in_flight_);
+    if (in_flight_ == 0) {
+      done();
+    } else {
+      stop_done_ = std::move(done);
+    }
+  }
+
+ private:
+  static std::string pairKey(std::string_view pkg, std::string_view dp) {
+    return std::string(pkg) + "\n" + std::string(dp);
+  }
+
+  void logIfError(const Status& s, std::string_view what) {
+    if (!s.ok()) PX_LOG_ERROR(ctx_.logger, "Cannot {}: {}", what, s.toString());
+  }
+
+  void arm() {
+    if (stopping_) return;
+    timer_.expires_after(options_.poll_interval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poll();
+    });
+  }
+
+  void poll() {
+    if (stopping_) return;
+    auto requests = requests_->claimPending(32);
+    if (!requests.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the request queue: {}", requests.status().toString());
+    } else {
+      for (const auto& r : *requests) handleRequest(r);
+    }
+    auto due = dists_->listDueRetries(ctx_.clock.systemNow());
+    if (!due.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the retries: {}", due.status().toString());
+    } else {
+      for (const auto& row : *due) handleRetry(row);
+    }
+    arm();
+  }
+
+  void reject(const store::RequestRow& r, const std::string& why) {
+    PX_LOG_ERROR(ctx_.logger, "Request {} ({} {} to {}) rejected: {}", r.id,
+                 store::toString(r.kind), r.package_id, r.dp, why);
+    logIfError(requests_->reject(r.id, why), "reject a request");
+  }
+
+  // Unfinished jobs of the pair (queued, running, paused).
+  std::vector<store::TransferJob> unfinishedJobs(std::string_view pkg, std::string_view dp) {
+    store::TransferJobFilter f;
+    f.package_id = std::string(pkg);
+    f.dp = std::string(dp);
+    f.states = {JobState::Queued, JobState::Running, JobState::Paused};
+    auto jobs = jobs_->list(f);
+    return jobs.ok() ? *jobs : std::vector<store::TransferJob>{};
+  }
+
+  std::optional<store::TransferJob> lastJob(std::string_view pkg, std::string_view dp) {
+    store::TransferJobFilter f;
+    f.package_id = std::string(pkg);
+    f.dp = std::string(dp);
+    auto jobs = jobs_->list(f);
+    if (!jobs.ok() || jobs->empty()) return std::nullopt;
+    return jobs->back();
+  }
+
+  void cancelJob(const store::TransferJob& job, std::string_view why) {
+    logIfError(jobs_->setState(job.id, JobState::Cancelled, why), "cancel a job");
+    PX_LOG_INFO(ctx_.logger, "Cancelled transfer job {} ({} v{} to {}): {}", job.id, job.package_id,
+                job.version, job.dp, why);
+  }
+
+  void handleRequest(const store::RequestRow& r) {
+    PX_LOG_INFO(ctx_.logger, "Found request {}: {} package {} to DP {}", r.id,
+                store::toString(r.kind), r.package_id, r.dp);
+    const config::DistributionPointConfig* dp = ctx_.config.findDp(r.dp);
+    if (dp == nullptr) return reject(r, "DP " + r.dp + " is not in the configuration");
+    if (dp->type == config::DpType::Pull) {
+      return reject(r, "DP " + r.dp + " is a pull DP; pull distribution is not available yet");
+    }
+    auto package = packages_->get(r.package_id);
+    if (!package.ok()) return reject(r, package.status().message());
+    if (package->current_version < 1) {
+      return reject(r, "package " + r.package_id + " has no content");
+    }
+    const int latest = package->current_version;
+    auto existing = dists_->get(r.package_id, r.dp);
+    const bool exists = existing.ok();
+
+    switch (r.kind) {
+      case RequestKind::Distribute:
+      case RequestKind::Redistribute: {
+        const bool redistribute = r.kind == RequestKind::Redistribute;
+        for (const auto& job : unfinishedJobs(r.package_id, r.dp)) {
+          if (job.version < latest) continue;  // superseded below
+          if (!redistribute && job.version == latest && job.action != JobAction::Remove &&
+              job.action != JobAction::Validate) {
+            PX_LOG_INFO(ctx_.logger,
+                        "Package {} v{} is already being distributed to {} (job {}); request {} "
+                        "needs nothing more",
+                        r.package_id, latest, r.dp, job.id, r.id);
+            logIfError(requests_->complete(r.id), "complete a request");
+            return;
+          }
+          cancelJob(job, "replaced by request " + std::to_string(r.id));
+        }
+        auto superseded = jobs_->supersedeOlder(r.package_id, r.dp, latest);
+        if (superseded.ok()) {
+          for (std::int64_t id : *superseded) {
+            PX_LOG_INFO(ctx_.logger,
+                        "Transfer job {} for an older version of {} to {} is superseded by "
+                        "version {}",
+                        id, r.package_id, r.dp, latest);
+          }
+        }
+        if (Status s = dists_->start(r.package_id, r.dp, latest, DistributionState::Checking);
+            !s.ok()) {
+          return reject(r, s.message());
+        }
+        Pending p{r.package_id,
+                  r.dp,
+                  latest,
+                  redistribute ? JobAction::Redistribute : JobAction::Add,
+                  package->priority,
+                  0,
+                  ++generation_[pairKey(r.package_id, r.dp)]};
+        logIfError(requests_->complete(r.id), "complete a request");
+        runChecks(std::move(p), *dp);
+        return;
+      }
+      case RequestKind::Validate: {
+        int version = latest;
+        if (exists && existing->state != DistributionState::Removed) version = existing->version;
+        Status s = exists
+                       ? dists_->setState(r.package_id, r.dp, DistributionState::Verifying)
+                       : dists_->start(r.package_id, r.dp, version, DistributionState::Verifying);
+        if (!s.ok()) return reject(r, s.message());
+        ++generation_[pairKey(r.package_id, r.dp)];
+        createJob({r.package_id, r.dp, version, JobAction::Validate, package->priority, 0, 0},
+                  DistributionState::Verifying);
+        logIfError(requests_->complete(r.id), "complete a request");
+        return;
+      }
+      case RequestKind::Remove: {
+        for (const auto& job : unfinishedJobs(r.package_id, r.dp)) {
+          cancelJob(job, "the package is being removed from the DP (request " +
+                             std::to_string(r.id) + ")");
+        }
+        const int version = exists ? existing->version : latest;
+        Status s = exists ? dists_->setState(r.package_id, r.dp, DistributionState::Removing)
+                          : dists_->start(r.package_id, r.dp, version, DistributionState::Removing);
+        if (!s.ok()) return reject(r, s.message());
+        ++generation_[pairKey(r.package_id, r.dp)];
+        createJob({r.package_id, r.dp, version, JobAction::Remove, package->priority, 0, 0},
+                  DistributionState::Removing);
+        logIfError(requests_->complete(r.id), "complete a request");
+        return;
+      }
+    }
+  }
+
+  void handleRetry(const store::DistributionRow& row) {
+    const std::string key = pairKey(row.package_id, row.dp);
+    if (checking_.count(key)) return;
+    const config::DistributionPointConfig* dp = ctx_.config.findDp(row.dp);
+    auto last = lastJob(row.package_id, row.dp);
+    JobAction action = last && last->version == row.version ? last->action : JobAction::Add;
+    auto package = packages_->get(row.package_id);
+    store::Priority priority = package.ok() ? package->priority : store::Priority::Medium;
+    PX_LOG_INFO(ctx_.logger, "Retrying {} of package {} v{} to {} (attempt {} failed: {})",
+                store::toString(action), row.package_id, row.version, row.dp, row.attempts,
+                row.last_error);
+    if (dp == nullptr) {
+      logIfError(dists_->setState(row.package_id, row.dp, DistributionState::Failed,
+                                  "DP " + row.dp + " is no longer in the configuration"),
+                 "record the state");
+      return;
+    }
+    Pending p{row.package_id,    row.dp,
+              row.version,       action,
+              priority,          last && last->version == row.version ? last->id : 0,
+              ++generation_[key]};
+    if (action == JobAction::Validate || action == JobAction::Remove) {
+      DistributionState state = action == JobAction::Validate ? DistributionState::Verifying
+                                                              : DistributionState::Removing;
+      logIfError(dists_->setState(row.package_id, row.dp, state), "record the state");
+      createJob(p, state);
+      return;
+    }
+    logIfError(dists_->setState(row.package_id, row.dp, DistributionState::Checking),
+               "record the state");
+    runChecks(std::move(p), *dp);
+  }
+
+  // Preliminary checks on the blocking pool; the verdict comes back to the strand.
+  void runChecks(Pending p, const config::DistributionPointConfig& dp) {
+    checking_.insert(pairKey(p.package_id, p.dp));
+    ++in_flight_;
+    PX_LOG_INFO(ctx_.logger, "Checking DP {} ({}) for package {} v{}", dp.name, dp.address,
+                p.package_id, p.version);
+    asio::post(ctx_.blocking, [this, p = std::move(p), dp = &dp]() mutable {
+      CheckResult result = check(p, *dp);
+      asio::post(ctx_.strand,
+                 [this, p = std::move(p), result = std::move(result)] { onChecked(p, result); });
+    });
+  }
+
+  CheckResult check(const Pending& p, const config::DistributionPointConfig& dp) {
+    CheckResult r;
+    auto manifest = site_->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
+    if (!manifest.ok()) {
+      r.status = manifest.status().withContext("site content library");
+      return r;
+    }
+    r.full.files_total = r.full.files_done = manifest->files.size();
+    r.full.bytes_total = r.full.bytes_done = manifest->total_bytes;
+    auto transport = options_.transport_factory(dp);
+    if (!transport.ok()) {
+      r.status = transport.status();
+      return r;
+    }
+    auto probe = (*transport)->probe();
+    if (!probe.ok()) {
+      r.status = probe.status();
+      return r;
+    }
+    r.probe = *probe;
+    auto present = (*transport)->inventory(content::uniqueBodies(*manifest));
+    if (!present.ok()) {
+      r.status = present.status();
+      return r;
+    }
+    content::ContentDiff diff = content::diffContent(
+        *manifest, p.action == JobAction::Redistribute ? content::ShaSet{} : *present);
+    r.missing_files = diff.missing.size();
+    r.missing_bytes = diff.missing_bytes;
+    r.present_files = diff.present_bodies;
+    r.present_bytes = diff.present_bytes;
+    auto on_dp = (*transport)->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
+    r.has_content = on_dp.ok() && content::sameContent(*on_dp, *manifest) &&
+                    present->size() == content::uniqueBodies(*manifest).size();
+    if (r.probe.free_bytes < r.missing_bytes && !(r.has_content && p.action == JobAction::Add)) {
+      r.status = Status::Unavailable("not enough free space on DP " + dp.name + " (" +
+                                     r.probe.location + "): " + formatBytes(r.probe.free_bytes) +
+                                     " free, " + formatBytes(r.missing_bytes) + " to send");
+    }
+    return r;
+  }
+
+  void onChecked(const Pending& p, const CheckResult& r) {
+    const std::string key = pairKey(p.package_id, p.dp);
+    checking_.erase(key);
+    --in_flight_;
+    if (stopping_) {
+      if (in_flight_ == 0 && stop_done_) {
+        auto done = std::move(stop_done_);
+        stop_done_ = nullptr;
+        done();
+      }
+      return;
+    }
+    // A newer request for the pair replaced this one while it was checked.
+    if (generation_[key] != p.generation) return;
+    auto row = dists_->get(p.package_id, p.dp);
+    if (!row.ok() || row->state != DistributionState::Checking || row->version != p.version) {
+      return;
+    }
+    const std::string what = "Distribution of package " + p.package_id + " v" +
+                             std::to_string(p.version) + " to " + p.dp;
+    if (!r.status.ok()) {
+      PX_LOG_WARN(ctx_.logger, "Preliminary check of DP {} failed: {}", p.dp, r.status.toString());
+      auto d = recordFailure(*dists_, p.package_id, p.dp, r.status, ctx_.config.distribution,
+                             ctx_.clock.systemNow(), ctx_.logger, what);
+      if (!d.ok()) logIfError(d.status(), "record a failure");
+      return;
+    }
+    PX_LOG_INFO(ctx_.logger,
+                "Preliminary check of DP {} passed: library {} writable, {} free; {} file(s) ({}) "
+                "to send, {} already present ({})",
+                p.dp, r.probe.location, formatBytes(r.probe.free_bytes), r.missing_files,
+                formatBytes(r.missing_bytes), r.present_files, formatBytes(r.present_bytes));
+    if (p.action == JobAction::Add && r.has_content) {
+      logIfError(dists_->setProgress(p.package_id, p.dp, r.full), "save progress");
+      logIfError(dists_->setState(p.package_id, p.dp, DistributionState::Installed),
+                 "record the state");
+      PX_LOG_INFO(ctx_.logger, "DP {} already holds package {} v{}; nothing to send; installed",
+                  p.dp, p.package_id, p.version);
+      return;
+    }
+    createJob(p, DistributionState::Waiting);
+  }
+
+  void createJob(const Pending& p, DistributionState state) {
+    auto id = jobs_->create({p.package_id, p.version, p.dp, p.action, p.priority});
+    if (!id.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot create the transfer job for package {} v{} to {}: {}",
+                   p.package_id, p.version, p.dp, id.status().toString());
+      logIfError(
+          dists_->setState(p.package_id, p.dp, DistributionState::Failed, id.status().toString()),
+          "record the state");
+      return;
+    }
+    if (p.resume_from_job != 0) {
+      logIfError(jobs_->movePartials(p.resume_from_job, *id), "hand over partly sent files");
+    }
+    logIfError(dists_->setState(p.package_id, p.dp, state), "record the state");
+    PX_LOG_INFO(ctx_.logger,
+                "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,
+                store::toString(p.action), p.package_id, p.version, p.dp,
+                store::toString(p.priority), store::toString(state));
+  }
+
+  host::ComponentContext ctx_;
+  Options options_;
+  asio::steady_timer timer_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::RequestRepository> requests_;
+  std::unique_ptr<store::DistributionRepository> dists_;
+  std::unique_ptr<store::TransferJobRepository> jobs_;
+  std::unique_ptr<store::PackageRepository> packages_;
+  std::unique_ptr<content::ContentLibrary> site_;
+  std::set<std::string> checking_;                   // pairs with a check in flight
+  std::map<std::string, std::uint64_t> generation_;  // per pair, bumped by each new request
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+};
+
+}  // namespace
+
+Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, Options options) {
+  if (!ctx.config.site) {
+    return Status::InvalidArgument("distmgr needs the site block of the configuration");
+  }
+  if (options.database.empty())
+    options.database = store::siteDatabasePath(ctx.config.site->data_dir);
+  if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
+  if (!options.transport_factory) options.transport_factory = transport::defaultTransportFactory();
+  return host::ComponentPtr(
+      std::make_unique<DistributionManager>(std::move(ctx), std::move(options)));
+}
+
+}  // namespace pkgxfer::distmgr

@@ -1,0 +1,53 @@
+#include "pkgxfer/distmgr/retry_policy.h"
+
+#include <ctime>
+
+namespace pkgxfer::distmgr {
+namespace {
+
+// Local time as ConfigMgr logs a restart time: "11/25/2026 16:49:25".
+std::string localTime(store::Timestamp t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%m/%d/%Y %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+RetryDecision decideRetry(int failures, const Status& error, const config::DistributionConfig& cfg,
+                          store::Timestamp now) {
+  RetryDecision d;
+  const auto code = error.code();
+  if (code == Status::Code::InvalidArgument || code == Status::Code::Internal) return d;
+  if (failures > cfg.retry_count) return d;
+  d.retry = true;
+  d.next_attempt = now + cfg.retry_delay;
+  return d;
+}
+
+Result<RetryDecision> recordFailure(store::DistributionRepository& repo,
+                                    std::string_view package_id, std::string_view dp,
+                                    const Status& error, const config::DistributionConfig& cfg,
+                                    store::Timestamp now, const Logger& log,
+                                    std::string_view what) {
+  PKGXFER_ASSIGN_OR_RETURN(int failures, repo.incrementAttempts(package_id, dp));
+  RetryDecision d = decideRetry(failures, error, cfg, now);
+  const std::string cause = error.toString();
+  if (d.retry) {
+    PKGXFER_RETURN_IF_ERROR(repo.scheduleRetry(package_id, dp, cause, d.next_attempt));
+    PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}, Restart time = {}", what, cause,
+                 failures, cfg.retry_count, localTime(d.next_attempt));
+  } else {
+    PKGXFER_RETURN_IF_ERROR(repo.setState(package_id, dp, store::DistributionState::Failed, cause));
+    PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}; {}", what, cause, failures,
+                 cfg.retry_count,
+                 failures > cfg.retry_count ? "retries exhausted, giving up"
+                                            : "permanent error, not retrying");
+  }
+  return d;
+}
+
+}  // namespace pkgxfer::distmgr

@@ -1,0 +1,316 @@
+#include "pkgxfer/pkgxfermgr/job_runner.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <unordered_map>
+
+#include "pkgxfer/common/units.h"
+
+namespace pkgxfer::pkgxfermgr {
+namespace {
+
+using store::JobAction;
+
+std::string rate(std::uint64_t bytes, std::chrono::steady_clock::duration elapsed) {
+  double secs = std::chrono::duration<double>(elapsed).count();
+  if (secs <= 0.0) secs = 1e-3;
+  return formatBytes(static_cast<std::uint64_t>(static_cast<double>(bytes) / secs)) + "/s";
+}
+
+Status cancelled(const std::atomic<int>& cancel) {
+  return Status::Cancelled(cancel.load() == static_cast<int>(CancelMode::Stop)
+                               ? "the service is stopping"
+                               : "the job was superseded or cancelled");
+}
+
+// Per body: how many files of the manifest use it and their bytes (a body listed twice counts
+// twice in the totals, as total_bytes does).
+struct BodyUse {
+  std::uint64_t size = 0;
+  std::uint64_t files = 0;
+  std::string first_path;
+};
+
+class Sender {
+ public:
+  Sender(const JobSpec& spec, transport::Transport& dp, content::ContentLibrary& site,
+         JobEvents& events, const std::atomic<int>& cancel, Clock& clock, const Logger& log)
+      : spec_(spec),
+        job_(spec.job),
+        dp_(dp),
+        site_(site),
+        events_(events),
+        cancel_(cancel),
+        clock_(clock),
+        log_(log),
+        tag_(jobTag(spec.job)) {}
+
+  Result<JobOutcome> run() {
+    switch (job_.action) {
+      case JobAction::Add:
+      case JobAction::Redistribute:
+        return send();
+      case JobAction::Validate:
+        return validate();
+      case JobAction::Remove:
+        return remove();
+    }
+    return Status::Internal("unknown job action");
+  }
+
+ private:
+  Result<JobOutcome> send() {
+    PKGXFER_ASSIGN_OR_RETURN(content::Manifest manifest,
+                             site_.readManifest(job_.package_id, job_.version));
+    std::vector<std::string> bodies = content::uniqueBodies(manifest);
+    std::unordered_map<std::string, BodyUse> uses;
+    for (const auto& f : manifest.files) {
+      BodyUse& u = uses[f.sha256];
+      if (u.files == 0) u.first_path = f.path;
+      u.size = f.size;
+      ++u.files;
+    }
+    PKGXFER_ASSIGN_OR_RETURN(content::ShaSet present, dp_.inventory(bodies));
+    const bool all = job_.action == JobAction::Redistribute;
+
+    progress_.files_total = manifest.files.size();
+    progress_.bytes_total = manifest.total_bytes;
+    std::vector<std::string> to_send;
+    std::uint64_t send_bytes = 0;
+    std::uint64_t present_files = 0;
+    std::uint64_t present_bytes = 0;
+    for (const std::string& sha : bodies) {
+      const BodyUse& u = uses[sha];
+      if (!all && present.count(sha)) {
+        ++present_files;
+        present_bytes += u.size;
+        progress_.files_done += u.files;
+        progress_.bytes_done += u.size * u.files;
+      } else {
+        to_send.push_back(sha);
+        send_bytes += u.size;
+      }
+    }
+    PX_LOG_INFO(log_,
+                "Sending thread starting for {}: {} file(s), {} in the content; {} file(s) ({}) to "
+                "send, {} already present on the DP ({}){}",
+                tag_, manifest.files.size(), formatBytes(manifest.total_bytes), to_send.size(),
+                formatBytes(send_bytes), present_files, formatBytes(present_bytes),
+                all ? " (redistribute: every file is sent)" : "");
+    events_.progress(progress_);
+    last_report_ = clock_.steadyNow();
+
+    std::map<std::string, store::PartialBody> partials;
+    for (const auto& p : spec_.partials) partials[p.sha256] = p;
+
+    const auto started = clock_.steadyNow();
+    for (const std::string& sha : to_send) {
+      if (cancel_.load() != 0) return cancelled(cancel_);
+      const BodyUse& u = uses[sha];
+      auto it = partials.find(sha);
+      PKGXFER_RETURN_IF_ERROR(sendBody(sha, u, it == partials.end() ? nullptr : &it->second));
+      progress_.files_done += u.files;
+      // The bytes were counted as sent; count the duplicates of this body too.
+      progress_.bytes_done += u.size * (u.files - 1);
+      maybeReport(true);
+    }
+    const auto elapsed = clock_.steadyNow() - started;
+    PX_LOG_INFO(log_, "Sent {} file(s), {} in {:.3f} s ({}); every hash verified{}; {}",
+                to_send.size(), formatBytes(bytes_sent_),
+                std::chrono::duration<double>(elapsed).count(), rate(bytes_sent_, elapsed),
+                spec_.verify ? " by reading the body back from the DP" : "", tag_);
+
+    if (cancel_.load() != 0) return cancelled(cancel_);
+    events_.verifying();
+    PKGXFER_RETURN_IF_ERROR(dp_.commitManifest(manifest).withContext("commit manifest"));
+    PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
+                content::contentId(job_.package_id, job_.version), tag_);
+    // Uploads of this package whose resume point never reached the database (the process died
+    // before the first checkpoint) left temporary files nobody will resume: none may remain.
+    auto swept = dp_.discardTemps(bodies, job_.package_id);
+    if (!swept.ok()) {
+      PX_LOG_WARN(log_, "Cannot delete leftover temporary files: {}; {}", swept.status().toString(),
+                  tag_);
+    } else if (*swept > 0) {
+      PX_LOG_INFO(log_, "Deleted {} leftover temporary file(s) of earlier attempts; {}", *swept,
+                  tag_);
+    }
+    progress_.files_done = progress_.files_total;
+    progress_.bytes_done = progress_.bytes_total;
+    events_.progress(progress_);
+    JobOutcome out;
+    out.kind = JobOutcome::Kind::Installed;
+    out.progress = progress_;
+    out.bytes_sent = bytes_sent_;
+    return out;
+  }
+
+  Status sendBody(const std::string& sha, const BodyUse& use, const store::PartialBody* partial) {
+    PKGXFER_ASSIGN_OR_RETURN(content::BodyReader reader, site_.openBody(sha));
+    if (reader.size() != use.size) {
+      return Status::Corruption(
+          fmt::format("body {} of {} in the site library has {} bytes, the "
+                      "manifest says {}",
+                      sha, use.first_path, reader.size(), use.size));
+    }
+    transport::BodySpec body{sha, use.size, job_.package_id, "", 0};
+    if (partial != nullptr) {
+      body.resume_temp_name = partial->temp_name;
+      body.resume_offset = partial->offset;
+    }
+    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, dp_.openBody(body));
+    std::uint64_t offset = up->offset();
+    if (offset > 0) {
+      PX_LOG_INFO(log_, "Resuming file {} ({}) at offset {} of {}: {} already on the DP; {}",
+                  use.first_path, sha, offset, use.size, formatBytes(offset), tag_);
+    } else {
+      PX_LOG_DEBUG(log_, "Sending file {} ({}, {}); {}", use.first_path, sha, formatBytes(use.size),
+                   tag_);
+    }
+    progress_.bytes_done += offset;
+    std::vector<char> buffer(spec_.block_size);
+    std::uint64_t since_checkpoint = 0;
+    auto checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
+    auto checkpoint = [&]() -> Status {
+      PKGXFER_RETURN_IF_ERROR(up->flush());
+      store::PartialBody p;
+      p.job_id = job_.id;
+      p.sha256 = sha;
+      p.size = use.size;
+      p.offset = up->offset();
+      p.temp_name = up->tempName();
+      events_.partialSaved(p);
+      since_checkpoint = 0;
+      checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
+      return Status::Ok();
+    };
+    while (offset < use.size) {
+      if (int c = cancel_.load(); c != 0) {
+        if (c == static_cast<int>(CancelMode::Stop)) {
+          if (Status s = checkpoint(); !s.ok()) up->abort();
+        } else {
+          up->abort();
+          events_.partialForgotten(sha);
+        }
+        return cancelled(cancel_);
+      }
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), use.size - offset));
+      PKGXFER_ASSIGN_OR_RETURN(std::size_t n, reader.readAt(offset, buffer.data(), want));
+      if (n == 0) {
+        return Status::Corruption(fmt::format("body {} in the site library ended at {} of {} bytes",
+                                              sha, offset, use.size));
+      }
+      PKGXFER_RETURN_IF_ERROR(up->write(buffer.data(), n));
+      offset += n;
+      bytes_sent_ += n;
+      since_checkpoint += n;
+      progress_.bytes_done += n;
+      if (offset < use.size &&
+          (since_checkpoint >= spec_.checkpoint_bytes || clock_.steadyNow() >= checkpoint_at)) {
+        PKGXFER_RETURN_IF_ERROR(checkpoint());
+        maybeReport(true);
+      }
+    }
+    Status finished = up->finish(spec_.verify);
+    if (!finished.ok()) {
+      if (finished.code() == Status::Code::Corruption) events_.partialForgotten(sha);
+      return finished.withContext("file " + use.first_path);
+    }
+    events_.partialForgotten(sha);
+    PX_LOG_DEBUG(log_, "Sent file {} ({}); hash verified{}; {}", use.first_path,
+                 formatBytes(use.size), spec_.verify ? " (read back from the DP)" : "", tag_);
+    return Status::Ok();
+  }
+
+  void maybeReport(bool force) {
+    auto now = clock_.steadyNow();
+    if (force || now - last_report_ >= std::chrono::milliseconds(250)) {
+      events_.progress(progress_);
+      last_report_ = now;
+    }
+  }
+
+  Result<JobOutcome> validate() {
+    auto report = dp_.validate(job_.package_id, job_.version);
+    JobOutcome out;
+    if (!report.ok()) {
+      if (report.status().code() != Status::Code::NotFound) return report.status();
+      out.kind = JobOutcome::Kind::ValidationFailed;
+      out.detail = fmt::format("content {} is not present on the DP",
+                               content::contentId(job_.package_id, job_.version));
+      PX_LOG_ERROR(log_, "Validation failed: {}; {}", out.detail, tag_);
+      return out;
+    }
+    out.progress.files_total = out.progress.files_done = report->bodies_checked;
+    out.progress.bytes_total = out.progress.bytes_done = report->bytes_checked;
+    if (report->ok()) {
+      out.kind = JobOutcome::Kind::Installed;
+      PX_LOG_INFO(log_, "Validation succeeded: {} bodies, {} re-hashed on the DP, all match; {}",
+                  report->bodies_checked, formatBytes(report->bytes_checked), tag_);
+    } else {
+      out.kind = JobOutcome::Kind::ValidationFailed;
+      out.detail = report->describe(20);
+      for (const auto& p : report->missing) {
+        PX_LOG_ERROR(log_, "Validation: file {} ({}) is missing on the DP; {}", p.path, p.sha256,
+                     tag_);
+      }
+      for (const auto& p : report->mismatched) {
+        PX_LOG_ERROR(log_, "Validation: file {} ({}) does not match on the DP: {}; {}", p.path,
+                     p.sha256, p.reason, tag_);
+      }
+      PX_LOG_ERROR(log_, "Validation failed: {}; {}", out.detail, tag_);
+    }
+    return out;
+  }
+
+  Result<JobOutcome> remove() {
+    PKGXFER_ASSIGN_OR_RETURN(std::vector<std::uint64_t> versions,
+                             dp_.listVersions(job_.package_id));
+    if (versions.empty()) {
+      PX_LOG_INFO(log_, "Package {} has no content on the DP; nothing to remove; {}",
+                  job_.package_id, tag_);
+    }
+    for (std::uint64_t v : versions) {
+      Status s = dp_.removeContent(job_.package_id, v);
+      if (!s.ok() && s.code() != Status::Code::NotFound) return s;
+      PX_LOG_INFO(log_,
+                  "Removed content {} from the DP (manifest first, then the bodies no other "
+                  "content uses); {}",
+                  content::contentId(job_.package_id, v), tag_);
+    }
+    JobOutcome out;
+    out.kind = JobOutcome::Kind::Removed;
+    return out;
+  }
+
+  const JobSpec& spec_;
+  const store::TransferJob& job_;
+  transport::Transport& dp_;
+  content::ContentLibrary& site_;
+  JobEvents& events_;
+  const std::atomic<int>& cancel_;
+  Clock& clock_;
+  const Logger& log_;
+  const std::string tag_;
+  store::Progress progress_;
+  std::uint64_t bytes_sent_ = 0;
+  Clock::SteadyTime last_report_{};
+};
+
+}  // namespace
+
+std::string jobTag(const store::TransferJob& job) {
+  return fmt::format("job {}, {} v{}, priority {}, DP {}", job.id, job.package_id, job.version,
+                     store::toString(job.priority), job.dp);
+}
+
+Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
+                          content::ContentLibrary& site, JobEvents& events,
+                          const std::atomic<int>& cancel, Clock& clock, const Logger& log) {
+  Sender sender(spec, dp, site, events, cancel, clock, log);
+  return sender.run();
+}
+
+}  // namespace pkgxfer::pkgxfermgr

@@ -1,0 +1,377 @@
+#include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <map>
+
+#include "pkgxfer/common/units.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/pkgxfermgr/job_runner.h"
+#include "pkgxfer/pkgxfermgr/job_selection.h"
+#include "pkgxfer/store/database.h"
+#include "pkgxfer/store/distribution_repository.h"
+#include "pkgxfer/store/transfer_job_repository.h"
+
+namespace pkgxfer::pkgxfermgr {
+namespace {
+
+namespace asio = boost::asio;
+using store::DistributionState;
+using store::JobAction;
+using store::JobState;
+
+class PackageTransferManager;
+
+// Forwards a job's events to the manager's strand, in order.
+class StrandEvents final : public JobEvents {
+ public:
+  StrandEvents(PackageTransferManager& mgr, std::int64_t job_id) : mgr_(mgr), job_id_(job_id) {}
+  void progress(const store::Progress& progress) override;
+  void partialSaved(const store::PartialBody& body) override;
+  void partialForgotten(const std::string& sha256) override;
+  void verifying() override;
+
+ private:
+  PackageTransferManager& mgr_;
+  std::int64_t job_id_;
+};
+
+class PackageTransferManager final : public host::Component {
+ public:
+  PackageTransferManager(host::ComponentContext ctx, Options options)
+      : ctx_(std::move(ctx)), options_(std::move(options)), timer_(ctx_.strand) {}
+
+  std::string_view name() const override { return "pkgxfermgr"; }
+
+  Status start() override {
+    PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
+    jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
+    dists_ = std::make_unique<store::DistributionRepository>(*db_);
+    content::ContentLibrary::Options lib_options;
+    PKGXFER_ASSIGN_OR_RETURN(site_,
+                             content::ContentLibrary::open(options_.site_library, lib_options));
+    PKGXFER_ASSIGN_OR_RETURN(int requeued, jobs_->requeueInterrupted());
+    const auto& d = ctx_.config.distribution;
+    PX_LOG_INFO(ctx_.logger,
+                "Package Transfer Manager starting: up to {} package(s) at once, {} DP(s) per "
+                "package, verify {}; site library {}; {} interrupted job(s) queued again to resume",
+                d.max_concurrent_packages, d.max_threads_per_package, d.verify ? "on" : "off",
+                options_.site_library.string(), requeued);
+    asio::post(ctx_.strand, [this] { poll(); });
+    return Status::Ok();
+  }
+
+  void stop(std::function<void()> done) override {
+    stopping_ = true;
+    timer_.cancel();
+    for (auto& [id, r] : running_) r.cancel->store(static_cast<int>(CancelMode::Stop));
+    PX_LOG_INFO(ctx_.logger,
+                "Package Transfer Manager stopping; {} running job(s) keep what they "
+                "sent and resume at the next start",
+                running_.size());
+    if (running_.empty()) {
+      done();
+    } else {
+      stop_done_ = std::move(done);
+    }
+  }
+
+  // ---- called on the strand by StrandEvents ----
+
+  void onProgress(std::int64_t id, const store::Progress& p) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !stillRunning(id)) return;
+    logIfError(jobs_->setProgress(id, p), id, "save progress");
+    const auto& job = it->second.job;
+    if (job.action == JobAction::Add || job.action == JobAction::Redistribute) {
+      logIfError(dists_->setProgress(job.package_id, job.dp, p), id, "save progress");
+    }
+  }
+  void onPartialSaved(const store::PartialBody& body) {
+    Status s = jobs_->savePartial(body);
+    logIfError(s, body.job_id, "save resume point");
+    auto it = running_.find(body.job_id);
+    if (s.ok() && it != running_.end()) {
+      PX_LOG_DEBUG(ctx_.logger,
+                   "Resume point saved: {} of {} bytes of body {} are durable on the "
+                   "DP; {}",
+                   body.offset, body.size, body.sha256, jobTag(it->second.job));
+    }
+  }
+  void onVerifying(std::int64_t id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !stillRunning(id)) return;
+    const auto& job = it->second.job;
+    logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Verifying), id,
+               "record the state");
+  }
+  void onPartialForgotten(std::int64_t id, const std::string& sha) {
+    logIfError(jobs_->deletePartial(id, sha), id, "forget resume point");
+  }
+
+  asio::any_io_executor strand() { return ctx_.strand; }
+
+ private:
+  struct Running {
+    store::TransferJob job;
+    std::shared_ptr<std::atomic<int>> cancel;
+    std::shared_ptr<transport::Transport> transport;
+    std::unique_ptr<StrandEvents> events;
+    JobSpec spec;
+  };
+
+  void logIfError(const Status& s, std::int64_t id, std::string_view what) {
+    if (!s.ok()) PX_LOG_ERROR(ctx_.logger, "Job {}: cannot {}: {}", id, what, s.toString());
+  }
+
+  bool stillRunning(std::int64_t id) {
+    auto job = jobs_->get(id);
+    return job.ok() && job->state == JobState::Running;
+  }
+
+  void arm() {
+    if (stopping_) return;
+    timer_.expires_after(options_.poll_interval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poll();
+    });
+  }
+
+  void poll() {
+    if (stopping_) return;
+    // Jobs the distribution manager superseded or cancelled while they ran.
+    for (auto& [id, r] : running_) {
+      auto job = jobs_->get(id);
+      if (job.ok() && store::isTerminal(job->state) &&
+          r.cancel->load() == static_cast<int>(CancelMode::None)) {
+        PX_LOG_INFO(ctx_.logger, "Job {} was {} by the Distribution Manager; stopping it; {}", id,
+                    store::toString(job->state), jobTag(r.job));
+        r.cancel->store(static_cast<int>(CancelMode::Discard));
+      }
+    }
+    auto runnable = jobs_->listRunnable(1000);
+    if (!runnable.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the transfer jobs: {}", runnable.status().toString());
+      arm();
+      return;
+    }
+    std::vector<RunningJob> running;
+    for (const auto& [id, r] : running_) running.push_back({id, r.job.package_id, r.job.dp});
+    const auto& d = ctx_.config.distribution;
+    auto ids = selectJobsToStart(*runnable, running,
+                                 {d.max_concurrent_packages, d.max_threads_per_package});
+    if (!ids.empty()) {
+      PX_LOG_DEBUG(ctx_.logger, "{} runnable job(s), {} running; starting {}", runnable->size(),
+                   running_.size(), ids.size());
+    }
+    for (std::int64_t id : ids) {
+      for (const auto& job : *runnable) {
+        if (job.id == id) startJob(job);
+      }
+    }
+    arm();
+  }
+
+  Result<std::shared_ptr<transport::Transport>> transportFor(
+      const config::DistributionPointConfig& dp) {
+    auto it = transports_.find(dp.name);
+    if (it != transports_.end()) return it->second;
+    PKGXFER_ASSIGN_OR_RETURN(auto t, options_.transport_factory(dp));
+    transports_[dp.name] = t;
+    return t;
+  }
+
+  void startJob(const store::TransferJob& job) {
+    const std::string tag = jobTag(job);
+    PX_LOG_INFO(ctx_.logger,
+                "Found send request with ID: {}, Package: {}, Version: {}, Priority: {}, "
+                "Destination: {}, Action: {}",
+                job.id, job.package_id, job.version, store::toString(job.priority), job.dp,
+                store::toString(job.action));
+    const config::DistributionPointConfig* dp = ctx_.config.findDp(job.dp);
+    Result<std::shared_ptr<transport::Transport>> transport =
+        dp == nullptr ? Result<std::shared_ptr<transport::Transport>>(Status::InvalidArgument(
+                            "DP " + job.dp + " is not in the configuration"))
+                      : transportFor(*dp);
+    if (Status s = jobs_->setState(job.id, JobState::Running); !s.ok()) {
+      logIfError(s, job.id, "mark running");
+      return;
+    }
+    if (!transport.ok()) {
+      failJob(job, transport.status());
+      return;
+    }
+    DistributionState state = DistributionState::Transferring;
+    if (job.action == JobAction::Validate) state = DistributionState::Verifying;
+    if (job.action == JobAction::Remove) state = DistributionState::Removing;
+    logIfError(dists_->setState(job.package_id, job.dp, state), job.id, "record the state");
+    auto partials = jobs_->listPartials(job.id);
+
+    Running r;
+    r.job = job;
+    r.cancel = std::make_shared<std::atomic<int>>(0);
+    r.transport = *transport;
+    r.events = std::make_unique<StrandEvents>(*this, job.id);
+    r.spec.job = job;
+    if (partials.ok()) r.spec.partials = *partials;
+    r.spec.verify = ctx_.config.distribution.verify;
+    r.spec.checkpoint_bytes = options_.checkpoint_bytes;
+    auto [it, inserted] = running_.emplace(job.id, std::move(r));
+    Running& run = it->second;
+    PX_LOG_DEBUG(ctx_.logger, "Sending thread created for {} ({} running)", tag, running_.size());
+    asio::post(ctx_.blocking, [this, &run, id = job.id] {
+      Result<JobOutcome> result = runJob(run.spec, *run.transport, *site_, *run.events, *run.cancel,
+                                         ctx_.clock, ctx_.logger);
+      asio::post(ctx_.strand, [this, id, result = std::move(result)] { onJobDone(id, result); });
+    });
+  }
+
+  // Forgets the resume points of a job that will not resume (superseded or cancelled) and
+  // deletes their temporary files on the DP, on the pool.
+  void discardPartials(const store::TransferJob& job,
+                       const std::shared_ptr<transport::Transport>& transport) {
+    auto partials = jobs_->listPartials(job.id);
+    logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
+    if (!partials.ok() || partials->empty()) return;
+    asio::post(ctx_.blocking,
+               [transport, partials = *partials, log = ctx_.logger, tag = jobTag(job)] {
+                 for (const auto& p : partials) {
+                   Status s = transport->discardTemp(p.sha256, p.temp_name);
+                   if (!s.ok()) {
+                     PX_LOG_WARN(log, "Cannot delete the temporary file of body {}: {}; {}",
+                                 p.sha256, s.toString(), tag);
+                   }
+                 }
+               });
+  }
+
+  void failJob(const store::TransferJob& job, const Status& error) {
+    logIfError(jobs_->setState(job.id, JobState::Failed, error.toString()), job.id, "mark failed");
+    auto d =
+        distmgr::recordFailure(*dists_, job.package_id, job.dp, error, ctx_.config.distribution,
+                               ctx_.clock.systemNow(), ctx_.logger, "Sending " + jobTag(job));
+    if (!d.ok()) logIfError(d.status(), job.id, "record the failure");
+  }
+
+  void onJobDone(std::int64_t id, const Result<JobOutcome>& result) {
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    const store::TransferJob job = it->second.job;
+    const int cancel = it->second.cancel->load();
+    const std::shared_ptr<transport::Transport> transport = it->second.transport;
+    running_.erase(it);
+    const std::string tag = jobTag(job);
+    const bool mine = stillRunning(id);
+
+    if (!result.ok() && result.status().code() == Status::Code::Cancelled) {
+      if (cancel == static_cast<int>(CancelMode::Stop) && mine) {
+        logIfError(jobs_->setState(id, JobState::Queued), id, "queue again");
+        PX_LOG_INFO(ctx_.logger,
+                    "Sending paused (service stopping); it resumes at the next "
+                    "start; {}",
+                    tag);
+      } else {
+        discardPartials(job, transport);
+        PX_LOG_INFO(ctx_.logger, "Sending stopped: {}; {}", result.status().message(), tag);
+      }
+    } else if (!mine) {
+      PX_LOG_INFO(ctx_.logger, "Job ended after it was superseded or cancelled; {}", tag);
+    } else if (!result.ok()) {
+      failJob(job, result.status());
+    } else {
+      const JobOutcome& out = *result;
+      switch (out.kind) {
+        case JobOutcome::Kind::Installed:
+          logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
+          logIfError(jobs_->clearPartials(id), id, "forget resume points");
+          logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
+          if (job.action != JobAction::Validate) {
+            logIfError(dists_->setProgress(job.package_id, job.dp, out.progress), id,
+                       "save progress");
+          }
+          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Installed), id,
+                     "record the state");
+          PX_LOG_INFO(ctx_.logger,
+                      "Finished: content {} is installed on {} ({} file(s), {}; {} sent by this "
+                      "run); {}",
+                      content::contentId(job.package_id, job.version), job.dp,
+                      out.progress.files_total, formatBytes(out.progress.bytes_total),
+                      formatBytes(out.bytes_sent), tag);
+          break;
+        case JobOutcome::Kind::Removed:
+          logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
+          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Removed), id,
+                     "record the state");
+          PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id,
+                      job.dp, tag);
+          break;
+        case JobOutcome::Kind::ValidationFailed:
+          logIfError(jobs_->setState(id, JobState::Failed, out.detail), id, "mark failed");
+          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Failed,
+                                      "validation failed: " + out.detail),
+                     id, "record the state");
+          break;
+      }
+    }
+    if (stopping_) {
+      if (running_.empty() && stop_done_) {
+        PX_LOG_INFO(ctx_.logger, "Package Transfer Manager stopped");
+        auto done = std::move(stop_done_);
+        stop_done_ = nullptr;
+        done();
+      }
+      return;
+    }
+    poll();  // a slot is free
+  }
+
+  // poll() re-arms the timer; cancel the pending wait first so there is one wait at a time.
+  host::ComponentContext ctx_;
+  Options options_;
+  asio::steady_timer timer_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::TransferJobRepository> jobs_;
+  std::unique_ptr<store::DistributionRepository> dists_;
+  std::unique_ptr<content::ContentLibrary> site_;
+  std::map<std::string, std::shared_ptr<transport::Transport>> transports_;
+  std::map<std::int64_t, Running> running_;
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+};
+
+void StrandEvents::progress(const store::Progress& progress) {
+  asio::post(mgr_.strand(), [m = &mgr_, id = job_id_, progress] { m->onProgress(id, progress); });
+}
+void StrandEvents::partialSaved(const store::PartialBody& body) {
+  asio::post(mgr_.strand(), [m = &mgr_, body] { m->onPartialSaved(body); });
+}
+void StrandEvents::verifying() {
+  asio::post(mgr_.strand(), [m = &mgr_, id = job_id_] { m->onVerifying(id); });
+}
+void StrandEvents::partialForgotten(const std::string& sha256) {
+  asio::post(mgr_.strand(),
+             [m = &mgr_, id = job_id_, sha256] { m->onPartialForgotten(id, sha256); });
+}
+
+}  // namespace
+
+Result<host::ComponentPtr> makePackageTransferManager(host::ComponentContext ctx, Options options) {
+  if (!ctx.config.site) {
+    return Status::InvalidArgument("pkgxfermgr needs the site block of the configuration");
+  }
+  if (options.database.empty())
+    options.database = store::siteDatabasePath(ctx.config.site->data_dir);
+  if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
+  if (!options.transport_factory) {
+    transport::TransportOptions t;
+    t.sync = options.sync;
+    options.transport_factory = transport::defaultTransportFactory(t);
+  }
+  return host::ComponentPtr(
+      std::make_unique<PackageTransferManager>(std::move(ctx), std::move(options)));
+}
+
+}  // namespace pkgxfer::pkgxfermgr

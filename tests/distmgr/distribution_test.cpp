@@ -1,0 +1,360 @@
+// End-to-end distribution in one process: distmgr and pkgxfermgr on a real Runtime with a real site
+// database, the site content library and DPs as folders.
+
+#include <algorithm>
+#include <set>
+
+#include "distmgr/site_fixture.h"
+#include "distmgr/wrapped_transport.h"
+
+namespace pkgxfer::testing {
+namespace {
+
+using store::DistributionState;
+using store::JobAction;
+using store::JobState;
+using store::RequestKind;
+
+std::string bodyPath(const std::filesystem::path& root, const std::string& sha) {
+  return (root / "FileLib" / sha.substr(0, 4) / sha).string();
+}
+
+std::string shaOf(const std::string& data) { return *content::sha256Hex(data); }
+
+class DistributionTest : public SiteFixture {};
+
+TEST_F(DistributionTest, DistributesOnePackageToSixDps) {
+  addDps(6);
+  auto m = addPackage("PS100001",
+                      {{"setup.exe", std::string(300000, 'x')},
+                       {"data/a.txt", "alpha"},
+                       {"data/b.txt", "beta"},
+                       {"data/copy.txt", "alpha"}},
+                      store::Priority::High);
+  TransportRecord record;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", dpNames());
+  ASSERT_TRUE(waitForState("PS100001", dpNames(), DistributionState::Installed));
+  for (const auto& dp : dpNames()) {
+    expectInstalled(dp, m);
+    auto row = dist("PS100001", dp);
+    EXPECT_EQ(row.progress.files_total, 4u);
+    EXPECT_EQ(row.progress.files_done, 4u);
+    EXPECT_EQ(row.progress.bytes_done, m.total_bytes);
+    EXPECT_EQ(row.attempts, 0);
+  }
+  // Three distinct bodies per DP, each sent once.
+  EXPECT_EQ(record.openedTotal(), 3 * 6);
+  std::string log = this->log("pkgxfermgr");
+  EXPECT_NE(log.find("Found send request with ID: 1, Package: PS100001, Version: 1, Priority: "
+                     "high, Destination: dp0"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("to send, 0 already present on the DP"), std::string::npos);
+  EXPECT_NE(log.find("Sending file setup.exe"), std::string::npos);  // debug level
+  EXPECT_NE(log.find("Finished: content PS100001.1 is installed on dp01"), std::string::npos);
+  for (const auto& job : jobs()) EXPECT_EQ(job.state, JobState::Done);
+  std::string dlog = this->log("distmgr");
+  EXPECT_NE(dlog.find("Preliminary check of DP dp01 passed"), std::string::npos) << dlog;
+}
+
+// Overlap of the jobs' [started_at, finished_at] intervals, overall and per package.
+struct Concurrency {
+  int max_jobs = 0;
+  int max_packages = 0;
+  int max_per_package = 0;
+};
+
+Concurrency observedConcurrency(const std::vector<store::TransferJob>& jobs) {
+  struct Event {
+    store::Timestamp at;
+    int delta;  // -1 end (sorted first at equal times), +1 start
+    std::string package;
+  };
+  std::vector<Event> events;
+  for (const auto& j : jobs) {
+    if (!j.started_at || !j.finished_at) continue;
+    events.push_back({*j.started_at, +1, j.package_id});
+    events.push_back({*j.finished_at, -1, j.package_id});
+  }
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return a.at != b.at ? a.at < b.at : a.delta < b.delta;
+  });
+  Concurrency c;
+  std::map<std::string, int> per;
+  int total = 0;
+  for (const auto& e : events) {
+    total += e.delta;
+    per[e.package] += e.delta;
+    int packages = 0;
+    for (const auto& [p, n] : per) {
+      if (n > 0) ++packages;
+      c.max_per_package = std::max(c.max_per_package, n);
+    }
+    c.max_jobs = std::max(c.max_jobs, total);
+    c.max_packages = std::max(c.max_packages, packages);
+  }
+  return c;
+}
+
+TEST_F(DistributionTest, PoolBoundHoldsAndIsReached) {
+  config_.distribution.max_concurrent_packages = 2;
+  config_.distribution.max_threads_per_package = 3;
+  addDps(8);
+  std::vector<std::string> packages;
+  for (int i = 1; i <= 5; ++i) {
+    std::string id = "PS10000" + std::to_string(i);
+    addPackage(id, {{"f.bin", std::string(1000 + i, static_cast<char>('a' + i))}});
+    packages.push_back(id);
+  }
+  TransportRecord record;
+  record.inventory_delay_ms = 60;  // every job holds its slot a while
+  for (const auto& id : packages) request(RequestKind::Distribute, id, dpNames());
+  startSite(recordingFactory(record));
+  for (const auto& id : packages) {
+    ASSERT_TRUE(waitForState(id, dpNames(), DistributionState::Installed));
+  }
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 40u);
+  Concurrency c = observedConcurrency(all);
+  EXPECT_EQ(c.max_packages, 2);
+  EXPECT_EQ(c.max_per_package, 3);
+  EXPECT_EQ(c.max_jobs, 6);
+}
+
+TEST_F(DistributionTest, SecondPackageSendsOnlyWhatIsMissing) {
+  addDps(2);
+  auto m1 = addPackage("PS100001", {{"a", "shared one"}, {"b", "shared two"}, {"c", "own c"}});
+  auto m2 = addPackage("PS100002",
+                       {{"x", "shared one"}, {"y", "shared two"}, {"z", "own z"}, {"w", "own w"}});
+  TransportRecord record;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", dpNames());
+  ASSERT_TRUE(waitForState("PS100001", dpNames(), DistributionState::Installed));
+  request(RequestKind::Distribute, "PS100002", dpNames());
+  ASSERT_TRUE(waitForState("PS100002", dpNames(), DistributionState::Installed));
+  for (const auto& dp : dpNames()) {
+    expectInstalled(dp, m1);
+    expectInstalled(dp, m2);
+  }
+  EXPECT_EQ(record.opened(shaOf("shared one")), 2);  // once per DP, for PS100001
+  EXPECT_EQ(record.opened(shaOf("own z")), 2);
+  EXPECT_EQ(record.openedTotal(), 3 * 2 + 2 * 2);
+  EXPECT_NE(log("pkgxfermgr").find("2 file(s) (10 B) to send, 2 already present on the DP"),
+            std::string::npos)
+      << log("pkgxfermgr");
+}
+
+TEST_F(DistributionTest, RedistributeResendsEverything) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
+  TransportRecord record;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  EXPECT_EQ(record.openedTotal(), 2);
+  request(RequestKind::Redistribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return record.openedTotal() == 4; }));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  auto redis = jobs({std::nullopt, std::nullopt, {JobState::Done}});
+  ASSERT_EQ(redis.size(), 2u);
+  EXPECT_EQ(redis[1].action, JobAction::Redistribute);
+}
+
+TEST_F(DistributionTest, DistributeToDpThatHoldsTheVersionSendsNothing) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a", "one"}});
+  TransportRecord record;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  auto before = dist("PS100001", "dp01");
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    auto row = dist("PS100001", "dp01");
+    return row.state == DistributionState::Installed && row.updated_at > before.updated_at;
+  }));
+  EXPECT_EQ(record.openedTotal(), 1);
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_NE(log("distmgr").find("DP dp01 already holds package PS100001 v1; nothing to send"),
+            std::string::npos);
+}
+
+TEST_F(DistributionTest, ValidateCatchesDamageAndRedistributeRepairs) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a.txt", "alpha body"}, {"b.txt", "beta body"}, {"c", "c"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  request(RequestKind::Validate, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return jobs().size() == 2 && isTerminal(jobs()[1].state); }));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+
+  writeFile(bodyPath(dpRoot("dp01"), shaOf("alpha body")), "alpha BODY");
+  std::filesystem::remove(bodyPath(dpRoot("dp01"), shaOf("beta body")));
+  request(RequestKind::Validate, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Failed));
+  auto row = dist("PS100001", "dp01");
+  EXPECT_NE(row.last_error.find("a.txt"), std::string::npos) << row.last_error;
+  EXPECT_NE(row.last_error.find("b.txt"), std::string::npos) << row.last_error;
+  std::string log = this->log("pkgxfermgr");
+  EXPECT_NE(log.find("Validation: file b.txt"), std::string::npos) << log;
+  EXPECT_NE(log.find("is missing on the DP"), std::string::npos);
+  EXPECT_NE(log.find("ERROR: Validation: file a.txt"), std::string::npos);
+
+  request(RequestKind::Redistribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  request(RequestKind::Validate, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return jobs().size() == 5 && isTerminal(jobs()[4].state); }));
+  EXPECT_EQ(jobs()[4].state, JobState::Done);
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+}
+
+TEST_F(DistributionTest, RemoveKeepsBodiesOtherPackagesUse) {
+  addDps(1);
+  auto m1 = addPackage("PS100001", {{"a", "shared"}, {"b", "only one"}});
+  auto m2 = addPackage("PS100002", {{"c", "shared"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Installed));
+  request(RequestKind::Remove, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Removed));
+  EXPECT_FALSE(std::filesystem::exists(dpRoot("dp01") / "DataLib" / "PS100001.1.json"));
+  EXPECT_FALSE(std::filesystem::exists(bodyPath(dpRoot("dp01"), shaOf("only one"))));
+  EXPECT_TRUE(std::filesystem::exists(bodyPath(dpRoot("dp01"), shaOf("shared"))));
+  expectInstalled("dp01", m2);
+  (void)m1;
+}
+
+TEST_F(DistributionTest, MissingDpRetriesThenInstallsWhenItAppears) {
+  addDps(1, /*create=*/false);
+  config_.distribution.retry_count = 100;
+  auto m = addPackage("PS100001", {{"a", "one"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    auto row = dist("PS100001", "dp01");
+    return row.state == DistributionState::Retrying && row.attempts >= 1;
+  }));
+  auto row = dist("PS100001", "dp01");
+  EXPECT_NE(row.last_error.find("No such file or directory"), std::string::npos) << row.last_error;
+  EXPECT_TRUE(row.next_attempt_at.has_value());
+  std::filesystem::create_directories(dpRoot("dp01"));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  std::string log = this->log("distmgr");
+  EXPECT_NE(log.find("ERROR: Distribution of package PS100001 v1 to dp01 failed: Unavailable: "
+                     "DP library root"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("Failure count = 1/100, Restart time = "), std::string::npos);
+}
+
+TEST_F(DistributionTest, RetriesRunOutThenFailed) {
+  addDps(1, /*create=*/false);
+  config_.distribution.retry_count = 2;
+  config_.distribution.retry_delay = std::chrono::milliseconds(100);
+  addPackage("PS100001", {{"a", "one"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Failed));
+  EXPECT_EQ(dist("PS100001", "dp01").attempts, 3);
+  EXPECT_NE(log("distmgr").find("retries exhausted"), std::string::npos);
+}
+
+TEST_F(DistributionTest, InterruptedBodyResumesFromLastCheckpoint) {
+  addDps(1);
+  checkpoint_bytes_ = 64 * 1024;
+  std::string big(3 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);
+  auto m = addPackage("PS100001", {{"big.bin", big}});
+  TransportRecord record;
+  record.fail_write_after = 2 << 20;  // the connection drops after 2 MiB of the 3
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  EXPECT_EQ(dist("PS100001", "dp01").attempts, 1);
+  // Sent: 2 MiB before the failure, then only what was not durable yet.
+  EXPECT_LT(record.bytes_written.load(), big.size() + (1u << 20) / 2);
+  std::string log = this->log("pkgxfermgr");
+  EXPECT_NE(log.find("Resuming file big.bin"), std::string::npos) << log;
+  EXPECT_NE(log.find("Connection reset by peer"), std::string::npos);
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].state, JobState::Failed);
+  EXPECT_EQ(all[1].state, JobState::Done);
+  EXPECT_TRUE(store::TransferJobRepository(db()).listPartials(all[1].id)->empty());
+}
+
+TEST_F(DistributionTest, GracefulStopKeepsWhatWasSentAndResumes) {
+  addDps(1);
+  checkpoint_bytes_ = 256 * 1024;
+  std::string big(8 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 31) >> 7);
+  auto m = addPackage("PS100001", {{"big.bin", big}});
+  TransportRecord record;
+  record.write_delay_us = 20000;  // 1 MiB blocks at ~50 MiB/s
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  store::TransferJobRepository repo(db());
+  ASSERT_TRUE(waitFor([&] {
+    auto all = jobs();
+    return !all.empty() && !repo.listPartials(all[0].id)->empty();
+  }));
+  stopSite();
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, JobState::Queued);
+  auto partials = *repo.listPartials(all[0].id);
+  ASSERT_EQ(partials.size(), 1u);
+  const std::uint64_t kept = partials[0].offset;
+  EXPECT_GT(kept, 0u);
+  EXPECT_LT(kept, big.size());
+  EXPECT_EQ(tempFiles("dp01").size(), 1u);
+  EXPECT_EQ(dist("PS100001", "dp01").state, DistributionState::Transferring);
+  EXPECT_GT(dist("PS100001", "dp01").progress.bytes_done, 0u);
+
+  record.write_delay_us = 0;
+  const std::uint64_t before = record.bytes_written.load();
+  EXPECT_EQ(before, kept);  // the stop flushed everything it had written
+  startSite(recordingFactory(record));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  EXPECT_EQ(record.bytes_written.load() - before, big.size() - kept);
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_NE(log("pkgxfermgr").find("Resuming file big.bin"), std::string::npos);
+}
+
+TEST_F(DistributionTest, NewVersionSupersedesQueuedJob) {
+  config_.distribution.max_concurrent_packages = 1;
+  addDps(1);
+  addPackage("PS100001", {{"a", "blocker"}});
+  addPackage("PS100002", {{"a", "v1"}});
+  TransportRecord record;
+  record.inventory_delay_ms = 300;  // PS100001 holds the only package slot a while
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return !jobs().empty() && jobs()[0].state == JobState::Running; }));
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Waiting));
+  auto m2 = addPackage("PS100002", {{"a", "v2"}});
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Installed));
+  EXPECT_EQ(dist("PS100002", "dp01").version, 2);
+  expectInstalled("dp01", m2);
+  store::TransferJobFilter f;
+  f.package_id = "PS100002";
+  auto pjobs = jobs(f);
+  ASSERT_EQ(pjobs.size(), 2u);
+  EXPECT_EQ(pjobs[0].state, JobState::Superseded);
+  EXPECT_EQ(pjobs[1].state, JobState::Done);
+  EXPECT_EQ(record.opened(shaOf("v1")), 0);
+}
+
+}  // namespace
+}  // namespace pkgxfer::testing
