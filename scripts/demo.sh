@@ -14,6 +14,10 @@ config=config/pkgxfer.json
 cli=(build/bin/pkgxfer --config "$config")
 source_dir=var/demo-source
 
+# "Install" the demo DPs: a file DP is a folder that must exist (a missing one is an unreachable
+# DP, which distmgr retries).
+mkdir -p var/dp01 var/dp02 var/dp03
+
 if ! "${cli[@]}" package show PS100001 >/dev/null 2>&1; then
   echo "demo: creating the sample package PS100001 from $source_dir"
   mkdir -p "$source_dir/bin" "$source_dir/docs" "$source_dir/logs"  # logs/ stays empty
