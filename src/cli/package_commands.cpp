@@ -22,7 +22,9 @@ namespace {
 unsigned hashThreads() { return std::max(2u, std::thread::hardware_concurrency()); }
 
 Result<std::unique_ptr<content::ContentLibrary>> openSiteLibrary(const CliContext& ctx) {
-  return content::ContentLibrary::open(ctx.config().site->data_dir / "ContentLib");
+  content::ContentLibrary::Options options;
+  options.clean_on_open = false;  // pkgxferd sweeps at start; the CLI must stay quick
+  return content::ContentLibrary::open(ctx.config().site->data_dir / "ContentLib", options);
 }
 
 // True if `inner` is `outer` or below it (both canonical).
@@ -159,10 +161,10 @@ int runPackageUpdate(CliContext& ctx, const std::string& raw_id) {
   store::PackageRepository packages(**ctx.database());
   auto source = checkSource(ctx, package->source_path);
   if (!source.ok()) return fail(kExitFailed, source.error().message());
+  auto begin = std::chrono::steady_clock::now();
   auto library = openSiteLibrary(ctx);
   if (!library.ok()) return fail(kExitFailed, library.error().message());
 
-  auto begin = std::chrono::steady_clock::now();
   // The previous manifest's hashes are reused for files whose size and mtime did not change.
   auto previous = (*library)->readManifest(*id, package->current_version);
   if (!previous.ok()) {

@@ -395,7 +395,7 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const fs::path& roo
   int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errnoStatus("open content library", abs, errno);
   std::unique_ptr<ContentLibrary> lib(new ContentLibrary(abs, std::move(options), fd));
-  PKGXFER_RETURN_IF_ERROR(lib->cleanTemporaryFiles().status());
+  if (lib->options_.clean_on_open) PKGXFER_RETURN_IF_ERROR(lib->cleanTemporaryFiles().status());
   {
     MetaLock lock(*lib);
     PKGXFER_RETURN_IF_ERROR(lib->repairPkgLibUnlocked());

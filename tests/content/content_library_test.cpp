@@ -586,6 +586,19 @@ TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
   EXPECT_EQ(r.bodies_present, 1u);
 }
 
+TEST_F(ContentLibraryTest, OpeningWithoutTheSweepKeepsStaleTemporaryFiles) {
+  lib_.reset();
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+  ContentLibrary::Options options;
+  options.clean_on_open = false;
+  auto quick = ContentLibrary::open(root_, options);
+  ASSERT_TRUE(quick.ok()) << quick.error().toString();
+  EXPECT_EQ(tempFiles().size(), 1u);
+  quick->reset();
+  lib_ = openLib();  // the default sweeps
+  EXPECT_TRUE(tempFiles().empty());
+}
+
 TEST_F(ContentLibraryTest, CleanupSparesTemporaryFilesOfLiveWriters) {
   auto w = lib_->createBodyWriter(sha("in flight"));
   ASSERT_TRUE(w.ok());

@@ -185,6 +185,10 @@ class ContentLibrary {
     bool sync = true;
     // Bytes per read/write when copying a body from a file. Default 1 MiB.
     std::size_t copy_buffer_size = 1 << 20;
+    // Delete stale temporary files (left by a crash) when opening. It lists every FileLib prefix
+    // folder (up to 65,536: ~0.5 s on a large library), so the service does it when it starts and
+    // short-lived tools such as the CLI skip it; a stale file costs only disk space until then.
+    bool clean_on_open = true;
     FaultHooks hooks;
   };
 
