@@ -14,6 +14,7 @@ packages=(
   libcli11-dev
   libsmbclient-dev        # SMB transport (optional: -DPKGXFER_WITH_SMB=OFF builds without it)
   tzdata                  # IANA zones for site.timezone and schedules
+  libhowardhinnant-date-dev  # date/tz: reads those zones (g++ 12 lacks std::chrono::tzdb)
 )
 
 missing=()
