@@ -370,6 +370,9 @@ class DistributionManager final : public host::Component {
   }
 
   void createJob(const Pending& p, DistributionState state) {
+    // The state first: once the job exists pkgxfermgr may record on the pair why it waits (a
+    // closed schedule window), which a later write here would wipe.
+    logIfError(dists_->setState(p.package_id, p.dp, state), "record the state");
     auto id = jobs_->create({p.package_id, p.version, p.dp, p.action, p.priority});
     if (!id.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot create the transfer job for package {} v{} to {}: {}",
@@ -382,7 +385,6 @@ class DistributionManager final : public host::Component {
     if (p.resume_from_job != 0) {
       logIfError(jobs_->movePartials(p.resume_from_job, *id), "hand over partly sent files");
     }
-    logIfError(dists_->setState(p.package_id, p.dp, state), "record the state");
     PX_LOG_INFO(ctx_.logger,
                 "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,
                 store::toString(p.action), p.package_id, p.version, p.dp,

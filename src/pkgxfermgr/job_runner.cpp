@@ -18,8 +18,8 @@ std::string rate(std::uint64_t bytes, std::chrono::steady_clock::duration elapse
   return formatBytes(static_cast<std::uint64_t>(static_cast<double>(bytes) / secs)) + "/s";
 }
 
-Status cancelled(const std::atomic<int>& cancel) {
-  return Status::Cancelled(cancel.load() == static_cast<int>(CancelMode::Stop)
+Status cancelled(const CancelFlag& cancel) {
+  return Status::Cancelled(cancel.load() == CancelMode::Stop
                                ? "the service is stopping"
                                : "the job was superseded or cancelled");
 }
@@ -35,7 +35,7 @@ struct BodyUse {
 class Sender {
  public:
   Sender(const JobSpec& spec, transport::Transport& dp, content::ContentLibrary& site,
-         JobEvents& events, const std::atomic<int>& cancel, Clock& clock, const Logger& log)
+         JobEvents& events, const CancelFlag& cancel, Clock& clock, const Logger& log)
       : spec_(spec),
         job_(spec.job),
         dp_(dp),
@@ -44,7 +44,8 @@ class Sender {
         cancel_(cancel),
         clock_(clock),
         log_(log),
-        tag_(jobTag(spec.job)) {}
+        tag_(jobTag(spec.job)),
+        priority_(toTransportPriority(spec.job.priority)) {}
 
   Result<JobOutcome> run() {
     switch (job_.action) {
@@ -60,7 +61,28 @@ class Sender {
   }
 
  private:
+  // Whether the DP's schedule is closed to this package now; if so, remembers when it opens.
+  bool windowClosed() {
+    if (spec_.schedule == nullptr) return false;
+    const auto now = clock_.systemNow();
+    if (spec_.schedule->allows(priority_, now)) return false;
+    paused_ = true;
+    next_opening_ = spec_.schedule->nextOpening(priority_, now);
+    return true;
+  }
+
+  JobOutcome pausedOutcome() const {
+    JobOutcome out;
+    out.kind = JobOutcome::Kind::Paused;
+    out.progress = progress_;
+    out.bytes_sent = bytes_sent_;
+    out.next_opening = next_opening_;
+    return out;
+  }
+
   Result<JobOutcome> send() {
+    // The manager starts a job only in an open window, but the window may have closed since.
+    if (windowClosed()) return pausedOutcome();
     PKGXFER_ASSIGN_OR_RETURN(content::Manifest manifest,
                              site_.readManifest(job_.package_id, job_.version));
     std::vector<std::string> bodies = content::uniqueBodies(manifest);
@@ -106,10 +128,12 @@ class Sender {
 
     const auto started = clock_.steadyNow();
     for (const std::string& sha : to_send) {
-      if (cancel_.load() != 0) return cancelled(cancel_);
+      if (cancel_.load() != CancelMode::None) return cancelled(cancel_);
+      if (windowClosed()) return pausedOutcome();
       const BodyUse& u = uses[sha];
       auto it = partials.find(sha);
       PKGXFER_RETURN_IF_ERROR(sendBody(sha, u, it == partials.end() ? nullptr : &it->second));
+      if (paused_) return pausedOutcome();
       progress_.files_done += u.files;
       // The bytes were counted as sent; count the duplicates of this body too.
       progress_.bytes_done += u.size * (u.files - 1);
@@ -121,7 +145,7 @@ class Sender {
                 std::chrono::duration<double>(elapsed).count(), rate(bytes_sent_, elapsed),
                 spec_.verify ? " by reading the body back from the DP" : "", tag_);
 
-    if (cancel_.load() != 0) return cancelled(cancel_);
+    if (cancel_.load() != CancelMode::None) return cancelled(cancel_);
     events_.verifying();
     PKGXFER_RETURN_IF_ERROR(dp_.commitManifest(manifest).withContext("commit manifest"));
     PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
@@ -186,8 +210,8 @@ class Sender {
       return Status::Ok();
     };
     while (offset < use.size) {
-      if (int c = cancel_.load(); c != 0) {
-        if (c == static_cast<int>(CancelMode::Stop)) {
+      if (CancelMode c = cancel_.load(); c != CancelMode::None) {
+        if (c == CancelMode::Stop) {
           if (Status s = checkpoint(); !s.ok()) up->abort();
         } else {
           up->abort();
@@ -195,9 +219,36 @@ class Sender {
         }
         return cancelled(cancel_);
       }
-      std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), use.size - offset));
-      PKGXFER_ASSIGN_OR_RETURN(std::size_t n, reader.readAt(offset, buffer.data(), want));
+      if (windowClosed()) {
+        // As a graceful stop: what was sent stays on the DP and the job resumes from it.
+        PKGXFER_RETURN_IF_ERROR(checkpoint());
+        return Status::Ok();
+      }
+      std::uint64_t block = std::min<std::uint64_t>(buffer.size(), use.size - offset);
+      if (spec_.limiter != nullptr) {
+        block = std::max<std::uint64_t>(1, spec_.limiter->blockSize(block));
+        const auto wait = spec_.limiter->acquire(block);
+        if (wait.count() > 0) {
+          // The wait ends early on a stop or cancel: the grant goes back and the loop's top
+          // handles the stop. The window may also have closed while waiting.
+          if (cancel_.waitFor(wait) != CancelMode::None) {
+            spec_.limiter->refund(block);
+            continue;
+          }
+          if (windowClosed()) {
+            spec_.limiter->refund(block);
+            PKGXFER_RETURN_IF_ERROR(checkpoint());
+            return Status::Ok();
+          }
+        }
+      }
+      const auto want = static_cast<std::size_t>(block);
+      auto read = reader.readAt(offset, buffer.data(), want);
+      if (spec_.limiter != nullptr && (!read.ok() || *read < want)) {
+        spec_.limiter->refund(want - (read.ok() ? *read : 0));
+      }
+      if (!read.ok()) return read.status();
+      const std::size_t n = *read;
       if (n == 0) {
         return Status::Corruption(fmt::format("body {} in the site library ended at {} of {} bytes",
                                               sha, offset, use.size));
@@ -290,10 +341,13 @@ class Sender {
   transport::Transport& dp_;
   content::ContentLibrary& site_;
   JobEvents& events_;
-  const std::atomic<int>& cancel_;
+  const CancelFlag& cancel_;
   Clock& clock_;
   const Logger& log_;
   const std::string tag_;
+  const transport::Priority priority_;
+  bool paused_ = false;
+  std::optional<Clock::SystemTime> next_opening_;
   store::Progress progress_;
   std::uint64_t bytes_sent_ = 0;
   Clock::SteadyTime last_report_{};
@@ -306,9 +360,21 @@ std::string jobTag(const store::TransferJob& job) {
                      store::toString(job.priority), job.dp);
 }
 
+transport::Priority toTransportPriority(store::Priority priority) {
+  switch (priority) {
+    case store::Priority::High:
+      return transport::Priority::High;
+    case store::Priority::Medium:
+      return transport::Priority::Medium;
+    case store::Priority::Low:
+      return transport::Priority::Low;
+  }
+  return transport::Priority::Low;
+}
+
 Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
                           content::ContentLibrary& site, JobEvents& events,
-                          const std::atomic<int>& cancel, Clock& clock, const Logger& log) {
+                          const CancelFlag& cancel, Clock& clock, const Logger& log) {
   Sender sender(spec, dp, site, events, cancel, clock, log);
   return sender.run();
 }

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <fmt/format.h>
 #include <atomic>
 #include <map>
 
@@ -14,6 +15,9 @@
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/distribution_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
+#include "pkgxfer/transport/rate_limiter.h"
+#include "pkgxfer/transport/schedule.h"
+#include "pkgxfer/transport/time_zone.h"
 
 namespace pkgxfer::pkgxfermgr {
 namespace {
@@ -39,6 +43,11 @@ class StrandEvents final : public JobEvents {
   std::int64_t job_id_;
 };
 
+struct DpPolicy {
+  std::unique_ptr<transport::ScheduleEvaluator> schedule;  // null = always open
+  std::unique_ptr<transport::RateLimiter> limiter;         // null = unlimited
+};
+
 class PackageTransferManager final : public host::Component {
  public:
   PackageTransferManager(host::ComponentContext ctx, Options options)
@@ -53,6 +62,7 @@ class PackageTransferManager final : public host::Component {
     content::ContentLibrary::Options lib_options;
     PKGXFER_ASSIGN_OR_RETURN(site_,
                              content::ContentLibrary::open(options_.site_library, lib_options));
+    PKGXFER_RETURN_IF_ERROR(buildDpPolicies());
     PKGXFER_ASSIGN_OR_RETURN(int requeued, jobs_->requeueInterrupted());
     const auto& d = ctx_.config.distribution;
     PX_LOG_INFO(ctx_.logger,
@@ -67,7 +77,7 @@ class PackageTransferManager final : public host::Component {
   void stop(std::function<void()> done) override {
     stopping_ = true;
     timer_.cancel();
-    for (auto& [id, r] : running_) r.cancel->store(static_cast<int>(CancelMode::Stop));
+    for (auto& [id, r] : running_) r.cancel->store(CancelMode::Stop);
     PX_LOG_INFO(ctx_.logger,
                 "Package Transfer Manager stopping; {} running job(s) keep what they "
                 "sent and resume at the next start",
@@ -117,7 +127,7 @@ class PackageTransferManager final : public host::Component {
  private:
   struct Running {
     store::TransferJob job;
-    std::shared_ptr<std::atomic<int>> cancel;
+    std::shared_ptr<CancelFlag> cancel;
     std::shared_ptr<transport::Transport> transport;
     std::unique_ptr<StrandEvents> events;
     JobSpec spec;
@@ -145,11 +155,10 @@ class PackageTransferManager final : public host::Component {
     // Jobs the distribution manager superseded or cancelled while they ran.
     for (auto& [id, r] : running_) {
       auto job = jobs_->get(id);
-      if (job.ok() && store::isTerminal(job->state) &&
-          r.cancel->load() == static_cast<int>(CancelMode::None)) {
+      if (job.ok() && store::isTerminal(job->state) && r.cancel->load() == CancelMode::None) {
         PX_LOG_INFO(ctx_.logger, "Job {} was {} by the Distribution Manager; stopping it; {}", id,
                     store::toString(job->state), jobTag(r.job));
-        r.cancel->store(static_cast<int>(CancelMode::Discard));
+        r.cancel->store(CancelMode::Discard);
       }
     }
     auto runnable = jobs_->listRunnable(1000);
@@ -158,6 +167,9 @@ class PackageTransferManager final : public host::Component {
       arm();
       return;
     }
+    // Jobs whose DP's schedule is closed to them now stay queued (or paused) without taking a
+    // slot; the next poll after the window opens starts them.
+    std::erase_if(*runnable, [this](const store::TransferJob& job) { return mustWait(job); });
     std::vector<RunningJob> running;
     for (const auto& [id, r] : running_) running.push_back({id, r.job.package_id, r.job.dp});
     const auto& d = ctx_.config.distribution;
@@ -173,6 +185,87 @@ class PackageTransferManager final : public host::Component {
       }
     }
     arm();
+  }
+
+  // One schedule and one rate limit per standard DP, shared by every job to it (both are
+  // thread-safe): the limit holds for the DP as a whole, however many jobs send to it. A DP that is
+  // always open and unlimited gets neither. Pull DPs ignore both (the config loader warns).
+  Status buildDpPolicies() {
+    const std::string zone_name = ctx_.config.site ? ctx_.config.site->timezone : std::string();
+    std::optional<transport::TimeZone> zone;
+    for (const auto& dp : ctx_.config.distribution_points) {
+      if (dp.type != config::DpType::Standard) continue;
+      const bool scheduled = !dp.schedule.alwaysOpen();
+      const bool limited = dp.rate_limit.mode != config::RateLimitMode::Unlimited;
+      if (!scheduled && !limited) continue;
+      if (!zone) {
+        auto loaded = transport::TimeZone::load(zone_name);
+        if (!loaded.ok()) return loaded.status().withContext("site.timezone");
+        zone = *loaded;
+      }
+      DpPolicy& policy = policies_[dp.name];
+      if (scheduled)
+        policy.schedule = std::make_unique<transport::ScheduleEvaluator>(dp.schedule, *zone);
+      if (limited) {
+        policy.limiter = std::make_unique<transport::RateLimiter>(dp.rate_limit, *zone, ctx_.clock);
+      }
+      PX_LOG_INFO(ctx_.logger, "DP {}: {}, rate limit {} (time zone {})", dp.name,
+                  scheduled ? "sending schedule in effect" : "always open",
+                  config::toString(dp.rate_limit.mode), zoneLabel(*zone));
+    }
+    return Status::Ok();
+  }
+
+  static std::string zoneLabel(const transport::TimeZone& zone) {
+    return zone.name().empty() ? std::string("the machine's") : zone.name();
+  }
+
+  const DpPolicy* policyFor(const std::string& dp) const {
+    auto it = policies_.find(dp);
+    return it == policies_.end() ? nullptr : &it->second;
+  }
+
+  // "opens 2026-11-25 22:00 (Europe/Berlin)" or why it never opens.
+  std::string openingText(const transport::ScheduleEvaluator& schedule,
+                          const std::optional<Clock::SystemTime>& at,
+                          store::Priority priority) const {
+    if (!at) {
+      return fmt::format("it never opens: every hour of the week is closed to priority {}",
+                         store::toString(priority));
+    }
+    const transport::LocalTime t = schedule.zone().localTime(*at);
+    return fmt::format("opens {:04}-{:02}-{:02} {:02}:{:02} ({} time)", t.year, t.month, t.day,
+                       t.hour, t.minute, zoneLabel(schedule.zone()));
+  }
+
+  // Whether `job` must wait for its DP's schedule window now. The first time it is found waiting
+  // for a given opening, records why on the distribution (state waiting) and logs it.
+  bool mustWait(const store::TransferJob& job) {
+    if (job.action != JobAction::Add && job.action != JobAction::Redistribute) return false;
+    const DpPolicy* policy = policyFor(job.dp);
+    if (policy == nullptr || !policy->schedule) return false;
+    const auto now = ctx_.clock.systemNow();
+    const transport::Priority priority = toTransportPriority(job.priority);
+    if (policy->schedule->allows(priority, now)) {
+      announced_.erase(job.id);
+      return false;
+    }
+    announceWaiting(job, *policy->schedule, policy->schedule->nextOpening(priority, now), "");
+    return true;
+  }
+
+  void announceWaiting(const store::TransferJob& job, const transport::ScheduleEvaluator& schedule,
+                       const std::optional<Clock::SystemTime>& opening, std::string_view kept) {
+    const auto key = opening ? opening->time_since_epoch().count() : -1;
+    auto [it, inserted] = announced_.emplace(job.id, key);
+    if (!inserted && it->second == key) return;
+    it->second = key;
+    const std::string message = fmt::format("waiting for the schedule window of {}; {}", job.dp,
+                                            openingText(schedule, opening, job.priority));
+    logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Waiting, message),
+               job.id, "record the state");
+    PX_LOG_INFO(ctx_.logger, "The schedule of DP {} does not allow priority {} now: {}{}; {}",
+                job.dp, store::toString(job.priority), message, kept, jobTag(job));
   }
 
   Result<std::shared_ptr<transport::Transport>> transportFor(
@@ -212,13 +305,18 @@ class PackageTransferManager final : public host::Component {
 
     Running r;
     r.job = job;
-    r.cancel = std::make_shared<std::atomic<int>>(0);
+    r.cancel = std::make_shared<CancelFlag>();
     r.transport = *transport;
     r.events = std::make_unique<StrandEvents>(*this, job.id);
     r.spec.job = job;
     if (partials.ok()) r.spec.partials = *partials;
     r.spec.verify = ctx_.config.distribution.verify;
     r.spec.checkpoint_bytes = options_.checkpoint_bytes;
+    if (const DpPolicy* policy = policyFor(job.dp)) {
+      r.spec.schedule = policy->schedule.get();
+      r.spec.limiter = policy->limiter.get();
+    }
+    announced_.erase(job.id);
     auto [it, inserted] = running_.emplace(job.id, std::move(r));
     Running& run = it->second;
     PX_LOG_DEBUG(ctx_.logger, "Sending thread created for {} ({} running)", tag, running_.size());
@@ -260,14 +358,14 @@ class PackageTransferManager final : public host::Component {
     auto it = running_.find(id);
     if (it == running_.end()) return;
     const store::TransferJob job = it->second.job;
-    const int cancel = it->second.cancel->load();
+    const CancelMode cancel = it->second.cancel->load();
     const std::shared_ptr<transport::Transport> transport = it->second.transport;
     running_.erase(it);
     const std::string tag = jobTag(job);
     const bool mine = stillRunning(id);
 
     if (!result.ok() && result.status().code() == Status::Code::Cancelled) {
-      if (cancel == static_cast<int>(CancelMode::Stop) && mine) {
+      if (cancel == CancelMode::Stop && mine) {
         logIfError(jobs_->setState(id, JobState::Queued), id, "queue again");
         PX_LOG_INFO(ctx_.logger,
                     "Sending paused (service stopping); it resumes at the next "
@@ -308,6 +406,25 @@ class PackageTransferManager final : public host::Component {
           PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id,
                       job.dp, tag);
           break;
+        case JobOutcome::Kind::Paused: {
+          // Runnable again once the window opens: poll() keeps it waiting until then.
+          logIfError(jobs_->setState(id, JobState::Paused), id, "mark paused");
+          logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
+          logIfError(dists_->setProgress(job.package_id, job.dp, out.progress), id,
+                     "save progress");
+          const DpPolicy* policy = policyFor(job.dp);
+          if (policy != nullptr && policy->schedule) {
+            announced_.erase(id);
+            announceWaiting(
+                job, *policy->schedule, out.next_opening,
+                fmt::format(" (sending paused at a block boundary; {} of {} on the "
+                            "DP are kept and sending resumes from there; {} sent by "
+                            "this run)",
+                            formatBytes(out.progress.bytes_done),
+                            formatBytes(out.progress.bytes_total), formatBytes(out.bytes_sent)));
+          }
+          break;
+        }
         case JobOutcome::Kind::ValidationFailed:
           logIfError(jobs_->setState(id, JobState::Failed, out.detail), id, "mark failed");
           logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Failed,
@@ -338,6 +455,10 @@ class PackageTransferManager final : public host::Component {
   std::unique_ptr<content::ContentLibrary> site_;
   std::map<std::string, std::shared_ptr<transport::Transport>> transports_;
   std::map<std::int64_t, Running> running_;
+  // By DP name; built at start, read-only afterwards (jobs on the pool use them).
+  std::map<std::string, DpPolicy> policies_;
+  // Jobs waiting for a window, with the opening (system ticks, -1 = never) already announced.
+  std::map<std::int64_t, std::int64_t> announced_;
   bool stopping_ = false;
   std::function<void()> stop_done_;
 };

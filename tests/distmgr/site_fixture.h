@@ -147,8 +147,7 @@ class SiteFixture : public ::testing::Test {
       distmgr::Options options;
       options.poll_interval = std::chrono::milliseconds(50);
       auto c = distmgr::makeDistributionManager(
-          {strand, runtime_->io(), runtime_->blocking(), SystemClock::instance(), log, config_},
-          options);
+          {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
       host_->add(std::move(*c), strand);
     }
@@ -161,8 +160,7 @@ class SiteFixture : public ::testing::Test {
       options.checkpoint_bytes = checkpoint_bytes_;
       options.transport_factory = std::move(pkgxfer_transports);
       auto c = pkgxfermgr::makePackageTransferManager(
-          {strand, runtime_->io(), runtime_->blocking(), SystemClock::instance(), log, config_},
-          options);
+          {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
       host_->add(std::move(*c), strand);
     }
@@ -251,6 +249,8 @@ class SiteFixture : public ::testing::Test {
   TempDir dir_;
   config::Config config_;
   std::uint64_t checkpoint_bytes_ = 8ull << 20;
+  // The components' clock; a test may point it at a FakeClock before startSite().
+  Clock* clock_ = &SystemClock::instance();
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<content::ContentLibrary> site_;
   std::unique_ptr<LogManager> logs_;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,9 @@ struct TransportRecord {
   std::atomic<int> write_delay_us{0};  // per write (block): a slow link
   // When bytes_written would pass this, the write fails once with Unavailable. -1 = never.
   std::atomic<std::int64_t> fail_write_after{-1};
+  // Called on the job's thread after each successful write with bytes_written; set before the
+  // transfers start.
+  std::function<void(std::uint64_t)> after_write;
 
   int opened(const std::string& sha) {
     std::lock_guard<std::mutex> lock(mu);
@@ -54,7 +58,8 @@ class RecordingUpload final : public transport::BodyUpload {
       std::this_thread::sleep_for(std::chrono::microseconds(us));
     }
     PKGXFER_RETURN_IF_ERROR(inner_->write(data, size));
-    record_.bytes_written += size;
+    const std::uint64_t total = record_.bytes_written += size;
+    if (record_.after_write) record_.after_write(total);
     return Status::Ok();
   }
   Status flush() override { return inner_->flush(); }

@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,8 @@
 #include "pkgxfer/common/status.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/store/transfer_job_repository.h"
+#include "pkgxfer/transport/rate_limiter.h"
+#include "pkgxfer/transport/schedule.h"
 #include "pkgxfer/transport/transport.h"
 
 namespace pkgxfer::pkgxfermgr {
@@ -41,6 +46,32 @@ enum class CancelMode : int {
   Discard = 2,  // the job was superseded or cancelled: delete the temporary file
 };
 
+// A running job's stop request. The job polls it between blocks and sleeps on it while a rate
+// limit makes it wait, so a stop or a cancel ends the wait at once instead of after it.
+// Thread-safe.
+class CancelFlag {
+ public:
+  CancelMode load() const { return static_cast<CancelMode>(mode_.load()); }
+  void store(CancelMode mode) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      mode_.store(static_cast<int>(mode));
+    }
+    cv_.notify_all();
+  }
+  // Waits `wait` (real time) or until a stop is requested, whichever comes first; returns the mode.
+  CancelMode waitFor(std::chrono::nanoseconds wait) const {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return mode_.load() != 0; });
+    return load();
+  }
+
+ private:
+  std::atomic<int> mode_{0};
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+};
+
 struct JobSpec {
   store::TransferJob job;
   std::vector<store::PartialBody> partials;  // resume points of this job
@@ -49,12 +80,20 @@ struct JobSpec {
   std::uint64_t checkpoint_bytes = 8ull << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t block_size = 1 << 20;  // bytes per read from the site library / write to the DP
+  // The DP's schedule and rate limit (shared by every job to the DP); null = always open,
+  // unlimited. Only adds and redistributes obey them.
+  const transport::ScheduleEvaluator* schedule = nullptr;
+  transport::RateLimiter* limiter = nullptr;
 };
 
 struct JobOutcome {
-  enum class Kind { Installed, Removed, ValidationFailed };
+  // Paused: the DP's schedule window is closed to the package's priority; what was sent is
+  // durable (resume points saved) and the job resumes from there when the window opens.
+  enum class Kind { Installed, Removed, ValidationFailed, Paused };
   Kind kind = Kind::Installed;
   std::string detail;  // ValidationFailed: the missing/mismatched files
+  // Paused: when the window opens next; nullopt = the schedule never opens to this priority.
+  std::optional<Clock::SystemTime> next_opening;
   store::Progress progress;
   std::uint64_t bytes_sent = 0;  // by this run (excludes bytes resumed from an earlier run)
 };
@@ -62,10 +101,15 @@ struct JobOutcome {
 // "job 12, PS100001 v1, priority high, DP dp01": the tag every log line of a job carries.
 std::string jobTag(const store::TransferJob& job);
 
-// Runs the job to completion. Errors: Cancelled (asked to stop), and the transport's or the site
-// library's errors with their cause. Thread-safe as long as each call has its own `events`.
+// The schedule's view of a package priority.
+transport::Priority toTransportPriority(store::Priority priority);
+
+// Runs the job to completion, or to a pause when spec.schedule closes (checked before the job
+// starts sending and before each block). Errors: Cancelled (asked to stop), and the transport's or
+// the site library's errors with their cause. Thread-safe as long as each call has its own
+// `events`.
 Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
                           content::ContentLibrary& site, JobEvents& events,
-                          const std::atomic<int>& cancel, Clock& clock, const Logger& log);
+                          const CancelFlag& cancel, Clock& clock, const Logger& log);
 
 }  // namespace pkgxfer::pkgxfermgr
