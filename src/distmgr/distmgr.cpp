@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "pkgxfer/common/units.h"
@@ -284,6 +285,19 @@ class DistributionManager final : public host::Component {
     });
   }
 
+  // One transport per DP for the life of the component: opening a DP's library sweeps its
+  // temporary files (a listing of every FileLib prefix folder), which must not be paid per check.
+  // Called from pool threads; transports are thread-safe.
+  Result<std::shared_ptr<transport::Transport>> transportFor(
+      const config::DistributionPointConfig& dp) {
+    std::lock_guard lock(transports_mutex_);
+    auto it = transports_.find(dp.name);
+    if (it != transports_.end()) return it->second;
+    PKGXFER_ASSIGN_OR_RETURN(auto t, options_.transport_factory(dp));
+    transports_.emplace(dp.name, t);
+    return t;
+  }
+
   CheckResult check(const Pending& p, const config::DistributionPointConfig& dp) {
     CheckResult r;
     auto manifest = site_->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
@@ -293,7 +307,7 @@ class DistributionManager final : public host::Component {
     }
     r.full.files_total = r.full.files_done = manifest->files.size();
     r.full.bytes_total = r.full.bytes_done = manifest->total_bytes;
-    auto transport = options_.transport_factory(dp);
+    auto transport = transportFor(dp);
     if (!transport.ok()) {
       r.status = transport.status();
       return r;
@@ -400,6 +414,8 @@ class DistributionManager final : public host::Component {
   std::unique_ptr<store::TransferJobRepository> jobs_;
   std::unique_ptr<store::PackageRepository> packages_;
   std::unique_ptr<content::ContentLibrary> site_;
+  std::mutex transports_mutex_;
+  std::map<std::string, std::shared_ptr<transport::Transport>> transports_;
   std::set<std::string> checking_;                   // pairs with a check in flight
   std::map<std::string, std::uint64_t> generation_;  // per pair, bumped by each new request
   int in_flight_ = 0;
