@@ -14,24 +14,12 @@
 #include <system_error>
 
 #include "log_sinks.h"
+#include "pkgxfer/common/os_error.h"
 
 namespace pkgxfer {
 namespace {
 
 namespace fs = std::filesystem;
-
-// "Permission denied (EACCES)": the text an administrator reads plus the name to search for.
-std::string errnoText(int err) {
-  std::string text = std::strerror(err);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* name = ::strerrorname_np(err)) {
-    text += " (";
-    text += name;
-    text += ')';
-  }
-#endif
-  return text;
-}
 
 std::string errorCodeText(const std::error_code& ec) {
   if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {

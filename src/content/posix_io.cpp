@@ -18,26 +18,7 @@ void UniqueFd::reset(int fd) {
 }
 
 Status errnoStatus(std::string_view op, const fs::path& path, int err) {
-  std::string msg(op);
-  msg += ' ';
-  msg += displayPath(path);
-  msg += ": ";
-  msg += std::strerror(err);
-  if (const char* name = ::strerrorname_np(err)) {
-    msg += " (";
-    msg += name;
-    msg += ')';
-  }
-  switch (err) {
-    case EACCES:
-    case EPERM:
-      return Status::PermissionDenied(std::move(msg));
-    case ENOENT:
-    case ENOTDIR:
-      return Status::NotFound(std::move(msg));
-    default:
-      return Status::IoError(std::move(msg));
-  }
+  return pkgxfer::errnoStatus(op, displayPath(path), err);
 }
 
 std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "pkgxfer/common/os_error.h"
 #include "pkgxfer/common/status.h"
 
 namespace pkgxfer::content::internal {
@@ -45,8 +46,7 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// "<op> <path>: <strerror> (<ENAME>)" with the kind chosen from errno: EACCES/EPERM →
-// PermissionDenied, ENOENT/ENOTDIR → NotFound, everything else IoError.
+// pkgxfer::errnoStatus (common/os_error.h) with the path made printable by displayPath().
 Status errnoStatus(std::string_view op, const std::filesystem::path& path, int err);
 
 // A path for messages: bytes that are not printable UTF-8 are shown as \xNN.

@@ -11,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "pkgxfer/common/os_error.h"
 #include "pkgxfer/content/sha256.h"
 
 namespace pkgxfer::transport {
@@ -20,30 +21,9 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kPartialSuffix = ".partial";
 
-// "<op> <path>: <strerror> (<ENAME>)"; ENOENT → NotFound, EACCES/EPERM → PermissionDenied,
-// ENOSPC and the rest → IoError.
+// "<op> <path>: <strerror> (<ENAME>)", as every module reports OS errors.
 Status errnoStatus(std::string_view op, const fs::path& path, int err) {
-  std::string msg(op);
-  msg += ' ';
-  msg += path.string();
-  msg += ": ";
-  msg += std::strerror(err);
-  if (const char* name = ::strerrorname_np(err)) {
-    msg += " (";
-    msg += name;
-    msg += ')';
-  }
-  switch (err) {
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return Status::PermissionDenied(std::move(msg));
-    case ENOENT:
-    case ENOTDIR:
-      return Status::NotFound(std::move(msg));
-    default:
-      return Status::IoError(std::move(msg));
-  }
+  return pkgxfer::errnoStatus(op, path.string(), err);
 }
 
 bool isValidOwner(std::string_view owner) {
