@@ -99,6 +99,13 @@ TEST(DaemonTest, BadConfigStartsNothing) {
 const std::regex kTraceLine(
     R"(^(.*) \$\$<SMS_EXECUTIVE><(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{3})([+-]\d+)><thread=(\d+) \(0x([0-9A-F]+)\)>$)");
 
+// Waits until pkgxferd.log says the host started its components.
+void waitUntilRunning(Process& daemon, const std::filesystem::path& log_file) {
+  ASSERT_TRUE(waitFor(
+      [&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; }, 20s))
+      << readFile(log_file) << daemon.err();
+}
+
 class DaemonRunTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(DaemonRunTest, StopsGracefullyOnSignalAndLogsItsLife) {
@@ -107,9 +114,7 @@ TEST_P(DaemonRunTest, StopsGracefullyOnSignalAndLogsItsLife) {
   writeFile(dir / "pkgxfer.json", siteConfig());
   Process daemon({pkgxferd(), "--config", (dir / "pkgxfer.json").string()}, dir / "out");
   auto log_file = dir / "log" / "pkgxferd.log";
-  ASSERT_TRUE(waitFor(
-      [&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; }, 20s))
-      << readFile(log_file) << daemon.err();
+  ASSERT_NO_FATAL_FAILURE(waitUntilRunning(daemon, log_file));
   daemon.signal(signo);
   EXPECT_EQ(daemon.wait(30s), 0) << daemon.err();
 
@@ -140,9 +145,7 @@ TEST(DaemonSiteTest, OpensTheSiteDatabaseAndRecordsTheConfiguredDps) {
   writeFile(dir / "pkgxfer.json", siteConfig());
   Process daemon({pkgxferd(), "--config", (dir / "pkgxfer.json").string()}, dir / "out");
   auto log_file = dir / "log" / "pkgxferd.log";
-  ASSERT_TRUE(waitFor(
-      [&] { return readFile(log_file).find("pkgxferd running") != std::string::npos; }, 20s))
-      << readFile(log_file) << daemon.err();
+  ASSERT_NO_FATAL_FAILURE(waitUntilRunning(daemon, log_file));
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(30s), 0) << daemon.err();
   EXPECT_TRUE(std::filesystem::exists(dir / "site" / "site.db"));
