@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/common/os_error.h"
 #include "pkgxfer/common/status.h"
 
@@ -68,19 +69,10 @@ inline std::int64_t mtimeNs(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-// An I/O buffer aligned to a page. Alignment matters for speed: SHA-256 consumes 64-byte blocks,
-// and a buffer that starts mid cache line (malloc puts large blocks 16 bytes into a page) makes
-// every block straddle two lines: 1 GiB hashed in 1.25-1.28 s instead of 0.81-0.83 s on the
-// project machine (AMD EPYC, SHA-NI). See docs/performance.md.
-inline constexpr std::size_t kBufferAlignment = 4096;
-struct AlignedDelete {
-  void operator()(char* p) const { ::operator delete[](p, std::align_val_t(kBufferAlignment)); }
-};
-using AlignedBuffer = std::unique_ptr<char[], AlignedDelete>;
-inline AlignedBuffer makeAlignedBuffer(std::size_t size) {
-  return AlignedBuffer(
-      static_cast<char*>(::operator new[](size, std::align_val_t(kBufferAlignment))));
-}
+// Page-aligned I/O buffers (see common/aligned_buffer.h).
+using pkgxfer::AlignedBuffer;
+using pkgxfer::kBufferAlignment;
+using pkgxfer::makeAlignedBuffer;
 
 // Reads a whole (small) file, e.g. a manifest.
 Result<std::string> readWholeFile(const std::filesystem::path& path);

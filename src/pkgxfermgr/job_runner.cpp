@@ -2,9 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
+#include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/common/units.h"
 
 namespace pkgxfer::pkgxfermgr {
@@ -31,6 +36,30 @@ struct BodyUse {
   std::uint64_t files = 0;
   std::string first_path;
 };
+
+// A body sent and verified, waiting to be installed with others (Sender::installStaged()).
+struct Staged {
+  std::unique_ptr<transport::BodyUpload> upload;
+  std::string sha256;
+  std::uint64_t files = 0;  // manifest files using the body
+  std::uint64_t size = 0;
+  bool checkpointed = false;  // its resume point is in the database
+};
+
+// One stream of bodies to the DP: its buffer (JobSpec::block_size bytes: one read of the site
+// library, one write to the DP) and the bodies it sent that wait to be installed.
+struct Stream {
+  AlignedBuffer buffer;
+  std::vector<Staged> staged;
+  std::uint64_t staged_bytes = 0;
+  Clock::SteadyTime staged_since{};
+  Status status;  // why the stream stopped early, if it failed
+};
+
+// A batch of staged bodies is installed at this many bodies or bytes, or after
+// JobSpec::checkpoint_interval, whichever comes first.
+constexpr std::size_t kBatchBodies = 128;
+constexpr std::uint64_t kBatchBytes = 256ull << 20;
 
 class Sender {
  public:
@@ -62,13 +91,19 @@ class Sender {
 
  private:
   // Whether the DP's schedule is closed to this package now; if so, remembers when it opens.
+  // Called by every stream.
   bool windowClosed() {
     if (spec_.schedule == nullptr) return false;
     const auto now = clock_.systemNow();
     if (spec_.schedule->allows(priority_, now)) return false;
+    std::lock_guard<std::mutex> lock(mu_);
     paused_ = true;
     next_opening_ = spec_.schedule->nextOpening(priority_, now);
     return true;
+  }
+  bool paused() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return paused_;
   }
 
   JobOutcome pausedOutcome() const {
@@ -127,18 +162,46 @@ class Sender {
     for (const auto& p : spec_.partials) partials[p.sha256] = p;
 
     const auto started = clock_.steadyNow();
-    for (const std::string& sha : to_send) {
-      if (cancel_.load() != CancelMode::None) return cancelled(cancel_);
-      if (windowClosed()) return pausedOutcome();
-      const BodyUse& u = uses[sha];
-      auto it = partials.find(sha);
-      PKGXFER_RETURN_IF_ERROR(sendBody(sha, u, it == partials.end() ? nullptr : &it->second));
-      if (paused_) return pausedOutcome();
-      progress_.files_done += u.files;
-      // The bytes were counted as sent; count the duplicates of this body too.
-      progress_.bytes_done += u.size * (u.files - 1);
-      maybeReport(true);
+    // Bodies go out on up to spec_.streams streams at once (this thread and helpers), each taking
+    // the next body of the list: per-file latency (create, rename, a round trip) overlaps, and
+    // hashing the read-back of one body overlaps the copy of another.
+    const std::size_t nstreams =
+        std::clamp<std::size_t>(to_send.size(), 1, std::max<std::size_t>(spec_.streams, 1));
+    std::vector<Stream> streams(nstreams);
+    std::atomic<std::size_t> next{0};
+    auto work = [&](Stream& stream) {
+      stream.buffer = makeAlignedBuffer(spec_.block_size);
+      runStream(stream, to_send, uses, partials, next);
+    };
+    {
+      std::vector<std::jthread> helpers;
+      for (std::size_t i = 1; i < nstreams; ++i) {
+        helpers.emplace_back([&work, &stream = streams[i]] { work(stream); });
+      }
+      work(streams[0]);
+    }  // joins the helpers
+    if (CancelMode c = cancel_.load(); c != CancelMode::None) {
+      // Stop: keep what was sent and verified (install it); superseded: discard it.
+      for (Stream& stream : streams) {
+        if (c != CancelMode::Stop || !installStaged(stream).ok()) abortStaged(stream);
+      }
+      return cancelled(cancel_);
     }
+    for (Stream& stream : streams) {
+      if (stream.status.ok()) continue;
+      // The bodies verified before the failure are good: keep them (installStaged() discards
+      // them if the DP fails that too, and the retry sends them again).
+      for (Stream& other : streams) {
+        if (Status kept = installStaged(other); !kept.ok()) {
+          PX_LOG_WARN(log_, "Cannot keep the files sent before the failure: {}; {}",
+                      kept.toString(), tag_);
+        }
+      }
+      return stream.status;
+    }
+    for (Stream& stream : streams) PKGXFER_RETURN_IF_ERROR(installStaged(stream));
+    if (paused_) return pausedOutcome();
+    maybeReport(true);
     const auto elapsed = clock_.steadyNow() - started;
     PX_LOG_INFO(log_, "Sent {} file(s), {} in {:.3f} s ({}); every hash verified{}; {}",
                 to_send.size(), formatBytes(bytes_sent_),
@@ -170,7 +233,46 @@ class Sender {
     return out;
   }
 
-  Status sendBody(const std::string& sha, const BodyUse& use, const store::PartialBody* partial) {
+  // One stream: takes the next body to send until none is left, the job is cancelled, the window
+  // closes or a stream failed (its status).
+  void runStream(Stream& stream, const std::vector<std::string>& to_send,
+                 const std::unordered_map<std::string, BodyUse>& uses,
+                 const std::map<std::string, store::PartialBody>& partials,
+                 std::atomic<std::size_t>& next) {
+    auto fail = [&](Status s) {
+      stream.status = std::move(s);
+      halt_.store(true);
+    };
+    while (!halt_.load()) {
+      if (cancel_.load() != CancelMode::None) return;
+      if (windowClosed()) {
+        halt_.store(true);
+        return;
+      }
+      const std::size_t i = next.fetch_add(1);
+      if (i >= to_send.size()) return;
+      const std::string& sha = to_send[i];
+      auto it = partials.find(sha);
+      Status sent =
+          sendBody(stream, sha, uses.at(sha), it == partials.end() ? nullptr : &it->second);
+      if (!sent.ok()) {
+        if (sent.code() != Status::Code::Cancelled) fail(std::move(sent));
+        return;
+      }
+      if (paused()) {
+        halt_.store(true);
+        return;
+      }
+      if (stream.staged.size() >= kBatchBodies || stream.staged_bytes >= kBatchBytes ||
+          clock_.steadyNow() - stream.staged_since >= spec_.checkpoint_interval) {
+        if (Status s = installStaged(stream); !s.ok()) return fail(std::move(s));
+      }
+      maybeReport(false);
+    }
+  }
+
+  Status sendBody(Stream& stream, const std::string& sha, const BodyUse& use,
+                  const store::PartialBody* partial) {
     PKGXFER_ASSIGN_OR_RETURN(content::BodyReader reader, site_.openBody(sha));
     if (reader.size() != use.size) {
       return Status::Corruption(
@@ -178,7 +280,7 @@ class Sender {
                       "manifest says {}",
                       sha, use.first_path, reader.size(), use.size));
     }
-    transport::BodySpec body{sha, use.size, job_.package_id, "", 0};
+    transport::BodySpec body{sha, use.size, job_.package_id, "", 0, spec_.verify};
     if (partial != nullptr) {
       body.resume_temp_name = partial->temp_name;
       body.resume_offset = partial->offset;
@@ -192,8 +294,9 @@ class Sender {
       PX_LOG_DEBUG(log_, "Sending file {} ({}, {}); {}", use.first_path, sha, formatBytes(use.size),
                    tag_);
     }
-    progress_.bytes_done += offset;
-    std::vector<char> buffer(spec_.block_size);
+    addBytes(offset, 0);
+    char* const buffer = stream.buffer.get();
+    bool checkpointed = partial != nullptr;  // a resume point of this body is in the database
     std::uint64_t since_checkpoint = 0;
     auto checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
     auto checkpoint = [&]() -> Status {
@@ -204,7 +307,11 @@ class Sender {
       p.size = use.size;
       p.offset = up->offset();
       p.temp_name = up->tempName();
-      events_.partialSaved(p);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        events_.partialSaved(p);
+      }
+      checkpointed = true;
       since_checkpoint = 0;
       checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
       return Status::Ok();
@@ -215,7 +322,7 @@ class Sender {
           if (Status s = checkpoint(); !s.ok()) up->abort();
         } else {
           up->abort();
-          events_.partialForgotten(sha);
+          if (checkpointed) forget(sha);
         }
         return cancelled(cancel_);
       }
@@ -224,7 +331,7 @@ class Sender {
         PKGXFER_RETURN_IF_ERROR(checkpoint());
         return Status::Ok();
       }
-      std::uint64_t block = std::min<std::uint64_t>(buffer.size(), use.size - offset);
+      std::uint64_t block = std::min<std::uint64_t>(spec_.block_size, use.size - offset);
       if (spec_.limiter != nullptr) {
         block = std::max<std::uint64_t>(1, spec_.limiter->blockSize(block));
         const auto wait = spec_.limiter->acquire(block);
@@ -243,7 +350,7 @@ class Sender {
         }
       }
       const auto want = static_cast<std::size_t>(block);
-      auto read = reader.readAt(offset, buffer.data(), want);
+      auto read = reader.readAt(offset, buffer, want);
       if (spec_.limiter != nullptr && (!read.ok() || *read < want)) {
         spec_.limiter->refund(want - (read.ok() ? *read : 0));
       }
@@ -253,30 +360,82 @@ class Sender {
         return Status::Corruption(fmt::format("body {} in the site library ended at {} of {} bytes",
                                               sha, offset, use.size));
       }
-      PKGXFER_RETURN_IF_ERROR(up->write(buffer.data(), n));
+      PKGXFER_RETURN_IF_ERROR(up->write(buffer, n));
       offset += n;
-      bytes_sent_ += n;
       since_checkpoint += n;
-      progress_.bytes_done += n;
-      if (offset < use.size &&
-          (since_checkpoint >= spec_.checkpoint_bytes || clock_.steadyNow() >= checkpoint_at)) {
-        PKGXFER_RETURN_IF_ERROR(checkpoint());
-        maybeReport(true);
+      addBytes(n, n);
+      if (offset < use.size) {
+        if (since_checkpoint >= spec_.checkpoint_bytes || clock_.steadyNow() >= checkpoint_at) {
+          PKGXFER_RETURN_IF_ERROR(checkpoint());
+          maybeReport(true);
+        } else {
+          maybeReport(false);
+        }
       }
     }
-    Status finished = up->finish(spec_.verify);
-    if (!finished.ok()) {
-      if (finished.code() == Status::Code::Corruption) events_.partialForgotten(sha);
-      return finished.withContext("file " + use.first_path);
+    Status sealed = up->seal();
+    if (!sealed.ok()) {
+      if (sealed.code() == Status::Code::Corruption && checkpointed) forget(sha);
+      return sealed.withContext("file " + use.first_path);
     }
-    events_.partialForgotten(sha);
     PX_LOG_DEBUG(log_, "Sent file {} ({}); hash verified{}; {}", use.first_path,
                  formatBytes(use.size), spec_.verify ? " (read back from the DP)" : "", tag_);
+    if (stream.staged.empty()) stream.staged_since = clock_.steadyNow();
+    stream.staged_bytes += use.size;
+    stream.staged.push_back({std::move(up), sha, use.files, use.size, checkpointed});
     return Status::Ok();
+  }
+
+  void addBytes(std::uint64_t done, std::uint64_t sent) {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_.bytes_done += done;
+    bytes_sent_ += sent;
+  }
+  void forget(const std::string& sha) {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.partialForgotten(sha);
+  }
+
+  // Puts a stream's staged (sealed) bodies in place: one DP sync for their bytes, the renames,
+  // one DP sync for the renames. Counts their files as done.
+  Status installStaged(Stream& stream) {
+    if (stream.staged.empty()) return Status::Ok();
+    Status s = dp_.sync().withContext("make the sent files durable on the DP");
+    for (std::size_t i = 0; s.ok() && i < stream.staged.size(); ++i) {
+      Staged& b = stream.staged[i];
+      s = b.upload->install(false);
+      if (!s.ok()) break;
+      b.upload.reset();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (b.checkpointed) events_.partialForgotten(b.sha256);
+      progress_.files_done += b.files;
+      // The bytes were counted as sent; count the duplicates of this body too.
+      progress_.bytes_done += b.size * (b.files - 1);
+    }
+    if (s.ok()) s = dp_.sync().withContext("make the renames durable on the DP");
+    if (!s.ok()) {
+      abortStaged(stream);
+      return s;
+    }
+    stream.staged.clear();
+    stream.staged_bytes = 0;
+    return Status::Ok();
+  }
+
+  // Deletes the temporary files of a stream's staged bodies not installed yet.
+  void abortStaged(Stream& stream) {
+    for (Staged& b : stream.staged) {
+      if (!b.upload) continue;
+      b.upload->abort();
+      if (b.checkpointed) forget(b.sha256);
+    }
+    stream.staged.clear();
+    stream.staged_bytes = 0;
   }
 
   void maybeReport(bool force) {
     auto now = clock_.steadyNow();
+    std::lock_guard<std::mutex> lock(mu_);
     if (force || now - last_report_ >= std::chrono::milliseconds(250)) {
       events_.progress(progress_);
       last_report_ = now;
@@ -351,6 +510,8 @@ class Sender {
   store::Progress progress_;
   std::uint64_t bytes_sent_ = 0;
   Clock::SteadyTime last_report_{};
+  std::mutex mu_;  // guards progress_, bytes_sent_, paused_, next_opening_ and events_ calls
+  std::atomic<bool> halt_{false};  // a stream failed or the window closed: every stream stops
 };
 
 }  // namespace

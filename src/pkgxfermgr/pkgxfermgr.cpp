@@ -312,6 +312,7 @@ class PackageTransferManager final : public host::Component {
     if (partials.ok()) r.spec.partials = *partials;
     r.spec.verify = ctx_.config.distribution.verify;
     r.spec.checkpoint_bytes = options_.checkpoint_bytes;
+    r.spec.streams = options_.streams_per_job;
     if (const DpPolicy* policy = policyFor(job.dp)) {
       r.spec.schedule = policy->schedule.get();
       r.spec.limiter = policy->limiter.get();

@@ -5,12 +5,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
 #include <system_error>
 #include <vector>
 
+#include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/common/os_error.h"
 #include "pkgxfer/content/sha256.h"
 
@@ -59,22 +61,28 @@ Status fsyncDir(const fs::path& dir) {
   return Status::Ok();
 }
 
-// Hashes [0, size) of an open file.
+// Hashes [0, size) of an open file, reading it back through a page-aligned buffer of at most
+// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand).
 Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
                            const fs::path& path) {
-  std::vector<char> buffer(buffer_size);
+  thread_local AlignedBuffer buffer;
+  thread_local std::size_t capacity = 0;
+  if (capacity < buffer_size) {
+    buffer = makeAlignedBuffer(buffer_size);
+    capacity = buffer_size;
+  }
   content::Sha256 hasher;
   std::uint64_t offset = 0;
   while (offset < size) {
     std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - offset));
-    ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer_size, size - offset));
+    ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errnoStatus("read back", path, errno);
     }
     if (n == 0) break;
-    hasher.update(buffer.data(), static_cast<std::size_t>(n));
+    hasher.update(buffer.get(), static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
   }
   return hasher.finishHex();
@@ -82,15 +90,16 @@ Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
 
 class FileUpload final : public BodyUpload {
  public:
-  FileUpload(std::string sha256, std::uint64_t size, fs::path dir, std::string temp_name, int fd,
+  FileUpload(const BodySpec& spec, fs::path dir, std::string temp_name, int fd,
              std::uint64_t offset, const TransportOptions& options)
-      : sha256_(std::move(sha256)),
-        size_(size),
+      : sha256_(spec.sha256),
+        size_(spec.size),
         dir_(std::move(dir)),
         temp_name_(std::move(temp_name)),
         fd_(fd),
         offset_(offset),
-        resumed_(offset > 0),
+        // A resumed upload never saw its first bytes: it reads back whatever `verify` says.
+        read_back_(spec.verify || offset > 0),
         options_(options) {}
 
   ~FileUpload() override {
@@ -101,12 +110,13 @@ class FileUpload final : public BodyUpload {
   std::uint64_t offset() const override { return offset_; }
 
   Status write(const void* data, std::size_t size) override {
-    if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
+    if (fd_ < 0 || sealed_) return Status::Internal("upload of " + sha256_ + " is closed");
     if (offset_ + size > size_) {
       return Status::InvalidArgument("writing " + std::to_string(size) + " bytes at offset " +
                                      std::to_string(offset_) + " passes the size of body " +
                                      sha256_ + " (" + std::to_string(size_) + " bytes)");
     }
+    const std::uint64_t start = offset_;
     const char* p = static_cast<const char*>(data);
     std::size_t left = size;
     while (left > 0) {
@@ -115,21 +125,29 @@ class FileUpload final : public BodyUpload {
         if (errno == EINTR) continue;
         return errnoStatus("write", tempPath(), errno);
       }
-      if (!resumed_) hasher_.update(p, static_cast<std::size_t>(n));
+      if (!read_back_) hasher_.update(p, static_cast<std::size_t>(n));
       p += n;
       left -= static_cast<std::size_t>(n);
       offset_ += static_cast<std::uint64_t>(n);
+    }
+    // Start writing the bytes out now, without waiting: the disk works while the next block is
+    // read, so a checkpoint's or a batch's flush finds little left to do (a streaming writer's
+    // throughput instead of a write-then-flush stall). Advisory: errors surface at the flush.
+    if (options_.sync && size > 0) {
+      ::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(size),
+                        SYNC_FILE_RANGE_WRITE);
     }
     return Status::Ok();
   }
 
   Status flush() override {
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
-    if (::fsync(fd_) != 0) return errnoStatus("fsync", tempPath(), errno);
+    if (::fdatasync(fd_) != 0) return errnoStatus("fdatasync", tempPath(), errno);
     return Status::Ok();
   }
 
-  Status finish(bool verify) override {
+  Status seal() override {
+    if (sealed_) return Status::Ok();
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
     if (offset_ != size_) {
       abort();
@@ -137,25 +155,45 @@ class FileUpload final : public BodyUpload {
                                 " bytes written, expected " + std::to_string(size_));
     }
     std::string actual;
-    if (verify || resumed_) {
-      // Read back what is at rest on the DP; a resumed upload never saw its first bytes.
-      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, options_.buffer_size, tempPath()));
+    if (read_back_) {
+      const std::size_t chunk = static_cast<std::size_t>(
+          std::min<std::uint64_t>(options_.buffer_size, std::max<std::uint64_t>(size_, 1)));
+      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, tempPath()));
     } else {
       PKGXFER_ASSIGN_OR_RETURN(actual, hasher_.finishHex());
     }
     if (actual != sha256_) {
       abort();
       return Status::Corruption("body " + sha256_ + " hashes to " + actual + " on the DP" +
-                                (verify ? " (read back)" : ""));
+                                (read_back_ ? " (read back)" : ""));
     }
-    if (options_.sync && ::fsync(fd_) != 0) return errnoStatus("fsync", tempPath(), errno);
+    // A sealed body waits in a batch: it must not hold a descriptor (a batch of small files
+    // would run into the process's limit). install(true) reopens it to fsync.
+    ::close(fd_);
+    fd_ = -1;
+    sealed_ = true;
+    return Status::Ok();
+  }
+
+  Status install(bool durable) override {
+    if (!sealed_ || installed_) {
+      return Status::Internal("upload of " + sha256_ + " is not sealed or already installed");
+    }
+    durable = durable && options_.sync;
+    if (durable) {
+      int fd = ::open(tempPath().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return errnoStatus("open", tempPath(), errno);
+      int rc = ::fsync(fd);
+      int err = errno;
+      ::close(fd);
+      if (rc != 0) return errnoStatus("fsync", tempPath(), err);
+    }
     const fs::path final_path = dir_ / sha256_;
     if (::rename(tempPath().c_str(), final_path.c_str()) != 0) {
       return errnoStatus("rename into place", final_path, errno);
     }
-    ::close(fd_);
-    fd_ = -1;
-    if (options_.sync) PKGXFER_RETURN_IF_ERROR(fsyncDir(dir_));
+    installed_ = true;
+    if (durable) PKGXFER_RETURN_IF_ERROR(fsyncDir(dir_));
     return Status::Ok();
   }
 
@@ -164,7 +202,7 @@ class FileUpload final : public BodyUpload {
       ::close(fd_);
       fd_ = -1;
     }
-    ::unlink(tempPath().c_str());
+    if (!installed_) ::unlink(tempPath().c_str());
   }
 
  private:
@@ -176,7 +214,9 @@ class FileUpload final : public BodyUpload {
   const std::string temp_name_;
   int fd_;
   std::uint64_t offset_;
-  const bool resumed_;
+  const bool read_back_;
+  bool sealed_ = false;
+  bool installed_ = false;
   const TransportOptions options_;
   content::Sha256 hasher_;
 };
@@ -291,8 +331,8 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
         ::close(fd);
         return errnoStatus("truncate", path, err);
       }
-      return std::unique_ptr<BodyUpload>(std::make_unique<FileUpload>(
-          spec.sha256, spec.size, dir, spec.resume_temp_name, fd, offset, options_));
+      return std::unique_ptr<BodyUpload>(
+          std::make_unique<FileUpload>(spec, dir, spec.resume_temp_name, fd, offset, options_));
     }
     if (errno != ENOENT) return errnoStatus("open", path, errno);
   }
@@ -305,10 +345,22 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
       if (errno == EEXIST) continue;
       return errnoStatus("create", path, errno);
     }
-    return std::unique_ptr<BodyUpload>(std::make_unique<FileUpload>(
-        spec.sha256, spec.size, dir, std::move(name), fd, 0, options_));
+    return std::unique_ptr<BodyUpload>(
+        std::make_unique<FileUpload>(spec, dir, std::move(name), fd, 0, options_));
   }
   return Status::IoError("cannot create a temporary file in " + dir.string());
+}
+
+Status FileTransport::sync() {
+  if (!options_.sync) return Status::Ok();
+  PKGXFER_RETURN_IF_ERROR(checkRoot());
+  int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errnoStatus("open folder", root_, errno);
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return errnoStatus("syncfs", root_, err);
+  return Status::Ok();
 }
 
 Status FileTransport::discardTemp(std::string_view sha256, std::string_view temp_name) {

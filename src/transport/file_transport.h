@@ -26,6 +26,7 @@ class FileTransport final : public Transport {
   Result<ProbeResult> probe() override;
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s) override;
   Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec) override;
+  Status sync() override;
   Status discardTemp(std::string_view sha256, std::string_view temp_name) override;
   Result<std::size_t> discardTemps(const std::vector<std::string>& sha256s,
                                    std::string_view owner) override;

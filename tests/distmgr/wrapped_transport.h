@@ -23,6 +23,7 @@ struct TransportRecord {
   std::atomic<std::uint64_t> bytes_written{0};
   std::atomic<int> inventory_delay_ms{0};
   std::atomic<int> write_delay_us{0};  // per write (block): a slow link
+  std::atomic<int> syncs{0};           // Transport::sync() calls
   // When bytes_written would pass this, the write fails once with Unavailable. -1 = never.
   std::atomic<std::int64_t> fail_write_after{-1};
   // Called on the job's thread after each successful write with bytes_written; set before the
@@ -63,7 +64,8 @@ class RecordingUpload final : public transport::BodyUpload {
     return Status::Ok();
   }
   Status flush() override { return inner_->flush(); }
-  Status finish(bool verify) override { return inner_->finish(verify); }
+  Status seal() override { return inner_->seal(); }
+  Status install(bool durable) override { return inner_->install(durable); }
   void abort() override { inner_->abort(); }
 
  private:
@@ -92,6 +94,10 @@ class RecordingTransport final : public transport::Transport {
     PKGXFER_ASSIGN_OR_RETURN(auto up, inner_->openBody(spec));
     return std::unique_ptr<transport::BodyUpload>(
         std::make_unique<RecordingUpload>(std::move(up), record_));
+  }
+  Status sync() override {
+    ++record_.syncs;
+    return inner_->sync();
   }
   Status discardTemp(std::string_view sha256, std::string_view temp_name) override {
     return inner_->discardTemp(sha256, temp_name);

@@ -80,6 +80,10 @@ struct JobSpec {
   std::uint64_t checkpoint_bytes = 8ull << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t block_size = 1 << 20;  // bytes per read from the site library / write to the DP
+  // Bodies sent at once within the job, each stream on its own thread. Small files are bound by
+  // per-file latency (create, read back, rename; a round trip on a remote DP), which streams
+  // overlap; bodies made durable together are installed in batches per stream.
+  std::size_t streams = 2;
   // The DP's schedule and rate limit (shared by every job to the DP); null = always open,
   // unlimited. Only adds and redistributes obey them.
   const transport::ScheduleEvaluator* schedule = nullptr;

@@ -48,6 +48,10 @@ struct BodySpec {
   // offset known to be durable there. Empty name = start a new upload.
   std::string resume_temp_name;
   std::uint64_t resume_offset = 0;
+  // How seal()/finish() check the SHA-256: by reading the body back from the DP (true), or from
+  // the bytes as they were written (false; an upload then hashes while it writes, which a
+  // read-back would make wasted work).
+  bool verify = true;
 };
 
 // An upload of one body to a temporary name on the DP. Not thread-safe: one thread at a time.
@@ -68,10 +72,21 @@ class BodyUpload {
   // Makes every byte written so far durable on the DP (fsync). After it returns OK, offset() may
   // be recorded as a resume point.
   virtual Status flush() = 0;
-  // Checks the body (size, then SHA-256: read back from the DP when `verify`, else the hash of
-  // the bytes as they were written), makes it durable and renames it into place. Corruption on a
-  // mismatch (the temporary file is deleted); IoError/Unavailable otherwise.
-  virtual Status finish(bool verify) = 0;
+  // Checks the body (size, then SHA-256: read back from the DP when BodySpec::verify, else the
+  // hash of the bytes as they were written; a resumed upload always reads back). Corruption on a
+  // mismatch (the temporary file is deleted); IoError/Unavailable otherwise. The body stays under
+  // its temporary name and need not be durable yet: install() puts it in place.
+  virtual Status seal() = 0;
+  // After seal(): renames the body into place. `durable`: make the body durable first and the
+  // rename durable after (an fsync each). Not durable: the caller brackets a batch of installs
+  // with Transport::sync() — one before (the bodies' bytes) and one after (the renames) — which
+  // keeps the same crash guarantee (no partial body under a final name) for one flush per batch.
+  virtual Status install(bool durable) = 0;
+  // seal() then install(true): one body, on its own.
+  virtual Status finish() {
+    PKGXFER_RETURN_IF_ERROR(seal());
+    return install(true);
+  }
   // Deletes the temporary file. Idempotent; best effort.
   virtual void abort() = 0;
 };
@@ -94,6 +109,9 @@ class Transport {
 
   // Starts (or resumes, see BodySpec) an upload.
   virtual Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec) = 0;
+  // Makes everything written to the DP's library so far durable: the bytes of sealed bodies and
+  // the renames of installed ones (a file DP: one syncfs() of its volume).
+  virtual Status sync() = 0;
   // Deletes a temporary file left by an upload (e.g. of a job that was superseded). OK if absent.
   virtual Status discardTemp(std::string_view sha256, std::string_view temp_name) = 0;
   // Deletes every temporary file `owner` left for these bodies (e.g. of an upload whose resume
