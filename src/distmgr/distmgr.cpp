@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <map>
 #include <mutex>
@@ -96,14 +97,32 @@ class DistributionManager final : public host::Component {
 
   void arm() {
     if (stopping_) return;
-    timer_.expires_after(options_.poll_interval);
+    timer_.expires_after(std::min(options_.wake_interval, options_.poll_interval));
     timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) poll();
+      if (!ec) wake();
     });
+  }
+
+  // Reads the queue if another connection committed since the last read or poll_interval passed.
+  // If data_version cannot be read, only the periodic read runs (and reports the database error),
+  // so a broken database is not logged every wake.
+  void wake() {
+    if (stopping_) return;
+    const bool due = asio::steady_timer::clock_type::now() - last_poll_ >= options_.poll_interval;
+    auto version = db_->dataVersion();
+    if (due || (version.ok() && *version != data_version_)) {
+      poll();
+    } else {
+      arm();
+    }
   }
 
   void poll() {
     if (stopping_) return;
+    last_poll_ = asio::steady_timer::clock_type::now();
+    // Taken before the reads: a commit that lands while they run moves it again and is read at
+    // the next wake. A failure is left to the reads below to report.
+    if (auto version = db_->dataVersion(); version.ok()) data_version_ = *version;
     auto requests = requests_->claimPending(32);
     if (!requests.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the request queue: {}", requests.status().toString());
@@ -408,6 +427,8 @@ class DistributionManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   asio::steady_timer timer_;
+  asio::steady_timer::clock_type::time_point last_poll_;  // of the last full read of the queue
+  std::int64_t data_version_ = 0;                         // db_->dataVersion() at that read
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::RequestRepository> requests_;
   std::unique_ptr<store::DistributionRepository> dists_;
@@ -433,6 +454,9 @@ Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, O
     options.database = store::siteDatabasePath(ctx.config.site->data_dir);
   if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
   if (!options.transport_factory) options.transport_factory = transport::defaultTransportFactory();
+  if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
+    return Status::InvalidArgument("distmgr: poll_interval and wake_interval must be > 0");
+  }
   return host::ComponentPtr(
       std::make_unique<DistributionManager>(std::move(ctx), std::move(options)));
 }

@@ -181,6 +181,28 @@ TEST_F(DistributionTest, DistributeToDpThatHoldsTheVersionSendsNothing) {
             std::string::npos);
 }
 
+// With a 30 s poll interval, a request another connection commits (as the CLI does) is picked up
+// by distmgr, and the job distmgr then writes by pkgxfermgr, within a few wake intervals: the
+// components notice the database changed (data_version) instead of waiting for the next poll.
+TEST_F(DistributionTest, WorkAnotherConnectionCommitsIsPickedUpWithoutWaitingForThePoll) {
+  poll_interval_ = std::chrono::seconds(30);
+  wake_interval_ = std::chrono::milliseconds(20);
+  addDps(1);
+  addPackage("PS100001", {{"a", "one"}});
+  addPackage("PS100002", {{"b", "two"}});
+  startSite();
+  // Whether or not this one beats the components' first poll, the second comes after it.
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed,
+                           std::chrono::seconds(3)));
+  const auto t0 = std::chrono::steady_clock::now();
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Installed,
+                           std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_EQ(jobs().size(), 2u);
+}
+
 TEST_F(DistributionTest, ValidateCatchesDamageAndRedistributeRepairs) {
   addDps(1);
   auto m = addPackage("PS100001", {{"a.txt", "alpha body"}, {"b.txt", "beta body"}, {"c", "c"}});
