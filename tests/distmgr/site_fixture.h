@@ -129,7 +129,10 @@ class SiteFixture : public ::testing::Test {
     return *manifest;
   }
 
-  void startSite(transport::TransportFactory pkgxfer_transports = nullptr) {
+  // The factories make the DPs' transports of pkgxfermgr's jobs and of distmgr's checks (default:
+  // real file transports).
+  void startSite(transport::TransportFactory pkgxfer_transports = nullptr,
+                 transport::TransportFactory distmgr_transports = nullptr) {
     db();  // creates the schema and the DP rows, as pkgxferd does at start
     LogOptions log_options;
     log_options.dir = config_.logging.dir;
@@ -147,6 +150,7 @@ class SiteFixture : public ::testing::Test {
       distmgr::Options options;
       options.poll_interval = poll_interval_;
       options.wake_interval = wake_interval_;
+      options.transport_factory = std::move(distmgr_transports);
       auto c = distmgr::makeDistributionManager(
           {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
