@@ -426,8 +426,8 @@ class DistributionManager final : public host::Component {
       PX_LOG_INFO(ctx_.logger,
                   "Preliminary check of DP {} passed: library {} writable, {} free; its manifest "
                   "of package {} v{} is identical to the site's ({} file(s), {})",
-                  p.dp, r.probe.location, formatBytes(r.probe.free_bytes), p.package_id,
-                  p.version, r.full.files_total, formatBytes(r.full.bytes_total));
+                  p.dp, r.probe.location, formatBytes(r.probe.free_bytes), p.package_id, p.version,
+                  r.full.files_total, formatBytes(r.full.bytes_total));
     } else {
       PX_LOG_INFO(ctx_.logger,
                   "Preliminary check of DP {} passed: library {} writable, {} free; {} file(s) "

@@ -301,12 +301,12 @@ TEST_F(DistributionTest, WorkAnotherConnectionCommitsIsPickedUpWithoutWaitingFor
   startSite();
   // Whether or not this one beats the components' first poll, the second comes after it.
   request(RequestKind::Distribute, "PS100001", {"dp01"});
-  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed,
-                           std::chrono::seconds(3)));
+  ASSERT_TRUE(
+      waitForState("PS100001", {"dp01"}, DistributionState::Installed, std::chrono::seconds(3)));
   const auto t0 = std::chrono::steady_clock::now();
   request(RequestKind::Distribute, "PS100002", {"dp01"});
-  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Installed,
-                           std::chrono::seconds(3)));
+  ASSERT_TRUE(
+      waitForState("PS100002", {"dp01"}, DistributionState::Installed, std::chrono::seconds(3)));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
   EXPECT_EQ(jobs().size(), 2u);
 }
