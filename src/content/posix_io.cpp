@@ -114,7 +114,9 @@ Result<std::string> readWholeFile(const fs::path& path) {
   if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", path, errno);
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(displayPath(path) + ": not a file");
   std::string out;
-  out.resize(static_cast<std::size_t>(st.st_size));
+  // One byte more than the size, so that reading the whole file ends on EOF instead of growing
+  // the buffer: growing copies it, ~10 ms for a 16 MB manifest (100k files), twice per no-op check.
+  out.resize(static_cast<std::size_t>(st.st_size) + 1);
   std::size_t done = 0;
   while (true) {
     if (done == out.size()) out.resize(out.size() + 65536);  // the file grew: keep reading

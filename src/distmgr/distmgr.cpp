@@ -3,9 +3,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "pkgxfer/common/units.h"
@@ -31,6 +33,9 @@ struct CheckResult {
   Status status;  // not OK: the check failed (the cause)
   transport::ProbeResult probe;
   bool has_content = false;  // the DP already holds this exact content version
+  // has_content, found by the fast path: the DP's manifest is byte-identical to the site's, so
+  // neither was parsed and the DP's FileLib was not listed (the counts below are zero).
+  bool identical_manifest = false;
   std::size_t missing_files = 0;
   std::uint64_t missing_bytes = 0;  // what the job will send
   std::size_t present_files = 0;
@@ -47,6 +52,9 @@ struct Pending {
   store::Priority priority = store::Priority::Medium;
   std::int64_t resume_from_job = 0;  // a failed job whose partial bodies the new job takes over
   std::uint64_t generation = 0;
+  // The version's file count and bytes from the site database, for the no-op fast path (which
+  // parses no manifest); unset if they could not be read, and the full check runs.
+  std::optional<store::Progress> totals;
 };
 
 class DistributionManager final : public host::Component {
@@ -96,14 +104,32 @@ class DistributionManager final : public host::Component {
 
   void arm() {
     if (stopping_) return;
-    timer_.expires_after(options_.poll_interval);
+    timer_.expires_after(std::min(options_.wake_interval, options_.poll_interval));
     timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) poll();
+      if (!ec) wake();
     });
+  }
+
+  // Reads the queue if another connection committed since the last read or poll_interval passed.
+  // If data_version cannot be read, only the periodic read runs (and reports the database error),
+  // so a broken database is not logged every wake.
+  void wake() {
+    if (stopping_) return;
+    const bool due = asio::steady_timer::clock_type::now() - last_poll_ >= options_.poll_interval;
+    auto version = db_->dataVersion();
+    if (due || (version.ok() && *version != data_version_)) {
+      poll();
+    } else {
+      arm();
+    }
   }
 
   void poll() {
     if (stopping_) return;
+    last_poll_ = asio::steady_timer::clock_type::now();
+    // Taken before the reads: a commit that lands while they run moves it again and is read at
+    // the next wake. A failure is left to the reads below to report.
+    if (auto version = db_->dataVersion(); version.ok()) data_version_ = *version;
     auto requests = requests_->claimPending(32);
     if (!requests.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the request queue: {}", requests.status().toString());
@@ -275,6 +301,14 @@ class DistributionManager final : public host::Component {
   // Preliminary checks on the blocking pool; the verdict comes back to the strand.
   void runChecks(Pending p, const config::DistributionPointConfig& dp) {
     checking_.insert(pairKey(p.package_id, p.dp));
+    if (p.action == JobAction::Add) {
+      if (auto v = packages_->getVersion(p.package_id, p.version); v.ok()) {
+        store::Progress t;
+        t.files_total = t.files_done = v->file_count;
+        t.bytes_total = t.bytes_done = v->total_bytes;
+        p.totals = t;
+      }
+    }
     ++in_flight_;
     PX_LOG_INFO(ctx_.logger, "Checking DP {} ({}) for package {} v{}", dp.name, dp.address,
                 p.package_id, p.version);
@@ -298,15 +332,24 @@ class DistributionManager final : public host::Component {
     return t;
   }
 
+  // The no-op fast path of a distribute: the DP holds this content version and its DataLib manifest
+  // is byte-identical to the site's. Manifests are canonical JSON (content::toJson: sorted files
+  // and folders, fixed key order), and the transport commits a manifest only once every body it
+  // names is present, so identical bytes mean the DP holds exactly this content; re-reading its
+  // FileLib (the inventory of every body) and parsing both manifests would only confirm that.
+  // A body deleted on the DP behind our back is what validate finds and redistribute repairs,
+  // as in ConfigMgr, where a plain distribute does not re-send to a DP that has the package.
+  // False (and the full check runs) on any difference or error, including NotFound.
+  bool manifestIdentical(const Pending& p, transport::Transport& transport) {
+    const auto version = static_cast<std::uint64_t>(p.version);
+    auto on_dp = transport.readManifestJson(p.package_id, version);
+    if (!on_dp.ok()) return false;
+    auto on_site = site_->readManifestJson(p.package_id, version);
+    return on_site.ok() && *on_site == *on_dp;
+  }
+
   CheckResult check(const Pending& p, const config::DistributionPointConfig& dp) {
     CheckResult r;
-    auto manifest = site_->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
-    if (!manifest.ok()) {
-      r.status = manifest.status().withContext("site content library");
-      return r;
-    }
-    r.full.files_total = r.full.files_done = manifest->files.size();
-    r.full.bytes_total = r.full.bytes_done = manifest->total_bytes;
     auto transport = transportFor(dp);
     if (!transport.ok()) {
       r.status = transport.status();
@@ -318,6 +361,18 @@ class DistributionManager final : public host::Component {
       return r;
     }
     r.probe = *probe;
+    if (p.action == JobAction::Add && p.totals && manifestIdentical(p, **transport)) {
+      r.has_content = r.identical_manifest = true;
+      r.full = *p.totals;
+      return r;
+    }
+    auto manifest = site_->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
+    if (!manifest.ok()) {
+      r.status = manifest.status().withContext("site content library");
+      return r;
+    }
+    r.full.files_total = r.full.files_done = manifest->files.size();
+    r.full.bytes_total = r.full.bytes_done = manifest->total_bytes;
     auto present = (*transport)->inventory(content::uniqueBodies(*manifest));
     if (!present.ok()) {
       r.status = present.status();
@@ -367,17 +422,33 @@ class DistributionManager final : public host::Component {
       if (!d.ok()) logIfError(d.status(), "record a failure");
       return;
     }
-    PX_LOG_INFO(ctx_.logger,
-                "Preliminary check of DP {} passed: library {} writable, {} free; {} file(s) ({}) "
-                "to send, {} already present ({})",
-                p.dp, r.probe.location, formatBytes(r.probe.free_bytes), r.missing_files,
-                formatBytes(r.missing_bytes), r.present_files, formatBytes(r.present_bytes));
+    if (r.identical_manifest) {
+      PX_LOG_INFO(ctx_.logger,
+                  "Preliminary check of DP {} passed: library {} writable, {} free; its manifest "
+                  "of package {} v{} is identical to the site's ({} file(s), {})",
+                  p.dp, r.probe.location, formatBytes(r.probe.free_bytes), p.package_id, p.version,
+                  r.full.files_total, formatBytes(r.full.bytes_total));
+    } else {
+      PX_LOG_INFO(ctx_.logger,
+                  "Preliminary check of DP {} passed: library {} writable, {} free; {} file(s) "
+                  "({}) to send, {} already present ({})",
+                  p.dp, r.probe.location, formatBytes(r.probe.free_bytes), r.missing_files,
+                  formatBytes(r.missing_bytes), r.present_files, formatBytes(r.present_bytes));
+    }
     if (p.action == JobAction::Add && r.has_content) {
       logIfError(dists_->setProgress(p.package_id, p.dp, r.full), "save progress");
       logIfError(dists_->setState(p.package_id, p.dp, DistributionState::Installed),
                  "record the state");
-      PX_LOG_INFO(ctx_.logger, "DP {} already holds package {} v{}; nothing to send; installed",
-                  p.dp, p.package_id, p.version);
+      if (r.identical_manifest) {
+        PX_LOG_INFO(ctx_.logger,
+                    "DP {} already holds package {} v{}; nothing to send; installed (its manifest "
+                    "is identical to the site's, so its files were not listed; run validate to "
+                    "re-hash them)",
+                    p.dp, p.package_id, p.version);
+      } else {
+        PX_LOG_INFO(ctx_.logger, "DP {} already holds package {} v{}; nothing to send; installed",
+                    p.dp, p.package_id, p.version);
+      }
       return;
     }
     createJob(p, DistributionState::Waiting);
@@ -408,6 +479,8 @@ class DistributionManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   asio::steady_timer timer_;
+  asio::steady_timer::clock_type::time_point last_poll_;  // of the last full read of the queue
+  std::int64_t data_version_ = 0;                         // db_->dataVersion() at that read
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::RequestRepository> requests_;
   std::unique_ptr<store::DistributionRepository> dists_;
@@ -433,6 +506,9 @@ Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, O
     options.database = store::siteDatabasePath(ctx.config.site->data_dir);
   if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
   if (!options.transport_factory) options.transport_factory = transport::defaultTransportFactory();
+  if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
+    return Status::InvalidArgument("distmgr: poll_interval and wake_interval must be > 0");
+  }
   return host::ComponentPtr(
       std::make_unique<DistributionManager>(std::move(ctx), std::move(options)));
 }

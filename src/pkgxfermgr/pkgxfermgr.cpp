@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <atomic>
 #include <map>
 
@@ -144,14 +145,30 @@ class PackageTransferManager final : public host::Component {
 
   void arm() {
     if (stopping_) return;
-    timer_.expires_after(options_.poll_interval);
+    timer_.expires_after(std::min(options_.wake_interval, options_.poll_interval));
     timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) poll();
+      if (!ec) wake();
     });
+  }
+
+  // Polls if another connection committed since the last poll or poll_interval passed. If
+  // data_version cannot be read, only the periodic poll runs (and reports the database error).
+  void wake() {
+    if (stopping_) return;
+    const bool due = asio::steady_timer::clock_type::now() - last_poll_ >= options_.poll_interval;
+    auto version = db_->dataVersion();
+    if (due || (version.ok() && *version != data_version_)) {
+      poll();
+    } else {
+      arm();
+    }
   }
 
   void poll() {
     if (stopping_) return;
+    last_poll_ = asio::steady_timer::clock_type::now();
+    // Taken before the reads: a commit that lands while they run is seen at the next wake.
+    if (auto version = db_->dataVersion(); version.ok()) data_version_ = *version;
     // Jobs the distribution manager superseded or cancelled while they ran.
     for (auto& [id, r] : running_) {
       auto job = jobs_->get(id);
@@ -450,6 +467,8 @@ class PackageTransferManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   asio::steady_timer timer_;
+  asio::steady_timer::clock_type::time_point last_poll_;  // of the last poll()
+  std::int64_t data_version_ = 0;                         // db_->dataVersion() at that poll
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::TransferJobRepository> jobs_;
   std::unique_ptr<store::DistributionRepository> dists_;
@@ -491,6 +510,9 @@ Result<host::ComponentPtr> makePackageTransferManager(host::ComponentContext ctx
     transport::TransportOptions t;
     t.sync = options.sync;
     options.transport_factory = transport::defaultTransportFactory(t);
+  }
+  if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
+    return Status::InvalidArgument("pkgxfermgr: poll_interval and wake_interval must be > 0");
   }
   return host::ComponentPtr(
       std::make_unique<PackageTransferManager>(std::move(ctx), std::move(options)));

@@ -146,6 +146,13 @@ Result<std::string> Database::pragma(std::string_view name) {
   return pragmaValue(*conn_, "PRAGMA " + std::string(name));
 }
 
+Result<std::int64_t> Database::dataVersion() {
+  PKGXFER_ASSIGN_OR_RETURN(Statement stmt, conn_->prepare("PRAGMA data_version"));
+  PKGXFER_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) return Status::Internal("PRAGMA data_version returned no row");
+  return stmt.columnInt64(0);
+}
+
 // Transaction -------------------------------------------------------------------------------------
 
 Result<Transaction> Transaction::begin(Database& db, Kind kind) {

@@ -413,6 +413,12 @@ Result<content::Manifest> FileTransport::readManifest(std::string_view package_i
   return lib->readManifest(package_id, version);
 }
 
+Result<std::string> FileTransport::readManifestJson(std::string_view package_id,
+                                                    std::uint64_t version) {
+  PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library());
+  return lib->readManifestJson(package_id, version);
+}
+
 Result<std::vector<std::uint64_t>> FileTransport::listVersions(std::string_view package_id) {
   PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library());
   // DataLib is the truth (PkgLib is derived from it).

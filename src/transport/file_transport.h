@@ -33,6 +33,7 @@ class FileTransport final : public Transport {
   Status commitManifest(const content::Manifest& manifest) override;
   Result<content::Manifest> readManifest(std::string_view package_id,
                                          std::uint64_t version) override;
+  Result<std::string> readManifestJson(std::string_view package_id, std::uint64_t version) override;
   Result<std::vector<std::uint64_t>> listVersions(std::string_view package_id) override;
   Result<content::ValidationReport> validate(std::string_view package_id,
                                              std::uint64_t version) override;

@@ -223,6 +223,136 @@ TEST_F(DistributionTest, DistributeToDpThatHoldsTheVersionSendsNothing) {
             std::string::npos);
 }
 
+std::size_t count(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// The no-op fast path: a DP whose committed manifest is byte-identical to the site's is installed
+// without listing its FileLib (no inventory) and without a job.
+TEST_F(DistributionTest, DistributeToDpWithIdenticalManifestSkipsTheInventory) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a", "one"}, {"dir/b", "two"}, {"dir/c", "one"}});
+  TransportRecord sends, checks;
+  startSite(recordingFactory(sends), recordingFactory(checks));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  EXPECT_EQ(checks.inventory_calls.load(), 1);  // nothing on the DP yet: the full check
+  auto before = dist("PS100001", "dp01");
+
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    auto row = dist("PS100001", "dp01");
+    return row.state == DistributionState::Installed && row.updated_at > before.updated_at;
+  }));
+  EXPECT_EQ(checks.inventory_calls.load(), 1);
+  EXPECT_EQ(sends.openedTotal(), 2);
+  EXPECT_EQ(jobs().size(), 1u);
+  auto row = dist("PS100001", "dp01");
+  EXPECT_EQ(row.progress.files_total, 3u);
+  EXPECT_EQ(row.progress.files_done, 3u);
+  EXPECT_EQ(row.progress.bytes_total, m.total_bytes);
+  EXPECT_EQ(row.progress.bytes_done, m.total_bytes);
+  const std::string log = this->log("distmgr");
+  EXPECT_NE(log.find("Preliminary check of DP dp01 passed: library " + dpRoot("dp01").string() +
+                     " writable"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(count(log, "its manifest of package PS100001 v1 is identical to the site's (3 file(s)"),
+            1u)
+      << log;
+  EXPECT_NE(log.find("DP dp01 already holds package PS100001 v1; nothing to send; installed (its "
+                     "manifest is identical to the site's"),
+            std::string::npos)
+      << log;
+  expectInstalled("dp01", m);
+}
+
+// Anything but an identical manifest goes through the full check: a manifest that differs in
+// bytes (here only the name) is compared by content after the inventory, and a missing manifest
+// (with a body gone) makes a job that sends what is missing.
+TEST_F(DistributionTest, DpManifestThatDiffersGoesThroughTheFullCheck) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
+  TransportRecord sends, checks;
+  startSite(recordingFactory(sends), recordingFactory(checks));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  ASSERT_EQ(checks.inventory_calls.load(), 1);
+  const auto manifest_file = dpRoot("dp01") / "DataLib" / "PS100001.1.json";
+
+  content::Manifest renamed = m;
+  renamed.name = "renamed on the DP";
+  writeFile(manifest_file, content::toJson(renamed));
+  auto before = dist("PS100001", "dp01");
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    auto row = dist("PS100001", "dp01");
+    return row.state == DistributionState::Installed && row.updated_at > before.updated_at;
+  }));
+  EXPECT_EQ(checks.inventory_calls.load(), 2);
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_EQ(count(log("distmgr"), "identical to the site's"), 0u) << log("distmgr");
+  EXPECT_EQ(count(log("distmgr"), "DP dp01 already holds package PS100001 v1; nothing to send"),
+            1u);
+
+  std::filesystem::remove(manifest_file);
+  std::filesystem::remove(bodyPath(dpRoot("dp01"), shaOf("two")));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return jobs().size() == 2 && isTerminal(jobs()[1].state); }));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  EXPECT_EQ(checks.inventory_calls.load(), 3);
+  EXPECT_EQ(sends.opened(shaOf("two")), 2);
+  EXPECT_EQ(sends.opened(shaOf("one")), 1);
+  EXPECT_NE(log("distmgr").find("1 file(s) (3 B) to send, 1 already present"), std::string::npos)
+      << log("distmgr");
+  expectInstalled("dp01", m);
+}
+
+// A DP that holds an older version has no manifest of the new one: full check, and only the
+// changed body is sent.
+TEST_F(DistributionTest, NewVersionGoesThroughTheFullCheck) {
+  addDps(1);
+  addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
+  TransportRecord sends, checks;
+  startSite(recordingFactory(sends), recordingFactory(checks));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  auto m2 = addPackage("PS100001", {{"a", "one"}, {"b", "two, changed"}});
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return jobs().size() == 2 && isTerminal(jobs()[1].state); }));
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  EXPECT_EQ(dist("PS100001", "dp01").version, 2);
+  EXPECT_EQ(checks.inventory_calls.load(), 2);
+  EXPECT_EQ(sends.opened(shaOf("two, changed")), 1);
+  EXPECT_EQ(sends.opened(shaOf("one")), 1);
+  EXPECT_EQ(count(log("distmgr"), "identical to the site's"), 0u);
+  expectInstalled("dp01", m2);
+}
+
+// With a 30 s poll interval, a request another connection commits (as the CLI does) is picked up
+// by distmgr, and the job distmgr then writes by pkgxfermgr, within a few wake intervals: the
+// components notice the database changed (data_version) instead of waiting for the next poll.
+TEST_F(DistributionTest, WorkAnotherConnectionCommitsIsPickedUpWithoutWaitingForThePoll) {
+  poll_interval_ = std::chrono::seconds(30);
+  wake_interval_ = std::chrono::milliseconds(20);
+  addDps(1);
+  addPackage("PS100001", {{"a", "one"}});
+  addPackage("PS100002", {{"b", "two"}});
+  startSite();
+  // Whether or not this one beats the components' first poll, the second comes after it.
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(
+      waitForState("PS100001", {"dp01"}, DistributionState::Installed, std::chrono::seconds(3)));
+  const auto t0 = std::chrono::steady_clock::now();
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(
+      waitForState("PS100002", {"dp01"}, DistributionState::Installed, std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_EQ(jobs().size(), 2u);
+}
+
 TEST_F(DistributionTest, ValidateCatchesDamageAndRedistributeRepairs) {
   addDps(1);
   auto m = addPackage("PS100001", {{"a.txt", "alpha body"}, {"b.txt", "beta body"}, {"c", "c"}});

@@ -129,7 +129,10 @@ class SiteFixture : public ::testing::Test {
     return *manifest;
   }
 
-  void startSite(transport::TransportFactory pkgxfer_transports = nullptr) {
+  // The factories make the DPs' transports of pkgxfermgr's jobs and of distmgr's checks (default:
+  // real file transports).
+  void startSite(transport::TransportFactory pkgxfer_transports = nullptr,
+                 transport::TransportFactory distmgr_transports = nullptr) {
     db();  // creates the schema and the DP rows, as pkgxferd does at start
     LogOptions log_options;
     log_options.dir = config_.logging.dir;
@@ -145,7 +148,9 @@ class SiteFixture : public ::testing::Test {
       host::Strand strand = runtime_->makeStrand();
       auto log = *logs_->open({"distmgr", "SMS_DISTRIBUTION_MANAGER", LogFormat::Trace});
       distmgr::Options options;
-      options.poll_interval = std::chrono::milliseconds(50);
+      options.poll_interval = poll_interval_;
+      options.wake_interval = wake_interval_;
+      options.transport_factory = std::move(distmgr_transports);
       auto c = distmgr::makeDistributionManager(
           {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
@@ -155,7 +160,8 @@ class SiteFixture : public ::testing::Test {
       host::Strand strand = runtime_->makeStrand();
       auto log = *logs_->open({"pkgxfermgr", "SMS_PACKAGE_TRANSFER_MANAGER", LogFormat::Trace});
       pkgxfermgr::Options options;
-      options.poll_interval = std::chrono::milliseconds(50);
+      options.poll_interval = poll_interval_;
+      options.wake_interval = wake_interval_;
       options.sync = false;
       options.checkpoint_bytes = checkpoint_bytes_;
       options.transport_factory = std::move(pkgxfer_transports);
@@ -249,6 +255,9 @@ class SiteFixture : public ::testing::Test {
   TempDir dir_;
   config::Config config_;
   std::uint64_t checkpoint_bytes_ = 8ull << 20;
+  // Both components' full polls and wake-ups (a test may change them before startSite()).
+  std::chrono::milliseconds poll_interval_{50};
+  std::chrono::milliseconds wake_interval_{50};
   // The components' clock; a test may point it at a FakeClock before startSite().
   Clock* clock_ = &SystemClock::instance();
   std::unique_ptr<store::Database> db_;

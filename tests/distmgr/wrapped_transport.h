@@ -22,6 +22,7 @@ struct TransportRecord {
   std::map<std::string, int> bodies_opened;  // by sha256; guarded by mu
   std::atomic<std::uint64_t> bytes_written{0};
   std::atomic<int> inventory_delay_ms{0};
+  std::atomic<int> inventory_calls{0};
   std::atomic<int> write_delay_us{0};  // per write (block): a slow link
   std::atomic<int> syncs{0};           // Transport::sync() calls
   // When bytes_written would pass this, the write fails once with Unavailable. -1 = never.
@@ -80,6 +81,7 @@ class RecordingTransport final : public transport::Transport {
   std::string describe() const override { return inner_->describe(); }
   Result<transport::ProbeResult> probe() override { return inner_->probe(); }
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s) override {
+    ++record_.inventory_calls;
     if (int ms = record_.inventory_delay_ms.load(); ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // holds the job's slot
     }
@@ -112,6 +114,10 @@ class RecordingTransport final : public transport::Transport {
   Result<content::Manifest> readManifest(std::string_view package_id,
                                          std::uint64_t version) override {
     return inner_->readManifest(package_id, version);
+  }
+  Result<std::string> readManifestJson(std::string_view package_id,
+                                       std::uint64_t version) override {
+    return inner_->readManifestJson(package_id, version);
   }
   Result<std::vector<std::uint64_t>> listVersions(std::string_view package_id) override {
     return inner_->listVersions(package_id);

@@ -290,6 +290,39 @@ TEST_F(DatabaseTest, TransactionsRollBackUnlessCommitted) {
   EXPECT_TRUE(packages.get("PS100001").ok());  // reads are fine
 }
 
+// Verifies data_version moves when another connection commits, and neither after our own commit
+// nor after the other connection only reads: what lets a component notice new work cheaply.
+TEST_F(DatabaseTest, DataVersionChangesOnlyForAnotherConnectionsCommit) {
+  auto mine = open(dir_.path() / "site.db");
+  ASSERT_TRUE(mine.ok()) << mine.status().toString();
+  auto other = open(dir_.path() / "site.db");
+  ASSERT_TRUE(other.ok()) << other.status().toString();
+  auto v0 = (*mine)->dataVersion();
+  ASSERT_TRUE(v0.ok()) << v0.status().toString();
+  EXPECT_EQ(*(*mine)->dataVersion(), *v0);  // nothing happened
+
+  ASSERT_TRUE(PackageRepository(**mine).add({"PS100001", "A", "/a"}, makeContent(1)).ok());
+  EXPECT_EQ(*(*mine)->dataVersion(), *v0);  // our own commit
+
+  EXPECT_TRUE(PackageRepository(**other).get("PS100001").ok());
+  EXPECT_EQ(*(*mine)->dataVersion(), *v0);  // the other one only read
+
+  ASSERT_TRUE(PackageRepository(**other).add({"PS100002", "B", "/b"}, makeContent(1)).ok());
+  auto v1 = (*mine)->dataVersion();
+  ASSERT_TRUE(v1.ok());
+  EXPECT_NE(*v1, *v0);
+  EXPECT_EQ(*(*mine)->dataVersion(), *v1);  // stable until the next foreign commit
+
+  {  // a transaction the other connection rolled back changes nothing
+    auto tx = Transaction::begin(**other);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(PackageRepository(**other).add({"PS100003", "C", "/c"}, makeContent(1)).ok());
+  }
+  EXPECT_EQ(*(*mine)->dataVersion(), *v1);
+  ASSERT_TRUE(PackageRepository(**other).add({"PS100003", "C", "/c"}, makeContent(1)).ok());
+  EXPECT_NE(*(*mine)->dataVersion(), *v1);
+}
+
 // Verifies migrations run in order, each in one transaction: a failing step leaves the previous
 // version and nothing of itself.
 TEST_F(DatabaseTest, MigrationStepsAreAtomic) {

@@ -5,10 +5,14 @@
 // writable, free space for what is still missing), creates transfer jobs for the package transfer
 // manager, records each (package, DP) state change, and retries failed distributions.
 //
-// Hand-off: the site database is the queue both ways. distmgr polls the requests (and due retries)
-// on its strand every `poll_interval` (a request is picked up within a second, SPEC §5) and writes
-// transfer_jobs rows, which pkgxfermgr polls. Checks touch the DP, so they run on the blocking pool
-// and post their result back to the strand. The SQLite connection is used only on the strand.
+// Hand-off: the site database is the queue both ways. distmgr reads the requests (and due retries)
+// on its strand and writes transfer_jobs rows, which pkgxfermgr reads. Its timer wakes every
+// `wake_interval` and reads the queue only when another connection committed since the last read
+// (the CLI queued a request, pkgxfermgr finished a job: store::Database::dataVersion) or
+// `poll_interval` has passed (due retries are time-based), so a request is picked up within about
+// wake_interval (SPEC §5 asks for a second) while an idle service costs one cheap PRAGMA per wake.
+// Checks touch the DP, so they run on the blocking pool and post their result back to the strand.
+// The SQLite connection is used only on the strand.
 
 #include <chrono>
 #include <filesystem>
@@ -19,7 +23,12 @@
 namespace pkgxfer::distmgr {
 
 struct Options {
+  // Full read of the queue and the due retries at least this often, changes or not. > 0.
   std::chrono::milliseconds poll_interval{500};
+  // How often the timer checks whether another connection changed the database. > 0; a value
+  // above poll_interval behaves as poll_interval. Both are measured on the timer's (real) steady
+  // clock, not ctx.clock: a FakeClock in a test must not stop the queue from being read.
+  std::chrono::milliseconds wake_interval{50};
   // Default: transport::makeTransport.
   transport::TransportFactory transport_factory;
   // Default <site.data_dir>/site.db and <site.data_dir>/ContentLib.

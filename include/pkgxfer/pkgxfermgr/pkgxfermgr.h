@@ -4,9 +4,12 @@
 // distribution manager writes to the site database, with a bounded pool (job_selection.h), one
 // blocking-pool thread per running job (job_runner.h).
 //
-// Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand every
-// `poll_interval`; the same poll notices jobs superseded or cancelled by the distribution manager
-// and stops them. Its SQLite connection is used only on its strand (short statements).
+// Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand: its timer
+// wakes every `wake_interval` and polls when another connection committed since the last poll
+// (store::Database::dataVersion; our own writes do not count) or `poll_interval` has passed (a
+// schedule window that opens changes nothing in the database). The same poll notices jobs
+// superseded or cancelled by the distribution manager and stops them. Its SQLite connection is used
+// only on its strand (short statements).
 
 #include <chrono>
 #include <filesystem>
@@ -19,7 +22,11 @@
 namespace pkgxfer::pkgxfermgr {
 
 struct Options {
+  // Full poll at least this often, changes or not. > 0.
   std::chrono::milliseconds poll_interval{250};
+  // How often the timer checks whether another connection changed the database. > 0; measured,
+  // like poll_interval, on the timer's real steady clock (not ctx.clock, which a test may freeze).
+  std::chrono::milliseconds wake_interval{50};
   // Makes the transport of a DP; default: transport::makeTransport.
   transport::TransportFactory transport_factory;
   // Default <site.data_dir>/site.db and <site.data_dir>/ContentLib.

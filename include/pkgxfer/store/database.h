@@ -5,6 +5,7 @@
 // between them (SPEC §5). Only the store module includes sqlite3.h; other modules see a Database
 // and the repositories built on it (package_repository.h, request_repository.h, ...).
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -82,6 +83,12 @@ class Database {
   // The value of a read-only PRAGMA for diagnostics and tests ("journal_mode" → "wal",
   // "foreign_keys" → "1"). `name` must be [a-z_]+ (InvalidArgument otherwise).
   Result<std::string> pragma(std::string_view name);
+  // PRAGMA data_version: a number that changes when ANOTHER connection (this process or another)
+  // committed to the file since the last call on this connection; our own commits leave it as is.
+  // Cheap (in WAL mode it reads the shared-memory index, no file I/O), so a component can check it
+  // every few milliseconds to notice new work without re-reading its queue. Only the change means
+  // something, not the value. Must be called outside a transaction (inside one it cannot change).
+  Result<std::int64_t> dataVersion();
 
   // For the store's own implementation; opaque to other modules.
   internal::Connection& connection() { return *conn_; }

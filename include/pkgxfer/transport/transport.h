@@ -126,6 +126,10 @@ class Transport {
   // NotFound if that content version is not present on the DP.
   virtual Result<content::Manifest> readManifest(std::string_view package_id,
                                                  std::uint64_t version) = 0;
+  // The DataLib manifest exactly as stored (JSON bytes, unparsed): a caller that only compares it
+  // with the site's skips parsing. NotFound if that content version is not present on the DP.
+  virtual Result<std::string> readManifestJson(std::string_view package_id,
+                                               std::uint64_t version) = 0;
   // The versions of a package present on the DP, ascending.
   virtual Result<std::vector<std::uint64_t>> listVersions(std::string_view package_id) = 0;
   // Re-hashes every body of the content on the DP. NotFound if the content is not present; a
