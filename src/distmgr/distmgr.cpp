@@ -54,7 +54,7 @@ struct Pending {
   std::uint64_t generation = 0;
   // The version's file count and bytes from the site database, for the no-op fast path (which
   // parses no manifest); unset if they could not be read, and the full check runs.
-  std::optional<store::Progress> totals;
+  std::optional<store::Progress> totals = std::nullopt;
 };
 
 class DistributionManager final : public host::Component {
