@@ -22,7 +22,7 @@
 # then times wall clock from just before `pkgxfer distribute` until every pair is done (polled
 # every 20 ms: the "Finished: content" lines in pkgxfermgr.log, or for the no-op the "already
 # holds" lines in distmgr.log; then `status --json` must say installed). This includes the
-# service's polling latency (distmgr polls every 500 ms, pkgxfermgr every 250 ms). From the logs
+# service's wake-up latency (both components check for new work every 50 ms). From the logs
 # the script also takes the job time ("Found send request" to the last "Finished" line, ms
 # resolution) and, for the no-op, "Found request" to "already holds". pkgxferd is stopped (SIGTERM)
 # after the round. Baselines run in the same round, after a `sync` (not timed) so that no command
@@ -36,7 +36,7 @@
 # than 5 min per round here), LOGLEVEL (info; debug logs every file),
 # CASES ("big small noop fanout"), VERIFY (true), NOOP_SEED (copy: the no-op DP is seeded with
 # `cp -a` of the site's ContentLib, which has the DP library's layout, because sending 100k tiny
-# bodies once takes ~10 min; "distribute" sends them with pkgxferd instead). Sources are read once before timing (warm).
+# bodies once is slower than a copy; "distribute" sends them with pkgxferd instead). Sources are read once before timing (warm).
 set -euo pipefail
 
 BIN=${1:?usage: $0 path/to/bin}
