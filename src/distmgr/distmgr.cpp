@@ -13,6 +13,7 @@
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/distribution_repository.h"
 #include "pkgxfer/store/package_repository.h"
@@ -66,6 +67,7 @@ class DistributionManager final : public host::Component {
 
   Status start() override {
     PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
+    watch_ = std::make_unique<store::ChangeWatch>(*db_, options_.poll_interval);
     requests_ = std::make_unique<store::RequestRepository>(*db_);
     dists_ = std::make_unique<store::DistributionRepository>(*db_);
     jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
@@ -110,14 +112,10 @@ class DistributionManager final : public host::Component {
     });
   }
 
-  // Reads the queue if another connection committed since the last read or poll_interval passed.
-  // If data_version cannot be read, only the periodic read runs (and reports the database error),
-  // so a broken database is not logged every wake.
+  // Polls if another connection committed since the last poll or poll_interval passed.
   void wake() {
     if (stopping_) return;
-    const bool due = asio::steady_timer::clock_type::now() - last_poll_ >= options_.poll_interval;
-    auto version = db_->dataVersion();
-    if (due || (version.ok() && *version != data_version_)) {
+    if (watch_->due()) {
       poll();
     } else {
       arm();
@@ -126,10 +124,7 @@ class DistributionManager final : public host::Component {
 
   void poll() {
     if (stopping_) return;
-    last_poll_ = asio::steady_timer::clock_type::now();
-    // Taken before the reads: a commit that lands while they run moves it again and is read at
-    // the next wake. A failure is left to the reads below to report.
-    if (auto version = db_->dataVersion(); version.ok()) data_version_ = *version;
+    watch_->reading();
     auto requests = requests_->claimPending(32);
     if (!requests.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the request queue: {}", requests.status().toString());
@@ -479,9 +474,8 @@ class DistributionManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   asio::steady_timer timer_;
-  asio::steady_timer::clock_type::time_point last_poll_;  // of the last full read of the queue
-  std::int64_t data_version_ = 0;                         // db_->dataVersion() at that read
   std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::RequestRepository> requests_;
   std::unique_ptr<store::DistributionRepository> dists_;
   std::unique_ptr<store::TransferJobRepository> jobs_;

@@ -13,6 +13,7 @@
 #include "pkgxfer/distmgr/retry_policy.h"
 #include "pkgxfer/pkgxfermgr/job_runner.h"
 #include "pkgxfer/pkgxfermgr/job_selection.h"
+#include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/distribution_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
@@ -58,6 +59,7 @@ class PackageTransferManager final : public host::Component {
 
   Status start() override {
     PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
+    watch_ = std::make_unique<store::ChangeWatch>(*db_, options_.poll_interval);
     jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
     dists_ = std::make_unique<store::DistributionRepository>(*db_);
     content::ContentLibrary::Options lib_options;
@@ -151,13 +153,10 @@ class PackageTransferManager final : public host::Component {
     });
   }
 
-  // Polls if another connection committed since the last poll or poll_interval passed. If
-  // data_version cannot be read, only the periodic poll runs (and reports the database error).
+  // Polls if another connection committed since the last poll or poll_interval passed.
   void wake() {
     if (stopping_) return;
-    const bool due = asio::steady_timer::clock_type::now() - last_poll_ >= options_.poll_interval;
-    auto version = db_->dataVersion();
-    if (due || (version.ok() && *version != data_version_)) {
+    if (watch_->due()) {
       poll();
     } else {
       arm();
@@ -166,9 +165,7 @@ class PackageTransferManager final : public host::Component {
 
   void poll() {
     if (stopping_) return;
-    last_poll_ = asio::steady_timer::clock_type::now();
-    // Taken before the reads: a commit that lands while they run is seen at the next wake.
-    if (auto version = db_->dataVersion(); version.ok()) data_version_ = *version;
+    watch_->reading();
     // Jobs the distribution manager superseded or cancelled while they ran.
     for (auto& [id, r] : running_) {
       auto job = jobs_->get(id);
@@ -467,9 +464,8 @@ class PackageTransferManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   asio::steady_timer timer_;
-  asio::steady_timer::clock_type::time_point last_poll_;  // of the last poll()
-  std::int64_t data_version_ = 0;                         // db_->dataVersion() at that poll
   std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::TransferJobRepository> jobs_;
   std::unique_ptr<store::DistributionRepository> dists_;
   std::unique_ptr<content::ContentLibrary> site_;

@@ -1,4 +1,5 @@
 #include "pkgxfer/store/database.h"
+#include "pkgxfer/store/change_watch.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -321,6 +322,28 @@ TEST_F(DatabaseTest, DataVersionChangesOnlyForAnotherConnectionsCommit) {
   EXPECT_EQ(*(*mine)->dataVersion(), *v1);
   ASSERT_TRUE(PackageRepository(**other).add({"PS100003", "C", "/c"}, makeContent(1)).ok());
   EXPECT_NE(*(*mine)->dataVersion(), *v1);
+}
+
+TEST_F(DatabaseTest, ChangeWatchIsDueOnAForeignCommitOrAfterItsPeriod) {
+  auto mine = open(dir_.path() / "site.db");
+  ASSERT_TRUE(mine.ok()) << mine.status().toString();
+  auto other = open(dir_.path() / "site.db");
+  ASSERT_TRUE(other.ok()) << other.status().toString();
+  ChangeWatch watch(**mine, std::chrono::hours(1));
+  EXPECT_TRUE(watch.due());  // never read yet
+  watch.reading();
+  EXPECT_FALSE(watch.due());
+  ASSERT_TRUE(PackageRepository(**mine).add({"PS100001", "A", "/a"}, makeContent(1)).ok());
+  EXPECT_FALSE(watch.due());  // our own commit is not news
+  ASSERT_TRUE(PackageRepository(**other).add({"PS100002", "B", "/b"}, makeContent(1)).ok());
+  EXPECT_TRUE(watch.due());
+  EXPECT_TRUE(watch.due());  // until the queue is read
+  watch.reading();
+  EXPECT_FALSE(watch.due());
+
+  ChangeWatch periodic(**mine, std::chrono::milliseconds(0));
+  periodic.reading();
+  EXPECT_TRUE(periodic.due());  // the period passed: time-based work is read even without news
 }
 
 // Verifies migrations run in order, each in one transaction: a failing step leaves the previous
