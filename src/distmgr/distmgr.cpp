@@ -453,7 +453,9 @@ class DistributionManager final : public host::Component {
     // The state first: once the job exists pkgxfermgr may record on the pair why it waits (a
     // closed schedule window), which a later write here would wipe.
     logIfError(dists_->setState(p.package_id, p.dp, state), "record the state");
-    auto id = jobs_->create({p.package_id, p.version, p.dp, p.action, p.priority});
+    // A retry takes over the failed job's resume points in the same transaction.
+    auto id =
+        jobs_->create({p.package_id, p.version, p.dp, p.action, p.priority, p.resume_from_job});
     if (!id.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot create the transfer job for package {} v{} to {}: {}",
                    p.package_id, p.version, p.dp, id.status().toString());
@@ -461,9 +463,6 @@ class DistributionManager final : public host::Component {
           dists_->setState(p.package_id, p.dp, DistributionState::Failed, id.status().toString()),
           "record the state");
       return;
-    }
-    if (p.resume_from_job != 0) {
-      logIfError(jobs_->movePartials(p.resume_from_job, *id), "hand over partly sent files");
     }
     PX_LOG_INFO(ctx_.logger,
                 "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,

@@ -297,6 +297,15 @@ class Sender {
     addBytes(offset, 0);
     char* const buffer = stream.buffer.get();
     bool checkpointed = partial != nullptr;  // a resume point of this body is in the database
+    // Leaving early (an error, a stop, a closing window) keeps the temporary file only if a resume
+    // point names it; otherwise nobody would ever resume or delete it.
+    struct DiscardUnlessResumable {
+      std::unique_ptr<transport::BodyUpload>& up;
+      const bool& checkpointed;
+      ~DiscardUnlessResumable() {
+        if (up && !checkpointed) up->abort();
+      }
+    } guard{up, checkpointed};
     std::uint64_t since_checkpoint = 0;
     auto checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
     auto checkpoint = [&]() -> Status {

@@ -308,7 +308,7 @@ class PackageTransferManager final : public host::Component {
       return;
     }
     if (!transport.ok()) {
-      failJob(job, transport.status());
+      failJob(job, transport.status(), nullptr);
       return;
     }
     DistributionState state = DistributionState::Transferring;
@@ -361,12 +361,19 @@ class PackageTransferManager final : public host::Component {
                });
   }
 
-  void failJob(const store::TransferJob& job, const Status& error) {
+  // `transport` (null if there is none): where the job's temporary files are, deleted when the
+  // pair fails for good (a retry takes them over instead, see distmgr).
+  void failJob(const store::TransferJob& job, const Status& error,
+               const std::shared_ptr<transport::Transport>& transport) {
     logIfError(jobs_->setState(job.id, JobState::Failed, error.toString()), job.id, "mark failed");
     auto d =
         distmgr::recordFailure(*dists_, job.package_id, job.dp, error, ctx_.config.distribution,
                                ctx_.clock.systemNow(), ctx_.logger, "Sending " + jobTag(job));
-    if (!d.ok()) logIfError(d.status(), job.id, "record the failure");
+    if (!d.ok()) {
+      logIfError(d.status(), job.id, "record the failure");
+    } else if (!d->retry && transport) {
+      discardPartials(job, transport);
+    }
   }
 
   void onJobDone(std::int64_t id, const Result<JobOutcome>& result) {
@@ -393,7 +400,7 @@ class PackageTransferManager final : public host::Component {
     } else if (!mine) {
       PX_LOG_INFO(ctx_.logger, "Job ended after it was superseded or cancelled; {}", tag);
     } else if (!result.ok()) {
-      failJob(job, result.status());
+      failJob(job, result.status(), transport);
     } else {
       const JobOutcome& out = *result;
       switch (out.kind) {

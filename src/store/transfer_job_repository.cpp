@@ -73,6 +73,28 @@ Result<PartialBody> readPartial(const Statement& stmt) {
 
 std::string jobName(std::int64_t id) { return "transfer job " + std::to_string(id); }
 
+// movePartials() inside the caller's transaction.
+Status movePartialsIn(Connection& conn, std::int64_t from, std::int64_t to) {
+  PKGXFER_ASSIGN_OR_RETURN(TransferJob source, fetchJob(conn, from));
+  PKGXFER_ASSIGN_OR_RETURN(TransferJob target, fetchJob(conn, to));
+  if (source.dp != target.dp) {
+    return Status::InvalidArgument("the jobs target different DPs (" + source.dp + ", " +
+                                   target.dp + ")");
+  }
+  {
+    // A body the target already records keeps the target's entry; the source's is dropped.
+    PKGXFER_ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn.prepare("UPDATE OR IGNORE transfer_partials SET job_id = ?2 WHERE job_id = ?1"));
+    stmt.bindAll(from, to);
+    PKGXFER_RETURN_IF_ERROR(stmt.exec());
+  }
+  PKGXFER_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.prepare("DELETE FROM transfer_partials WHERE job_id = ?1"));
+  stmt.bindAll(from);
+  return stmt.exec();
+}
+
 }  // namespace
 
 Result<std::int64_t> TransferJobRepository::create(const NewTransferJob& job) {
@@ -92,6 +114,13 @@ Result<std::int64_t> TransferJobRepository::create(const NewTransferJob& job) {
                    toString(job.priority), conn.now());
       PKGXFER_RETURN_IF_ERROR(stmt.exec());
       id = stmt.lastInsertRowid();
+    }
+    if (job.resume_from != 0) {
+      // A job that no longer exists has nothing to hand over.
+      Status moved = movePartialsIn(conn, job.resume_from, id);
+      if (!moved.ok() && moved.code() != Status::Code::NotFound) {
+        return moved.withContext("take over the partial bodies of " + jobName(job.resume_from));
+      }
     }
     PKGXFER_RETURN_IF_ERROR(tx.commit());
     return id;
@@ -319,27 +348,7 @@ Status TransferJobRepository::clearPartials(std::int64_t job_id) {
 Status TransferJobRepository::movePartials(std::int64_t from, std::int64_t to) {
   auto run = [&]() -> Status {
     PKGXFER_ASSIGN_OR_RETURN(Transaction tx, Transaction::begin(db_));
-    Connection& conn = db_.connection();
-    PKGXFER_ASSIGN_OR_RETURN(TransferJob source, fetchJob(conn, from));
-    PKGXFER_ASSIGN_OR_RETURN(TransferJob target, fetchJob(conn, to));
-    if (source.dp != target.dp) {
-      return Status::InvalidArgument("the jobs target different DPs (" + source.dp + ", " +
-                                     target.dp + ")");
-    }
-    {
-      // A body the target already records keeps the target's entry; the source's is dropped.
-      PKGXFER_ASSIGN_OR_RETURN(
-          Statement stmt,
-          conn.prepare("UPDATE OR IGNORE transfer_partials SET job_id = ?2 WHERE job_id = ?1"));
-      stmt.bindAll(from, to);
-      PKGXFER_RETURN_IF_ERROR(stmt.exec());
-    }
-    {
-      PKGXFER_ASSIGN_OR_RETURN(Statement stmt,
-                               conn.prepare("DELETE FROM transfer_partials WHERE job_id = ?1"));
-      stmt.bindAll(from);
-      PKGXFER_RETURN_IF_ERROR(stmt.exec());
-    }
+    PKGXFER_RETURN_IF_ERROR(movePartialsIn(db_.connection(), from, to));
     return tx.commit();
   };
   return run().withContext("move partial bodies from " + jobName(from) + " to job " +

@@ -463,6 +463,25 @@ TEST_F(DistributionTest, InterruptedBodyResumesFromLastCheckpoint) {
   EXPECT_TRUE(store::TransferJobRepository(db()).listPartials(all[1].id)->empty());
 }
 
+TEST_F(DistributionTest, FailingForGoodLeavesNoTemporaryFiles) {
+  addDps(1);
+  config_.distribution.retry_count = 0;  // the first failure is the last
+  checkpoint_bytes_ = 64 * 1024;
+  std::string big(3 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 6);
+  addPackage("PS100001", {{"big.bin", big}});
+  TransportRecord record;
+  record.fail_write_after = 2 << 20;  // after several resume points were saved
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Failed));
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(store::TransferJobRepository(db()).listPartials(all[0].id)->empty());
+  // Nobody will resume the half-sent body: its temporary file goes (on the pool, just after).
+  EXPECT_TRUE(waitFor([&] { return tempFiles("dp01").empty(); })) << tempFiles("dp01").size();
+}
+
 TEST_F(DistributionTest, GracefulStopKeepsWhatWasSentAndResumes) {
   addDps(1);
   checkpoint_bytes_ = 256 * 1024;

@@ -199,11 +199,27 @@ TEST_F(TransferJobRepositoryTest, PartialBodies) {
   const auto elsewhere = create("PS100001", Priority::High, "dp02");
   EXPECT_EQ(jobs.movePartials(retry, elsewhere).code(), Status::Code::InvalidArgument);
 
-  ASSERT_TRUE(jobs.deletePartial(retry, sha).ok());
-  ASSERT_TRUE(jobs.deletePartial(retry, sha).ok());  // idempotent
-  EXPECT_EQ(jobs.listPartials(retry)->size(), 1u);
-  ASSERT_TRUE(jobs.clearPartials(retry).ok());
+  // Or in the transaction that creates the retry: it is never seen without its resume points.
+  ASSERT_TRUE(jobs.setState(retry, JobState::Failed, "connection reset again").ok());
+  auto again = jobs.create({"PS100001", 1, "dp01", JobAction::Add, Priority::High, retry});
+  ASSERT_TRUE(again.ok()) << again.status().toString();
   EXPECT_TRUE(jobs.listPartials(retry)->empty());
+  EXPECT_EQ(jobs.listPartials(*again)->size(), 2u);
+  EXPECT_EQ((*jobs.findPartial(*again, sha))->offset, 131072u);
+  // A job to take over from that is gone: nothing to hand over, the job is still created.
+  auto orphan = jobs.create({"PS100001", 1, "dp01", JobAction::Add, Priority::High, 999999});
+  ASSERT_TRUE(orphan.ok()) << orphan.status().toString();
+  EXPECT_TRUE(jobs.listPartials(*orphan)->empty());
+  EXPECT_EQ(
+      jobs.create({"PS100001", 1, "dp02", JobAction::Add, Priority::High, *again}).status().code(),
+      Status::Code::InvalidArgument);  // another DP's resume points: never
+  const auto retry_id = *again;
+
+  ASSERT_TRUE(jobs.deletePartial(retry_id, sha).ok());
+  ASSERT_TRUE(jobs.deletePartial(retry_id, sha).ok());  // idempotent
+  EXPECT_EQ(jobs.listPartials(retry_id)->size(), 1u);
+  ASSERT_TRUE(jobs.clearPartials(retry_id).ok());
+  EXPECT_TRUE(jobs.listPartials(retry_id)->empty());
 }
 
 }  // namespace

@@ -22,6 +22,10 @@ struct NewTransferJob {
   std::string dp;
   JobAction action = JobAction::Add;
   Priority priority = Priority::Medium;  // usually the package's
+  // A job (e.g. one that failed) whose partial bodies the new job takes over, in the same
+  // transaction that creates it: the new job is never seen without them, so it cannot start
+  // before the hand-over and send those bodies from 0. 0 = none. See movePartials().
+  std::int64_t resume_from = 0;
 };
 
 struct TransferJob {
