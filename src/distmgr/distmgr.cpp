@@ -1,7 +1,6 @@
 #include "pkgxfer/distmgr/distmgr.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <climits>
@@ -13,6 +12,7 @@
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/distribution_repository.h"
@@ -61,7 +61,11 @@ struct Pending {
 class DistributionManager final : public host::Component {
  public:
   DistributionManager(host::ComponentContext ctx, Options options)
-      : ctx_(std::move(ctx)), options_(std::move(options)), timer_(ctx_.strand) {}
+      : ctx_(std::move(ctx)),
+        options_(std::move(options)),
+        timer_(
+            ctx_.strand, std::min(options_.wake_interval, options_.poll_interval),
+            [this] { return watch_->due(); }, [this] { poll(); }) {}
 
   std::string_view name() const override { return "distmgr"; }
 
@@ -104,22 +108,10 @@ class DistributionManager final : public host::Component {
     if (!s.ok()) PX_LOG_ERROR(ctx_.logger, "Cannot {}: {}", what, s.toString());
   }
 
+  // The next wake-up; poll() runs then if another connection committed since the last poll or
+  // poll_interval passed (watch_).
   void arm() {
-    if (stopping_) return;
-    timer_.expires_after(std::min(options_.wake_interval, options_.poll_interval));
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) wake();
-    });
-  }
-
-  // Polls if another connection committed since the last poll or poll_interval passed.
-  void wake() {
-    if (stopping_) return;
-    if (watch_->due()) {
-      poll();
-    } else {
-      arm();
-    }
+    if (!stopping_) timer_.arm();
   }
 
   void poll() {
@@ -472,7 +464,7 @@ class DistributionManager final : public host::Component {
 
   host::ComponentContext ctx_;
   Options options_;
-  asio::steady_timer timer_;
+  host::PollTimer timer_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::RequestRepository> requests_;

@@ -1,7 +1,6 @@
 #include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/pkgxfermgr/job_runner.h"
 #include "pkgxfer/pkgxfermgr/job_selection.h"
 #include "pkgxfer/store/change_watch.h"
@@ -53,7 +53,11 @@ struct DpPolicy {
 class PackageTransferManager final : public host::Component {
  public:
   PackageTransferManager(host::ComponentContext ctx, Options options)
-      : ctx_(std::move(ctx)), options_(std::move(options)), timer_(ctx_.strand) {}
+      : ctx_(std::move(ctx)),
+        options_(std::move(options)),
+        timer_(
+            ctx_.strand, std::min(options_.wake_interval, options_.poll_interval),
+            [this] { return watch_->due(); }, [this] { poll(); }) {}
 
   std::string_view name() const override { return "pkgxfermgr"; }
 
@@ -145,22 +149,10 @@ class PackageTransferManager final : public host::Component {
     return job.ok() && job->state == JobState::Running;
   }
 
+  // The next wake-up; poll() runs then if another connection committed since the last poll or
+  // poll_interval passed (watch_).
   void arm() {
-    if (stopping_) return;
-    timer_.expires_after(std::min(options_.wake_interval, options_.poll_interval));
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) wake();
-    });
-  }
-
-  // Polls if another connection committed since the last poll or poll_interval passed.
-  void wake() {
-    if (stopping_) return;
-    if (watch_->due()) {
-      poll();
-    } else {
-      arm();
-    }
+    if (!stopping_) timer_.arm();
   }
 
   void poll() {
@@ -470,7 +462,7 @@ class PackageTransferManager final : public host::Component {
   // poll() re-arms the timer; cancel the pending wait first so there is one wait at a time.
   host::ComponentContext ctx_;
   Options options_;
-  asio::steady_timer timer_;
+  host::PollTimer timer_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::TransferJobRepository> jobs_;
