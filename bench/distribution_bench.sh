@@ -38,6 +38,7 @@
 # `cp -a` of the site's ContentLib, which has the DP library's layout, because sending 100k tiny
 # bodies once is slower than a copy; "distribute" sends them with pkgxferd instead). Sources are read once before timing (warm).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 BIN=${1:?usage: $0 path/to/bin}
 BIN=$(readlink -f "$BIN")
@@ -75,7 +76,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 declare -A T        # name -> "s1 s2 ..."
 declare -a NAMES=()
@@ -92,24 +92,7 @@ time_cmd() {  # name command...
   t1=$(now)
   add_time "$name" "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
 }
-median() {
-  tr ' ' '\n' <<< "$1" | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
-}
 
-# gen DIR NFILES NDIRS MIN MAX SEED: random files, sizes uniform in MIN..MAX bytes.
-gen() {
-  python3 - "$@" << 'EOF'
-import os, random, sys
-root, n, ndirs, lo, hi, seed = sys.argv[1], *map(int, sys.argv[2:])
-rng = random.Random(seed)
-for d in range(ndirs):
-    os.makedirs(os.path.join(root, "d%04d" % d), exist_ok=True)
-for i in range(n):
-    with open(os.path.join(root, "d%04d" % (i % ndirs), "f%06d.bin" % i), "wb") as f:
-        f.write(os.urandom(rng.randint(lo, hi)))
-EOF
-}
-warm() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
 
 # make_site NAME NDPS: $BASE/NAME/{pkgxfer.json,site,log,dp/dpNN}
 make_site() {

@@ -10,6 +10,7 @@
 # measures hashing, not the disk. Commands are interleaved run by run so that machine drift hits
 # every contender alike.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 BENCH=${1:-build/bin/pkgxfer_hash_bench}
 BASE=${BASE:-/tmp/pkgxfer-hash-bench}
@@ -48,7 +49,6 @@ want=$(sha256sum "$BIG" | cut -d' ' -f1)
 got=$("$BENCH" single "$BIG" 2>/dev/null | cut -d' ' -f1)
 [[ $want == "$got" ]] || { echo "digest mismatch: $want vs $got" >&2; exit 1; }
 
-now() { date +%s.%N; }
 declare -A T
 time_cmd() {  # name command...
   local name=$1; shift
@@ -57,10 +57,6 @@ time_cmd() {  # name command...
   "$@" > /dev/null 2>&1
   t1=$(now)
   T[$name]+="$(echo "$t1 - $t0" | bc -l) "
-}
-median() {
-  tr ' ' '\n' <<< "$1" | grep -v '^$' | sort -g |
-    awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
 }
 
 small_list=$BASE/small.list

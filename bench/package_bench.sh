@@ -24,6 +24,7 @@
 # are interleaved round by round so that machine drift hits every contender alike. Everything
 # lives on one file system (BASE).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 PKGXFER=${1:-build/bin/pkgxfer}
 BASE=${BASE:-/tmp/pkgxfer-package-bench}
@@ -44,19 +45,6 @@ mkdir -p "$BASE"
 cleanup() { [[ ${KEEP:-0} == 1 ]] || rm -rf "$BASE"; }
 trap cleanup EXIT
 
-# gen DIR NFILES NDIRS MIN MAX SEED: random files, sizes uniform in MIN..MAX bytes.
-gen() {
-  python3 - "$@" << 'EOF'
-import os, random, sys
-root, n, ndirs, lo, hi, seed = sys.argv[1], *map(int, sys.argv[2:])
-rng = random.Random(seed)
-for d in range(ndirs):
-    os.makedirs(os.path.join(root, "d%04d" % d), exist_ok=True)
-for i in range(n):
-    with open(os.path.join(root, "d%04d" % (i % ndirs), "f%06d.bin" % i), "wb") as f:
-        f.write(os.urandom(rng.randint(lo, hi)))
-EOF
-}
 
 # site DIR: an empty site (config + data folder) in DIR; prints the config path.
 site() {
@@ -68,7 +56,6 @@ EOF
   echo "$1/pkgxfer.json"
 }
 
-now() { date +%s.%N; }
 declare -A T
 # time_cmd NAME COMMAND...: appends the wall time to T[NAME]; the output goes to $BASE/NAME.out.
 time_cmd() {
@@ -80,17 +67,12 @@ time_cmd() {
   t1=$(now)
   T[$name]+="$(echo "$t1 - $t0" | bc -l) "
 }
-median() {
-  tr ' ' '\n' <<< "$1" | grep -v '^$' | sort -g |
-    awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
-}
 list() { tr ' ' '\n' <<< "$1" | grep -v '^$' | xargs printf '%.2f ' ; }
 loads=""
 load() { loads+="$(cut -d' ' -f1 /proc/loadavg) "; echo "$1 (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
 sha_all() { find "$1" -type f -print0 | xargs -0 sha256sum > /dev/null; }
 count() { find "$1" -type f | wc -l; }
 bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s}'; }
-warm() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 printf 'machine: %s, %s cores, %s GiB RAM; %s (%s)\n' "$cpu" "$(nproc)" \
