@@ -9,7 +9,8 @@
 #
 # 1. big:    one BIG_MB file to one DP, verify on, vs `cp` + `sha256sum` of the copy.
 # 2. small:  SMALL_FILES random files (4 KiB..256 KiB, SMALL_DIRS folders) to one empty DP vs
-#            `rsync -a SRC/ EMPTY/`.
+#            `rsync -a SRC/ EMPTY/`. Every round writes to new folders and the old ones are only
+#            moved aside (see retire()): RUNS x 4 copies must fit on the disk (~5.4 GB a round).
 # 3. noop:   NOOP_FILES files (1..4 KiB, NOOP_DIRS folders) that the DP already holds: a second
 #            `distribute` of the same version (checking -> installed, nothing sent) vs an
 #            `rsync -a SRC/ COPY/` that has nothing to do.
@@ -114,10 +115,26 @@ make_site() {
 EOF
   "$PKGXFERD" --check-config --config "$dir/pkgxfer.json" > /dev/null
 }
-reset_dps() {  # NAME: empty every DP folder (not timed)
+# retire PATH: moves PATH out of the way into $BASE/trash (deleted at exit) instead of deleting
+# it. On ext4 without a journal (this VM's root), creating inodes just after thousands were
+# deleted costs ~2x CPU (find_inode_bit() skips every inode deleted in the last 60-360 s, one by
+# one), which no DP sees in real life and which hits whoever runs next. Rounds that create
+# thousands of files therefore delete nothing until the end.
+TRASH_N=0
+retire() {
+  [[ -e $1 ]] || return 0
+  mkdir -p "$BASE/trash"
+  TRASH_N=$((TRASH_N + 1))
+  mv "$1" "$BASE/trash/$TRASH_N"
+}
+reset_dps() {  # NAME [retire]: empty every DP folder (not timed)
   local d
   for d in "$BASE/$1"/dp/dp*; do
-    find "$d" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
+    if [[ ${2:-} == retire ]]; then
+      retire "$d"; mkdir "$d"
+    else
+      find "$d" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
+    fi
   done
 }
 start_daemon() {  # NAME
@@ -229,14 +246,14 @@ if [[ " $CASES " == *" small "* ]]; then
   INFO[small]="$SMALL_FILES files, $(du -sb "$BASE/small/src" | cut -f1) B (du)"
   for ((r = 1; r <= RUNS; r++)); do
     echo "small round $r/$RUNS (load $(load))" >&2
-    rm -rf "$BASE/small/rs"; mkdir "$BASE/small/rs"
+    retire "$BASE/small/rs"; mkdir "$BASE/small/rs"
     time_cmd small_rsync rsync -a "$BASE/small/src/" "$BASE/small/rs/"
-    rm -rf "$BASE/small/rs"; mkdir "$BASE/small/rs"
+    retire "$BASE/small/rs"; mkdir "$BASE/small/rs"
     time_cmd small_rsync_sync bash -c "rsync -a '$BASE/small/src/' '$BASE/small/rs/' && sync"
-    rm -rf "$BASE/small/rs"; mkdir "$BASE/small/rs"
+    retire "$BASE/small/rs"; mkdir "$BASE/small/rs"
     time_cmd small_cp_r cp -r "$BASE/small/src" "$BASE/small/rs/x"
-    rm -rf "$BASE/small/rs"
-    reset_dps small
+    retire "$BASE/small/rs"
+    reset_dps small retire
     start_daemon small
     timed_distribute small small_pkgxfer pkgxfermgr.log 'Finished: content' 1 --dp dp01
     add_time small_pkgxfer_job "$(log_secs "$BASE/small/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"

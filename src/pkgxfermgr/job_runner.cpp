@@ -168,9 +168,16 @@ class Sender {
     const std::size_t nstreams =
         std::clamp<std::size_t>(to_send.size(), 1, std::max<std::size_t>(spec_.streams, 1));
     std::vector<Stream> streams(nstreams);
+    // A stream reads at most a block at once, and no more than the largest body: a package of
+    // small files does not hold a full block per stream.
+    std::uint64_t largest = 0;
+    for (const std::string& sha : to_send) largest = std::max(largest, uses[sha].size);
+    const std::size_t buffer_size = static_cast<std::size_t>(std::min<std::uint64_t>(
+        spec_.block_size, (std::max<std::uint64_t>(largest, 1) + kBufferAlignment - 1) /
+                              kBufferAlignment * kBufferAlignment));
     std::atomic<std::size_t> next{0};
     auto work = [&](Stream& stream) {
-      stream.buffer = makeAlignedBuffer(spec_.block_size);
+      stream.buffer = makeAlignedBuffer(buffer_size);
       runStream(stream, to_send, uses, partials, next);
     };
     {

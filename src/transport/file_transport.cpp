@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <system_error>
@@ -61,29 +62,61 @@ Status fsyncDir(const fs::path& dir) {
   return Status::Ok();
 }
 
+// Direct I/O moves whole blocks between the disk and a buffer aligned to one: offsets, lengths
+// and addresses are multiples of this (4 KiB covers every logical block size in use).
+constexpr std::size_t kDirectAlign = kBufferAlignment;
+
+bool isDirectAligned(std::uint64_t offset, const void* data, std::size_t size) {
+  return offset % kDirectAlign == 0 && size % kDirectAlign == 0 &&
+         reinterpret_cast<std::uintptr_t>(data) % kDirectAlign == 0;
+}
+
+// Turns O_DIRECT on or off on an open file. False if the file system refuses it.
+bool setDirect(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  const int want = on ? (flags | O_DIRECT) : (flags & ~O_DIRECT);
+  return want == flags || ::fcntl(fd, F_SETFL, want) == 0;
+}
+
+std::uint64_t roundUpToBlock(std::uint64_t n) {
+  return (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+}
+
 // Hashes [0, size) of an open file, reading it back through a page-aligned buffer of at most
-// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand).
-Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
+// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand). With `direct`,
+// reads whole blocks with O_DIRECT (the last one comes back short, at the end of the file), so
+// the bytes come from the disk; where the file system refuses, it reads through the page cache.
+Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size, bool direct,
                            const fs::path& path) {
   thread_local AlignedBuffer buffer;
   thread_local std::size_t capacity = 0;
-  if (capacity < buffer_size) {
-    buffer = makeAlignedBuffer(buffer_size);
-    capacity = buffer_size;
+  const std::size_t need = static_cast<std::size_t>(roundUpToBlock(buffer_size));
+  if (capacity < need) {
+    buffer = makeAlignedBuffer(need);
+    capacity = need;
   }
+  if (direct) direct = setDirect(fd, true);
   content::Sha256 hasher;
   std::uint64_t offset = 0;
   while (offset < size) {
-    std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(buffer_size, size - offset));
+    std::uint64_t left = size - offset;
+    if (direct) left = roundUpToBlock(left);
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(need, left));
     ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct && setDirect(fd, false)) {
+        direct = false;
+        continue;
+      }
       return errnoStatus("read back", path, errno);
     }
     if (n == 0) break;
-    hasher.update(buffer.get(), static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
+    const auto got = static_cast<std::size_t>(
+        std::min<std::uint64_t>(static_cast<std::uint64_t>(n), size - offset));
+    hasher.update(buffer.get(), got);
+    offset += got;
   }
   return hasher.finishHex();
 }
@@ -100,7 +133,9 @@ class FileUpload final : public BodyUpload {
         offset_(offset),
         // A resumed upload never saw its first bytes: it reads back whatever `verify` says.
         read_back_(spec.verify || offset > 0),
-        options_(options) {}
+        options_(options),
+        direct_capable_(options.direct_io && setDirect(fd_, true)),
+        direct_(direct_capable_) {}
 
   ~FileUpload() override {
     if (fd_ >= 0) ::close(fd_);
@@ -116,13 +151,47 @@ class FileUpload final : public BodyUpload {
                                      std::to_string(offset_) + " passes the size of body " +
                                      sha256_ + " (" + std::to_string(size_) + " bytes)");
     }
-    const std::uint64_t start = offset_;
     const char* p = static_cast<const char*>(data);
-    std::size_t left = size;
+    if (direct_capable_) {
+      // Whole aligned blocks go straight to the disk; the rest of the last block of a body (or of
+      // any odd write) goes through the page cache, from where the batch's sync writes it.
+      const std::size_t head = size / kDirectAlign * kDirectAlign;
+      if (head > 0 && isDirectAligned(offset_, data, head) && useDirect(true)) {
+        PKGXFER_RETURN_IF_ERROR(writeAll(p, head));
+        p += head;
+        size -= head;
+      }
+      if (size > 0) useDirect(false);
+    }
+    PKGXFER_RETURN_IF_ERROR(writeAll(p, size));
+    // Start writing the bytes out now, without waiting: the disk works while the next block is
+    // read, so a checkpoint's or a batch's flush finds little left to do (a streaming writer's
+    // throughput instead of a write-then-flush stall). Advisory: errors surface at the flush.
+    if (options_.sync && !direct_ && size > 0) {
+      ::sync_file_range(fd_, static_cast<off_t>(offset_ - size), static_cast<off_t>(size),
+                        SYNC_FILE_RANGE_WRITE);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Switches the file between direct and buffered I/O; false if that fails (it stays as it was).
+  bool useDirect(bool on) {
+    if (direct_ == on) return true;
+    if (!setDirect(fd_, on)) return false;
+    direct_ = on;
+    return true;
+  }
+
+  Status writeAll(const char* p, std::size_t left) {
     while (left > 0) {
       ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset_));
       if (n < 0) {
         if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_ && useDirect(false)) {
+          direct_capable_ = false;  // the device's blocks are larger than kDirectAlign
+          continue;
+        }
         return errnoStatus("write", tempPath(), errno);
       }
       if (!read_back_) hasher_.update(p, static_cast<std::size_t>(n));
@@ -130,16 +199,10 @@ class FileUpload final : public BodyUpload {
       left -= static_cast<std::size_t>(n);
       offset_ += static_cast<std::uint64_t>(n);
     }
-    // Start writing the bytes out now, without waiting: the disk works while the next block is
-    // read, so a checkpoint's or a batch's flush finds little left to do (a streaming writer's
-    // throughput instead of a write-then-flush stall). Advisory: errors surface at the flush.
-    if (options_.sync && size > 0) {
-      ::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(size),
-                        SYNC_FILE_RANGE_WRITE);
-    }
     return Status::Ok();
   }
 
+ public:
   Status flush() override {
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
     if (::fdatasync(fd_) != 0) return errnoStatus("fdatasync", tempPath(), errno);
@@ -158,7 +221,7 @@ class FileUpload final : public BodyUpload {
     if (read_back_) {
       const std::size_t chunk = static_cast<std::size_t>(
           std::min<std::uint64_t>(options_.buffer_size, std::max<std::uint64_t>(size_, 1)));
-      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, tempPath()));
+      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, direct_capable_, tempPath()));
     } else {
       PKGXFER_ASSIGN_OR_RETURN(actual, hasher_.finishHex());
     }
@@ -218,6 +281,8 @@ class FileUpload final : public BodyUpload {
   bool sealed_ = false;
   bool installed_ = false;
   const TransportOptions options_;
+  bool direct_capable_;  // the file system takes O_DIRECT on this file
+  bool direct_;          // the file is open with O_DIRECT now
   content::Sha256 hasher_;
 };
 

@@ -1,11 +1,20 @@
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "fakes/test_util.h"
+#include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/content/sha256.h"
 #include "pkgxfer/transport/transport.h"
@@ -27,6 +36,49 @@ std::vector<std::string> tempFiles(const fs::path& root) {
     std::string name = e.path().filename().string();
     if (!name.empty() && name.front() == '.') out.push_back(name);
   }
+  return out;
+}
+
+// True if the file system under `dir` takes O_DIRECT and keeps files on a disk (not tmpfs, whose
+// files live in the page cache whatever the flags).
+bool directIoWorksIn(const fs::path& dir) {
+  struct statfs sfs;
+  if (::statfs(dir.c_str(), &sfs) != 0 || sfs.f_type == TMPFS_MAGIC) return false;
+  const fs::path probe = dir / "direct-probe";
+  int fd = ::open(probe.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const int flags = ::fcntl(fd, F_GETFL);
+  const bool ok = flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return ok;
+}
+
+// How many pages of `file` are in the page cache (mincore(2) of a mapping; maps read nothing).
+std::size_t cachedPages(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st;
+  ::fstat(fd, &st);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t cached = 0;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map != MAP_FAILED) {
+    std::vector<unsigned char> pages((size + page - 1) / page);
+    if (::mincore(map, size, pages.data()) == 0) {
+      for (unsigned char p : pages) cached += p & 1;
+    }
+    ::munmap(map, size);
+  }
+  ::close(fd);
+  return cached;
+}
+
+// `n` bytes that differ from page to page and from `seed` to `seed`.
+std::string pattern(std::size_t n, char seed) {
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<char>(seed + i * 7 + i / 4093);
   return out;
 }
 
@@ -334,6 +386,82 @@ TEST_F(FileTransportTest, VerifyReadsTheBodyBackFromTheDp) {
       (*up)->abort();
     }
   }
+}
+
+TEST_F(FileTransportTest, DirectIoKeepsSentBodiesOutOfThePageCache) {
+  // With direct I/O the whole blocks of a body go to the disk and are read back from it: the
+  // read-back checks what the DP holds, and sending a package does not fill the DP's memory
+  // (pushing out the files it serves). Only the last, partial block passes through the cache.
+  if (!directIoWorksIn(root_)) GTEST_SKIP() << root_ << " does not take O_DIRECT";
+  const std::size_t size = (2u << 20) + 100;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  for (bool direct : {true, false}) {
+    TransportOptions options;
+    options.sync = false;
+    options.direct_io = direct;
+    auto t = makeTransport(dp_, options);
+    ASSERT_TRUE(t.ok());
+    const std::string body = pattern(size, direct ? 'd' : 'b');
+    const std::string h = sha(body);
+    AlignedBuffer buffer = makeAlignedBuffer(1 << 20);
+    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
+    ASSERT_TRUE(up.ok()) << up.status().toString();
+    for (std::size_t at = 0; at < size; at += 1 << 20) {
+      const std::size_t n = std::min<std::size_t>(1 << 20, size - at);
+      std::memcpy(buffer.get(), body.data() + at, n);
+      ASSERT_TRUE((*up)->write(buffer.get(), n).ok());
+    }
+    Status s = (*up)->finish();
+    ASSERT_TRUE(s.ok()) << s.toString();
+    const fs::path final_path = root_ / "FileLib" / h.substr(0, 4) / h;
+    const std::size_t cached = cachedPages(final_path);  // before anything reads the file here
+    EXPECT_EQ(readFile(final_path), body);
+    if (direct) {
+      EXPECT_LE(cached, 1u) << "pages of a body sent with direct I/O left in the page cache";
+    } else {
+      EXPECT_GE(cached, size / page) << "buffered I/O leaves the body in the page cache";
+    }
+  }
+}
+
+TEST_F(FileTransportTest, DirectIoTakesWritesOfAnyShape) {
+  // Aligned blocks go direct and the rest through the cache, switching within a body as the
+  // writes come: sizes around block edges, odd write sizes, a buffer that is not aligned, with
+  // and without read-back. Where O_DIRECT is refused, the same runs buffered.
+  TransportOptions options;
+  options.sync = false;
+  options.direct_io = true;
+  auto t = makeTransport(dp_, options);
+  ASSERT_TRUE(t.ok());
+  AlignedBuffer buffer = makeAlignedBuffer((1 << 20) + 8192);
+  char seed = 'A';
+  for (std::size_t size : {std::size_t{1}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097},
+                           std::size_t{3 * 4096 + 5}, std::size_t{(1 << 20) + 4097}}) {
+    for (std::size_t chunk :
+         {std::size_t{0}, std::size_t{4096}, std::size_t{1000}, std::size_t{8192 + 1}}) {
+      for (bool verify : {true, false}) {
+        SCOPED_TRACE("size " + std::to_string(size) + ", chunk " + std::to_string(chunk) +
+                     (verify ? ", verify" : ""));
+        const std::string body = pattern(size, seed++);
+        const std::string h = sha(body);
+        auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, verify});
+        ASSERT_TRUE(up.ok()) << up.status().toString();
+        // chunk 0: the whole body in one write; 8193: from an address one past a page.
+        const std::size_t step = chunk == 0 ? size : chunk;
+        char* from = buffer.get() + (chunk == 8192 + 1 ? 1 : 0);
+        for (std::size_t at = 0; at < size; at += step) {
+          const std::size_t n = std::min(step, size - at);
+          std::memcpy(from, body.data() + at, n);
+          Status w = (*up)->write(from, n);
+          ASSERT_TRUE(w.ok()) << w.toString();
+        }
+        Status s = (*up)->finish();
+        ASSERT_TRUE(s.ok()) << s.toString();
+        EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
+      }
+    }
+  }
+  EXPECT_TRUE(tempFiles(root_).empty());
 }
 
 TEST_F(FileTransportTest, SyncFlushesTheDpVolumeAndNeedsTheRoot) {

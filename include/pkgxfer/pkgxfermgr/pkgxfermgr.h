@@ -34,7 +34,7 @@ struct Options {
   std::filesystem::path site_library;
   bool sync = true;  // fsync on the DPs (tests may turn it off)
   std::uint64_t checkpoint_bytes = 8ull << 20;
-  std::size_t streams_per_job = 2;  // JobSpec::streams
+  std::size_t streams_per_job = 8;  // JobSpec::streams
 };
 
 // Not thread-safe itself: start() and stop() are called on ctx.strand, as the host does.

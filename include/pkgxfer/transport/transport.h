@@ -145,6 +145,11 @@ struct TransportOptions {
   bool sync = true;
   // Bytes per read when reading a body back to verify it.
   std::size_t buffer_size = 1 << 20;
+  // File DPs: write bodies and read them back with direct I/O (O_DIRECT) where the file system
+  // supports it, so that the read-back checks what the DP's disk holds rather than a copy in
+  // memory, and a distribution does not push the DP's hot files out of its page cache. Falls back
+  // to buffered I/O by itself where direct I/O is refused.
+  bool direct_io = true;
 };
 
 // The transport for a standard DP's address. Today: file:// (FileTransport). Unavailable for
