@@ -206,14 +206,16 @@ class DistributionManager final : public host::Component {
                         id, r.package_id, r.dp, latest);
           }
         }
-        if (Status s = dists_->start(r.package_id, r.dp, latest, DistributionState::Checking);
+        const JobAction action = redistribute ? JobAction::Redistribute : JobAction::Add;
+        if (Status s =
+                dists_->start(r.package_id, r.dp, latest, DistributionState::Checking, action);
             !s.ok()) {
           return reject(r, s.message());
         }
         Pending p{r.package_id,
                   r.dp,
                   latest,
-                  redistribute ? JobAction::Redistribute : JobAction::Add,
+                  action,
                   package->priority,
                   0,
                   ++generation_[pairKey(r.package_id, r.dp)]};
@@ -224,9 +226,10 @@ class DistributionManager final : public host::Component {
       case RequestKind::Validate: {
         int version = latest;
         if (exists && existing->state != DistributionState::Removed) version = existing->version;
-        Status s = exists
-                       ? dists_->setState(r.package_id, r.dp, DistributionState::Verifying)
-                       : dists_->start(r.package_id, r.dp, version, DistributionState::Verifying);
+        Status s = exists ? dists_->setStateFor(r.package_id, r.dp, DistributionState::Verifying,
+                                                JobAction::Validate)
+                          : dists_->start(r.package_id, r.dp, version, DistributionState::Verifying,
+                                          JobAction::Validate);
         if (!s.ok()) return reject(r, s.message());
         ++generation_[pairKey(r.package_id, r.dp)];
         createJob({r.package_id, r.dp, version, JobAction::Validate, package->priority, 0, 0},
@@ -240,8 +243,10 @@ class DistributionManager final : public host::Component {
                              std::to_string(r.id) + ")");
         }
         const int version = exists ? existing->version : latest;
-        Status s = exists ? dists_->setState(r.package_id, r.dp, DistributionState::Removing)
-                          : dists_->start(r.package_id, r.dp, version, DistributionState::Removing);
+        Status s = exists ? dists_->setStateFor(r.package_id, r.dp, DistributionState::Removing,
+                                                JobAction::Remove)
+                          : dists_->start(r.package_id, r.dp, version, DistributionState::Removing,
+                                          JobAction::Remove);
         if (!s.ok()) return reject(r, s.message());
         ++generation_[pairKey(r.package_id, r.dp)];
         createJob({r.package_id, r.dp, version, JobAction::Remove, package->priority, 0, 0},
@@ -257,7 +262,9 @@ class DistributionManager final : public host::Component {
     if (checking_.count(key)) return;
     const config::DistributionPointConfig* dp = ctx_.config.findDp(row.dp);
     auto last = lastJob(row.package_id, row.dp);
-    JobAction action = last && last->version == row.version ? last->action : JobAction::Add;
+    // The pair's own record of what was asked: when a preliminary check failed, no job exists
+    // that could say it was a redistribute.
+    const JobAction action = row.action;
     auto package = packages_->get(row.package_id);
     store::Priority priority = package.ok() ? package->priority : store::Priority::Medium;
     PX_LOG_INFO(ctx_.logger, "Retrying {} of package {} v{} to {} (attempt {} failed: {})",

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view kColumns =
     "package_id, dp, version, state, bytes_total, bytes_done, files_total, files_done, attempts, "
-    "last_error, next_attempt_at, created_at, updated_at";
+    "last_error, next_attempt_at, created_at, updated_at, action";
 
 Result<DistributionRow> readRow(const Statement& stmt) {
   DistributionRow row;
@@ -29,6 +29,7 @@ Result<DistributionRow> readRow(const Statement& stmt) {
   PKGXFER_ASSIGN_OR_RETURN(row.next_attempt_at, stmt.columnOptionalTime(10));
   PKGXFER_ASSIGN_OR_RETURN(row.created_at, stmt.columnTime(11));
   PKGXFER_ASSIGN_OR_RETURN(row.updated_at, stmt.columnTime(12));
+  PKGXFER_ASSIGN_OR_RETURN(row.action, internal::columnEnum(stmt, 13, parseJobAction));
   return row;
 }
 
@@ -68,7 +69,7 @@ Status updatePair(Database& db, std::string_view sql, std::string_view package_i
 }  // namespace
 
 Status DistributionRepository::start(std::string_view package_id, std::string_view dp, int version,
-                                     DistributionState state) {
+                                     DistributionState state, JobAction action) {
   auto run = [&]() -> Status {
     PKGXFER_ASSIGN_OR_RETURN(Transaction tx, Transaction::begin(db_));
     Connection& conn = db_.connection();
@@ -78,13 +79,13 @@ Status DistributionRepository::start(std::string_view package_id, std::string_vi
       PKGXFER_ASSIGN_OR_RETURN(
           Statement stmt,
           conn.prepare(
-              "INSERT INTO distributions (package_id, dp, version, state, created_at, updated_at) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+              "INSERT INTO distributions (package_id, dp, version, state, action, created_at, "
+              "updated_at) VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5) "
               "ON CONFLICT (package_id, dp) DO UPDATE SET version = excluded.version, "
-              "state = excluded.state, bytes_total = 0, bytes_done = 0, files_total = 0, "
-              "files_done = 0, attempts = 0, last_error = '', next_attempt_at = NULL, "
-              "updated_at = excluded.updated_at"));
-      stmt.bindAll(package_id, dp, version, toString(state), conn.now());
+              "state = excluded.state, action = excluded.action, bytes_total = 0, "
+              "bytes_done = 0, files_total = 0, files_done = 0, attempts = 0, last_error = '', "
+              "next_attempt_at = NULL, updated_at = excluded.updated_at"));
+      stmt.bindAll(package_id, dp, version, toString(state), conn.now(), toString(action));
       PKGXFER_RETURN_IF_ERROR(stmt.exec());
     }
     return tx.commit();
@@ -101,6 +102,17 @@ Status DistributionRepository::setState(std::string_view package_id, std::string
                     package_id, dp, toString(state), last_error, conn.now())
       .withContext("set state of package " + pairName(package_id, dp) + " to " +
                    std::string(toString(state)));
+}
+
+Status DistributionRepository::setStateFor(std::string_view package_id, std::string_view dp,
+                                           DistributionState state, JobAction action) {
+  Connection& conn = db_.connection();
+  return updatePair(db_,
+                    "UPDATE distributions SET state = ?3, action = ?4, last_error = '', "
+                    "next_attempt_at = NULL, updated_at = ?5 WHERE package_id = ?1 AND dp = ?2",
+                    package_id, dp, toString(state), toString(action), conn.now())
+      .withContext("set state of package " + pairName(package_id, dp) + " to " +
+                   std::string(toString(state)) + " for " + std::string(toString(action)));
 }
 
 Status DistributionRepository::setProgress(std::string_view package_id, std::string_view dp,

@@ -183,8 +183,16 @@ CREATE INDEX status_messages_by_pair ON status_messages (package_id, dp, id);
 CREATE INDEX status_messages_by_job ON status_messages (job_id, id);
 )sql";
 
+// What the latest request for a pair asked for, so that a retry repeats it: a redistribute whose
+// preliminary check failed (no job was created) must not come back as a plain distribute.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE distributions ADD COLUMN action TEXT NOT NULL DEFAULT 'add'
+  CHECK (action IN ('add', 'redistribute', 'validate', 'remove'));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
+    {2, "distributions.action", kSchemaV2},
 };
 
 }  // namespace

@@ -204,6 +204,38 @@ TEST_F(DistributionTest, RedistributeResendsEverything) {
   EXPECT_EQ(redis[1].action, JobAction::Redistribute);
 }
 
+TEST_F(DistributionTest, RedistributeWhoseCheckFailedIsRetriedAsARedistribute) {
+  // The DP is offline when the redistribute comes: its preliminary check fails, no job is
+  // created, and the pair retries. The retry must re-send every file, not turn into a plain
+  // distribute that finds the content present and sends nothing.
+  addDps(1);
+  config_.distribution.retry_delay = std::chrono::milliseconds(100);
+  auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
+  TransportRecord record;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  ASSERT_EQ(record.openedTotal(), 2);
+  const auto away = dpRoot("dp01").string() + ".away";
+  std::filesystem::rename(dpRoot("dp01"), away);
+  request(RequestKind::Redistribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    auto row = dist("PS100001", "dp01");
+    return row.state == DistributionState::Retrying && row.attempts >= 1;
+  }));
+  EXPECT_EQ(dist("PS100001", "dp01").action, JobAction::Redistribute);
+  std::filesystem::rename(away, dpRoot("dp01"));
+  ASSERT_TRUE(waitFor([&] { return record.openedTotal() == 4; }))
+      << "the retry sent " << record.openedTotal() - 2 << " file(s)";
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  auto done = jobs({std::nullopt, std::nullopt, {JobState::Done}});
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].action, JobAction::Redistribute);
+  EXPECT_NE(log("distmgr").find("Retrying redistribute of package PS100001 v1 to dp01"),
+            std::string::npos);
+}
+
 TEST_F(DistributionTest, DistributeToDpThatHoldsTheVersionSendsNothing) {
   addDps(1);
   auto m = addPackage("PS100001", {{"a", "one"}});

@@ -1,5 +1,6 @@
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/change_watch.h"
+#include "pkgxfer/store/distribution_repository.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -384,6 +385,38 @@ TEST_F(DatabaseTest, SchemaMigrationsApplyFromEmpty) {
   Status status = internal::migrate(*conn, internal::schemaMigrations());
   ASSERT_TRUE(status.ok()) << status.toString();
   EXPECT_EQ(*internal::readUserVersion(*conn), currentSchemaVersion());
+}
+
+// Verifies a site.db of schema version 1 (before distributions.action) is brought forward with
+// its rows: a pair it holds reads back as an `add`.
+TEST_F(DatabaseTest, VersionOneDatabaseGainsTheDistributionAction) {
+  const fs::path file = dir_.path() / "v1.db";
+  {
+    auto conn = rawConnection(file, clock_);
+    ASSERT_TRUE(internal::migrate(*conn, internal::schemaMigrations().first(1)).ok());
+    Status s = conn->exec(
+        "INSERT INTO distribution_points (name, type, address, added_at, updated_at) "
+        "VALUES ('dp01', 'standard', 'file:///dp01', '2026-01-01T00:00:00.000Z', "
+        "'2026-01-01T00:00:00.000Z');"
+        "INSERT INTO packages (package_id, name, source_path, priority, current_version, "
+        "created_at, updated_at) VALUES ('PS100001', 'p', '/src', 'medium', 1, "
+        "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO package_versions (package_id, version, manifest_sha256, total_bytes, "
+        "file_count, created_at) VALUES ('PS100001', 1, '" +
+        std::string(64, 'a') +
+        "', 1, 1, '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO distributions (package_id, dp, version, state, created_at, updated_at) "
+        "VALUES ('PS100001', 'dp01', 1, 'retrying', '2026-01-01T00:00:00.000Z', "
+        "'2026-01-01T00:00:00.000Z');");
+    ASSERT_TRUE(s.ok()) << s.toString();
+  }
+  auto db = open(file);
+  ASSERT_TRUE(db.ok()) << db.status().toString();
+  EXPECT_EQ(*(*db)->schemaVersion(), currentSchemaVersion());
+  auto row = DistributionRepository(**db).get("PS100001", "dp01");
+  ASSERT_TRUE(row.ok()) << row.status().toString();
+  EXPECT_EQ(row->state, DistributionState::Retrying);
+  EXPECT_EQ(row->action, JobAction::Add);
 }
 
 // Verifies the statement cache hands out distinct statements for the same SQL in use at once.

@@ -92,6 +92,44 @@ TEST_F(DistributionRepositoryTest, ProgressAttemptsAndRestart) {
   EXPECT_EQ(row->attempts, 0);
 }
 
+// Verifies the pair keeps the action of its latest request through state changes and retries
+// (a retry repeats it), and that a new request records its own.
+TEST_F(DistributionRepositoryTest, ActionOfTheLatestRequestIsKept) {
+  DistributionRepository distributions(db());
+  ASSERT_TRUE(distributions.start("PS100001", "dp01", 1, DistributionState::Waiting).ok());
+  EXPECT_EQ(distributions.get("PS100001", "dp01")->action, JobAction::Add);
+  ASSERT_TRUE(
+      distributions
+          .start("PS100001", "dp01", 1, DistributionState::Checking, JobAction::Redistribute)
+          .ok());
+  ASSERT_TRUE(distributions.incrementAttempts("PS100001", "dp01").ok());
+  ASSERT_TRUE(
+      distributions
+          .scheduleRetry("PS100001", "dp01", "DP library root: No such file", nowMs() + minutes(30))
+          .ok());
+  ASSERT_TRUE(distributions.setState("PS100001", "dp01", DistributionState::Checking).ok());
+  auto row = distributions.get("PS100001", "dp01");
+  EXPECT_EQ(row->action, JobAction::Redistribute);
+  EXPECT_EQ(row->attempts, 1);
+
+  clock_.advance(minutes(1));
+  ASSERT_TRUE(
+      distributions
+          .setStateFor("PS100001", "dp01", DistributionState::Verifying, JobAction::Validate)
+          .ok());
+  row = distributions.get("PS100001", "dp01");
+  EXPECT_EQ(row->state, DistributionState::Verifying);
+  EXPECT_EQ(row->action, JobAction::Validate);
+  EXPECT_EQ(row->attempts, 1);  // kept: setStateFor is not a restart
+  EXPECT_EQ(row->last_error, "");
+  EXPECT_FALSE(row->next_attempt_at.has_value());
+  EXPECT_EQ(row->updated_at, nowMs());
+  EXPECT_EQ(
+      distributions.setStateFor("PS100002", "dp01", DistributionState::Removing, JobAction::Remove)
+          .code(),
+      Status::Code::NotFound);
+}
+
 // Verifies retries are scheduled and found when due.
 TEST_F(DistributionRepositoryTest, ScheduledRetriesComeDue) {
   DistributionRepository distributions(db());

@@ -19,6 +19,8 @@ struct DistributionRow {
   std::string dp;
   int version = 0;  // the content version being (or last) distributed
   DistributionState state = DistributionState::Waiting;
+  // What the latest request for the pair asked for; a retry of the pair repeats it.
+  JobAction action = JobAction::Add;
   Progress progress;
   int attempts = 0;  // failed attempts of this distribution so far
   std::string last_error;
@@ -42,11 +44,15 @@ class DistributionRepository {
  public:
   explicit DistributionRepository(Database& db) : db_(db) {}
 
-  // Begins (or restarts) the distribution of `version` to `dp`: inserts the pair or overwrites
-  // it with that version and state, zero progress and attempts, no error, no retry time.
-  // NotFound if the package version or the DP does not exist.
+  // Begins (or restarts) the distribution of `version` to `dp` for `action`: inserts the pair or
+  // overwrites it with that version, state and action, zero progress and attempts, no error, no
+  // retry time. NotFound if the package version or the DP does not exist.
   Status start(std::string_view package_id, std::string_view dp, int version,
-               DistributionState state);
+               DistributionState state, JobAction action = JobAction::Add);
+  // A new request (`action`) for an existing pair that keeps its version, progress and attempts:
+  // moves it to `state`, records the action, clears last_error and next_attempt_at.
+  Status setStateFor(std::string_view package_id, std::string_view dp, DistributionState state,
+                     JobAction action);
   // Moves the pair to `state`, setting last_error to `last_error` ("" clears it) and clearing
   // next_attempt_at. updated_at changes even if the state does not.
   Status setState(std::string_view package_id, std::string_view dp, DistributionState state,
