@@ -35,7 +35,8 @@
 # SMALL_FILES (10000), SMALL_DIRS (100), NOOP_FILES (100000), NOOP_DIRS (1000), NDPS (20),
 # FAN_BIG (4), FAN_BIG_MB (40), FAN_SMALL (400) (about 210 MiB x 20 DPs: 1 GiB x 20 took more
 # than 5 min per round here), LOGLEVEL (info; debug logs every file),
-# CASES ("big small noop fanout"), VERIFY (true), NOOP_SEED (copy: the no-op DP is seeded with
+# CASES ("big small noop fanout"), VERIFY (true), SMALL_BOTH (1: case 2 also runs pkgxfer with
+# the other verify setting, on a second site), NOOP_SEED (copy: the no-op DP is seeded with
 # `cp -a` of the site's ContentLib, which has the DP library's layout, because sending 100k tiny
 # bodies once is slower than a copy; "distribute" sends them with pkgxferd instead). Sources are read once before timing (warm).
 set -euo pipefail
@@ -95,9 +96,9 @@ time_cmd() {  # name command...
 }
 
 
-# make_site NAME NDPS: $BASE/NAME/{pkgxfer.json,site,log,dp/dpNN}
+# make_site NAME NDPS [VERIFY]: $BASE/NAME/{pkgxfer.json,site,log,dp/dpNN}
 make_site() {
-  local name=$1 n=$2 dir=$BASE/$1 dps="" i
+  local name=$1 n=$2 dir=$BASE/$1 dps="" i verify=${3:-$VERIFY}
   mkdir -p "$dir/site" "$dir/log" "$dir/dp"
   for ((i = 1; i <= n; i++)); do
     dps+=$(printf '%s{"name": "dp%02d", "type": "standard", "address": "file://%s/dp/dp%02d"}' \
@@ -109,7 +110,7 @@ make_site() {
   "site": {"code": "PS1", "data_dir": "$dir/site", "listen": "127.0.0.1:18530"},
   "logging": {"dir": "$dir/log", "level": "$LOGLEVEL", "max_size": "1GB", "history": 1},
   "components": ["distmgr", "pkgxfermgr"],
-  "distribution": {"max_concurrent_packages": 3, "max_threads_per_package": 5, "verify": $VERIFY},
+  "distribution": {"max_concurrent_packages": 3, "max_threads_per_package": 5, "verify": $verify},
   "distribution_points": [$dps]
 }
 EOF
@@ -208,6 +209,23 @@ print(sum(1 for r in rows if r.get("state")!="installed"))')
 declare -A INFO
 echo "== $(date -Is), load $(load)" >&2
 
+# Warm memory (WARM_MEMORY=1, the default): a DP or site server that has run for a while has its
+# memory full of page cache, and new files reuse those pages. This VM instead hands free memory
+# back to the host, and writing into pages the guest has not touched lately is several times
+# slower, which made every contender's rounds spread 2-3x. So before the cases, the page cache is
+# filled with a sparse file read once (all but ~2 GiB of the available memory; not timed) that
+# stays until the end: from then on, every contender's writes take pages from the cache, as on a
+# busy server.
+if [[ ${WARM_MEMORY:-1} == 1 ]]; then
+  avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+  ballast_mb=$((avail_kb / 1024 - 2048))
+  if ((ballast_mb > 0)); then
+    echo "filling the page cache with ${ballast_mb} MiB (WARM_MEMORY=0 to skip)..." >&2
+    truncate -s "${ballast_mb}M" "$BASE/ballast"
+    cat "$BASE/ballast" > /dev/null
+  fi
+fi
+
 # ---------------------------------------------------------------- 1. big
 if [[ " $CASES " == *" big "* ]]; then
   make_site big 1
@@ -243,6 +261,15 @@ if [[ " $CASES " == *" small "* ]]; then
   "$PKGXFER" --config "$BASE/small/pkgxfer.json" package add --id PS100001 --name small \
     --source "$BASE/small/src" > /dev/null
   warm "$BASE/small/src"; warm "$BASE/small/site"
+  # The same package on a second site with the other `verify` setting: verify off checks the
+  # hash of the bytes as written, which is what rsync's whole-file checksum checks.
+  SMALL_OTHER=$([[ $VERIFY == true ]] && echo false || echo true)
+  if [[ ${SMALL_BOTH:-1} == 1 ]]; then
+    make_site small_v$SMALL_OTHER 1 "$SMALL_OTHER"
+    "$PKGXFER" --config "$BASE/small_v$SMALL_OTHER/pkgxfer.json" package add --id PS100001 \
+      --name small --source "$BASE/small/src" > /dev/null
+    warm "$BASE/small_v$SMALL_OTHER/site"
+  fi
   INFO[small]="$SMALL_FILES files, $(du -sb "$BASE/small/src" | cut -f1) B (du)"
   for ((r = 1; r <= RUNS; r++)); do
     echo "small round $r/$RUNS (load $(load))" >&2
@@ -258,6 +285,13 @@ if [[ " $CASES " == *" small "* ]]; then
     timed_distribute small small_pkgxfer pkgxfermgr.log 'Finished: content' 1 --dp dp01
     add_time small_pkgxfer_job "$(log_secs "$BASE/small/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
     stop_daemon
+    if [[ ${SMALL_BOTH:-1} == 1 ]]; then
+      reset_dps "small_v$SMALL_OTHER" retire
+      start_daemon "small_v$SMALL_OTHER"
+      timed_distribute "small_v$SMALL_OTHER" "small_pkgxfer_verify_$SMALL_OTHER" pkgxfermgr.log \
+        'Finished: content' 1 --dp dp01
+      stop_daemon
+    fi
   done
 fi
 
@@ -359,6 +393,10 @@ has big_pkgxfer big_cp_openssl && printf '            distribute / (cp + openssl
 has small_pkgxfer small_rsync && printf '  2 small:  distribute / rsync -a               = %s (target <= 0.8)\n' "$(ratio small_pkgxfer small_rsync)"
 has small_pkgxfer_job small_rsync && printf '            job time (log) / rsync -a           = %s\n' "$(ratio small_pkgxfer_job small_rsync)"
 has small_pkgxfer small_rsync_sync && printf '            distribute / (rsync -a + sync)      = %s\n' "$(ratio small_pkgxfer small_rsync_sync)"
+for v in true false; do
+  has small_pkgxfer_verify_$v small_rsync && printf '            distribute, verify %-5s / rsync -a  = %s (vs rsync -a + sync %s)\n' \
+    $v "$(ratio small_pkgxfer_verify_$v small_rsync)" "$(ratio small_pkgxfer_verify_$v small_rsync_sync)"
+done
 has noop_pkgxfer noop_rsync && printf '  3 noop:   distribute / rsync -a no-op         = %s (target <= 0.5)\n' "$(ratio noop_pkgxfer noop_rsync)"
 has noop_pkgxfer_check noop_rsync && printf '            request->installed (log) / rsync    = %s\n' "$(ratio noop_pkgxfer_check noop_rsync)"
 has fanout_pkgxfer fanout_cp_r && printf '  4 fanout: distribute / cp -r per DP           = %s\n' "$(ratio fanout_pkgxfer fanout_cp_r)"

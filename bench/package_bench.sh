@@ -142,11 +142,16 @@ fi
 
 # ---- report ------------------------------------------------------------------------------------
 
-mbps() { echo "scale=0; $1 / $2 / 1000000" | bc -l; }
+mbps() { if (($(echo "$2 == 0" | bc -l))); then echo nan; else echo "scale=0; $1 / $2 / 1000000" | bc -l; fi; }
 f3() { printf '%.3f' "$1"; }
 loads_sorted=$(tr ' ' '\n' <<< "$loads" | grep -v '^$' | sort -g)
 printf '\nload average (1 min) at the start of each round: %s .. %s\n' \
   "$(head -1 <<< "$loads_sorted")" "$(tail -1 <<< "$loads_sorted")"
+
+# div A B: A / B, or nan when B is 0 (a case so small that it took 0.000 s).
+div() {
+  if (($(echo "$2 == 0" | bc -l))); then echo nan; else echo "$1 / $2" | bc -l; fi
+}
 
 if [[ ${SKIP_ADD:-0} != 1 ]]; then
   # The baseline of a round is the sum of its sha256sum and cp -r times.
@@ -155,17 +160,17 @@ if [[ ${SKIP_ADD:-0} != 1 ]]; then
   for i in "${!s[@]}"; do T[add_baseline]+="$(echo "${s[$i]} + ${c[$i]}" | bc -l) "; done
   read -ra p <<< "${T[add_pkgxfer]}"
   read -ra b <<< "${T[add_baseline]}"
-  for i in "${!p[@]}"; do T[add_ratio]+="$(echo "${p[$i]} / ${b[$i]}" | bc -l) "; done
+  for i in "${!p[@]}"; do T[add_ratio]+="$(div "${p[$i]}" "${b[$i]}") "; done
   printf '\n1. package add: %s files, %s B (%s MB), %s folders; median of %s warm runs\n' \
     "$ADD_FILES" "$ADD_BYTES" "$((ADD_BYTES / 1000000))" "$ADD_DIRS" "$RUNS"
   printf '%-36s %9s %7s %9s  %s\n' case seconds MB/s files/s 'all runs'
   for name in add_pkgxfer add_pkgxfer_cli add_sha256sum add_cp add_baseline add_cp_sync; do
     m=$(median "${T[$name]}")
     printf '%-36s %9s %7s %9.0f  %s\n' "$name" "$(f3 "$m")" "$(mbps "$ADD_BYTES" "$m")" \
-      "$(echo "$ADD_FILES / $m" | bc -l)" "$(list "${T[$name]}")"
+      "$(div "$ADD_FILES" "$m")" "$(list "${T[$name]}")"
   done
   printf 'ratio pkgxfer / (sha256sum + cp -r), lower is better: %.2f (medians); per round: %s\n' \
-    "$(echo "$(median "${T[add_pkgxfer]}") / $(median "${T[add_baseline]}")" | bc -l)" \
+    "$(div "$(median "${T[add_pkgxfer]}")" "$(median "${T[add_baseline]}")")" \
     "$(list "${T[add_ratio]}")"
   printf 'last pkgxfer output: %s\n' "$add_last_out"
 fi
@@ -178,15 +183,15 @@ if [[ ${SKIP_UPDATE:-0} != 1 ]]; then
   printf '%-36s %9s %9s  %s\n' case seconds files/s 'all runs'
   for name in upd_pkgxfer upd_pkgxfer_cli upd_rsync upd_find; do
     m=$(median "${T[$name]}")
-    printf '%-36s %9s %9.0f  %s\n' "$name" "$(f3 "$m")" "$(echo "$UPD_FILES / $m" | bc -l)" \
+    printf '%-36s %9s %9.0f  %s\n' "$name" "$(f3 "$m")" "$(div "$UPD_FILES" "$m")" \
       "$(list "${T[$name]}")"
   done
   m=$(median "${T[upd_pkgxfer]}")
   printf 'update target < 2 s: %s (median %s s)\n' \
     "$( (($(echo "$m < 2" | bc -l))) && echo met || echo MISSED)" "$(f3 "$m")"
   printf 'ratios: pkgxfer / rsync no-op = %.2f, pkgxfer / find = %.2f\n' \
-    "$(echo "$m / $(median "${T[upd_rsync]}")" | bc -l)" \
-    "$(echo "$m / $(median "${T[upd_find]}")" | bc -l)"
+    "$(div "$m" "$(median "${T[upd_rsync]}")")" \
+    "$(div "$m" "$(median "${T[upd_find]}")")"
   printf 'last pkgxfer output: %s\n' "$upd_last_out"
 fi
 printf '\nbenchmark time: %d s (data generation included, the final clean-up not)\n' "$SECONDS"
