@@ -10,7 +10,7 @@
 # 1. big:    one BIG_MB file to one DP, verify on, vs `cp` + `sha256sum` of the copy.
 # 2. small:  SMALL_FILES random files (4 KiB..256 KiB, SMALL_DIRS folders) to one empty DP vs
 #            `rsync -a SRC/ EMPTY/`. Every round writes to new folders and the old ones are only
-#            moved aside (see retire()): RUNS x 4 copies must fit on the disk (~5.4 GB a round).
+#            moved aside (see retire()): RUNS x 5 copies must fit on the disk (~6.7 GB a round).
 # 3. noop:   NOOP_FILES files (1..4 KiB, NOOP_DIRS folders) that the DP already holds: a second
 #            `distribute` of the same version (checking -> installed, nothing sent) vs an
 #            `rsync -a SRC/ COPY/` that has nothing to do.
@@ -118,8 +118,8 @@ EOF
 }
 # retire PATH: moves PATH out of the way into $BASE/trash (deleted at exit) instead of deleting
 # it. On ext4 without a journal (this VM's root), creating inodes just after thousands were
-# deleted costs ~2x CPU (find_inode_bit() skips every inode deleted in the last 60-360 s, one by
-# one), which no DP sees in real life and which hits whoever runs next. Rounds that create
+# deleted was ~30% of the CPU in a profile (find_inode_bit() skips every inode deleted in the last
+# 60-360 s, one by one), which no DP sees in real life and which hits whoever runs next. Rounds that create
 # thousands of files therefore delete nothing until the end.
 TRASH_N=0
 retire() {

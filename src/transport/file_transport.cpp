@@ -79,10 +79,6 @@ bool setDirect(int fd, bool on) {
   return want == flags || ::fcntl(fd, F_SETFL, want) == 0;
 }
 
-std::uint64_t roundUpToBlock(std::uint64_t n) {
-  return (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-}
-
 // Hashes [0, size) of an open file, reading it back through a page-aligned buffer of at most
 // `buffer_size` bytes (one per thread, reused: small bodies come by the thousand). With `direct`,
 // reads whole blocks with O_DIRECT (the last one comes back short, at the end of the file), so
@@ -91,7 +87,7 @@ Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size, 
                            const fs::path& path) {
   thread_local AlignedBuffer buffer;
   thread_local std::size_t capacity = 0;
-  const std::size_t need = static_cast<std::size_t>(roundUpToBlock(buffer_size));
+  const std::size_t need = static_cast<std::size_t>(alignUp(buffer_size));
   if (capacity < need) {
     buffer = makeAlignedBuffer(need);
     capacity = need;
@@ -101,7 +97,7 @@ Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size, 
   std::uint64_t offset = 0;
   while (offset < size) {
     std::uint64_t left = size - offset;
-    if (direct) left = roundUpToBlock(left);
+    if (direct) left = alignUp(left);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(need, left));
     ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
@@ -174,35 +170,6 @@ class FileUpload final : public BodyUpload {
     return Status::Ok();
   }
 
- private:
-  // Switches the file between direct and buffered I/O; false if that fails (it stays as it was).
-  bool useDirect(bool on) {
-    if (direct_ == on) return true;
-    if (!setDirect(fd_, on)) return false;
-    direct_ = on;
-    return true;
-  }
-
-  Status writeAll(const char* p, std::size_t left) {
-    while (left > 0) {
-      ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset_));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EINVAL && direct_ && useDirect(false)) {
-          direct_capable_ = false;  // the device's blocks are larger than kDirectAlign
-          continue;
-        }
-        return errnoStatus("write", tempPath(), errno);
-      }
-      if (!read_back_) hasher_.update(p, static_cast<std::size_t>(n));
-      p += n;
-      left -= static_cast<std::size_t>(n);
-      offset_ += static_cast<std::uint64_t>(n);
-    }
-    return Status::Ok();
-  }
-
- public:
   Status flush() override {
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
     if (::fdatasync(fd_) != 0) return errnoStatus("fdatasync", tempPath(), errno);
@@ -270,6 +237,33 @@ class FileUpload final : public BodyUpload {
 
  private:
   fs::path tempPath() const { return dir_ / temp_name_; }
+
+  // Switches the file between direct and buffered I/O; false if that fails (it stays as it was).
+  bool useDirect(bool on) {
+    if (direct_ == on) return true;
+    if (!setDirect(fd_, on)) return false;
+    direct_ = on;
+    return true;
+  }
+
+  Status writeAll(const char* p, std::size_t left) {
+    while (left > 0) {
+      ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset_));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_ && useDirect(false)) {
+          direct_capable_ = false;  // the device's blocks are larger than kDirectAlign
+          continue;
+        }
+        return errnoStatus("write", tempPath(), errno);
+      }
+      if (!read_back_) hasher_.update(p, static_cast<std::size_t>(n));
+      p += n;
+      left -= static_cast<std::size_t>(n);
+      offset_ += static_cast<std::uint64_t>(n);
+    }
+    return Status::Ok();
+  }
 
   const std::string sha256_;
   const std::uint64_t size_;
