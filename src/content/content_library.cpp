@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -520,7 +521,38 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
     wanted[std::string_view(sha).substr(0, 4)].insert(sha);
   }
   ShaSet present;
+  // Asked for many bodies, first learn which prefix folders exist (one listing of FileLib, at
+  // most 65,536 names): those that do not hold none of them, which is most of them on a DP that
+  // is new or small.
+  std::optional<std::set<std::string, std::less<>>> prefixes;
+  if (wanted.size() > 64) {
+    prefixes.emplace();
+    Status s = listDir(fileLib(), [&](std::string_view name, unsigned char) {
+      if (isPrefixName(name)) prefixes->emplace(name);
+    });
+    if (!s.ok()) {
+      if (s.code() == Status::Code::NotFound) return present;
+      return s;
+    }
+  }
+  const std::string file_lib = fileLib().string() + "/";
   for (const auto& [prefix, shas] : wanted) {
+    if (prefixes && !prefixes->contains(prefix)) continue;
+    // A folder holding few of the bodies asked for: a stat each is fewer system calls than a
+    // listing (open, read, read, close). A first distribution of 10,000 bodies spreads them
+    // over ~9,300 folders.
+    if (shas.size() <= 2) {
+      for (const std::string& sha : shas) {
+        const std::string path = file_lib + std::string(prefix) + "/" + sha;
+        struct stat st;
+        if (::stat(path.c_str(), &st) == 0) {
+          if (S_ISREG(st.st_mode)) present.insert(sha);
+        } else if (errno != ENOENT && errno != ENOTDIR) {
+          return errnoStatus("stat", path, errno);
+        }
+      }
+      continue;
+    }
     const fs::path dir = fileLib() / std::string(prefix);
     Status s = listDir(dir, [&](std::string_view name, unsigned char type) {
       if (type != DT_REG && type != DT_UNKNOWN) return;

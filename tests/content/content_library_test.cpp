@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -382,6 +383,44 @@ TEST_F(ContentLibraryTest, InventoryWithManyBodiesUnderOnePrefix) {
   ASSERT_TRUE(present.ok());
   EXPECT_EQ(present->size(), 25u);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(present->count(shas[i]), i % 2 == 0 ? 1u : 0u);
+}
+
+TEST_F(ContentLibraryTest, InventoryOfManyBodiesAcrossPrefixes) {
+  // Asked for many bodies at once (FileLib is listed first): every third one is present, in
+  // folders holding one, two or three of them.
+  std::vector<std::string> shas;
+  for (int i = 0; i < 300; ++i) {
+    char prefix[5];
+    std::snprintf(prefix, sizeof prefix, "%04x", i % 150);
+    shas.push_back(std::string(prefix) + std::to_string(1000 + i) + std::string(56, 'e'));
+    if (i % 3 == 0) {
+      fs::create_directories(root_ / "FileLib" / prefix);
+      writeFile(root_ / "FileLib" / prefix / shas.back(), "x");
+    }
+  }
+  auto present = lib_->inventory(shas);
+  ASSERT_TRUE(present.ok()) << present.status().toString();
+  EXPECT_EQ(present->size(), 100u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(present->count(shas[i]), i % 3 == 0 ? 1u : 0u) << i;
+}
+
+TEST_F(ContentLibraryTest, InventoryCountsOnlyFiles) {
+  // A folder under a body's name is not the body: alone in its prefix folder (looked up one by
+  // one) and among several asked for there (the folder is listed).
+  for (int wanted : {1, 3}) {
+    SCOPED_TRACE(wanted);
+    const std::string prefix = wanted == 1 ? "aaaa" : "bbbb";
+    std::vector<std::string> shas;
+    for (int i = 0; i < wanted; ++i) {
+      shas.push_back(prefix + std::to_string(1000 + i) + std::string(56, '0'));
+    }
+    fs::create_directories(root_ / "FileLib" / prefix / shas[0]);
+    if (wanted > 1) writeFile(root_ / "FileLib" / prefix / shas[1], "x");
+    auto present = lib_->inventory(shas);
+    ASSERT_TRUE(present.ok()) << present.status().toString();
+    EXPECT_EQ(present->count(shas[0]), 0u);
+    EXPECT_EQ(present->size(), wanted > 1 ? 1u : 0u);
+  }
 }
 
 TEST_F(ContentLibraryTest, ValidateFindsMissingAndMismatchedBodies) {
