@@ -134,12 +134,14 @@ class Sender {
     progress_.files_total = manifest.files.size();
     progress_.bytes_total = manifest.total_bytes;
     std::vector<std::string> to_send;
+    std::vector<std::string> kept;  // already on the DP: not sent, so not swept when opened
     std::uint64_t send_bytes = 0;
     std::uint64_t present_files = 0;
     std::uint64_t present_bytes = 0;
     for (const std::string& sha : bodies) {
       const BodyUse& u = uses[sha];
       if (!all && present.count(sha)) {
+        kept.push_back(sha);
         ++present_files;
         present_bytes += u.size;
         progress_.files_done += u.files;
@@ -221,13 +223,13 @@ class Sender {
                 content::contentId(job_.package_id, job_.version), tag_);
     // Uploads of this package whose resume point never reached the database (the process died
     // before the first checkpoint) left temporary files nobody will resume: none may remain.
-    auto swept = dp_.discardTemps(bodies, job_.package_id);
+    // Opening a body deleted those of the bodies sent; the rest are the bodies kept.
+    auto swept = dp_.discardTemps(kept, job_.package_id);
     if (!swept.ok()) {
       PX_LOG_WARN(log_, "Cannot delete leftover temporary files: {}; {}", swept.status().toString(),
                   tag_);
-    } else if (*swept > 0) {
-      PX_LOG_INFO(log_, "Deleted {} leftover temporary file(s) of earlier attempts; {}", *swept,
-                  tag_);
+    } else if (std::size_t n = *swept + leftovers_.load(); n > 0) {
+      PX_LOG_INFO(log_, "Deleted {} leftover temporary file(s) of earlier attempts; {}", n, tag_);
     }
     progress_.files_done = progress_.files_total;
     progress_.bytes_done = progress_.bytes_total;
@@ -291,7 +293,9 @@ class Sender {
       body.resume_temp_name = partial->temp_name;
       body.resume_offset = partial->offset;
     }
+    body.discard_leftovers = true;  // one stream per body: no other upload of it is running
     PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, dp_.openBody(body));
+    leftovers_ += up->leftoversDiscarded();
     std::uint64_t offset = up->offset();
     if (offset > 0) {
       PX_LOG_INFO(log_, "Resuming file {} ({}) at offset {} of {}: {} already on the DP; {}",
@@ -524,6 +528,7 @@ class Sender {
   std::optional<Clock::SystemTime> next_opening_;
   store::Progress progress_;
   std::uint64_t bytes_sent_ = 0;
+  std::atomic<std::size_t> leftovers_{0};  // temporary files of earlier attempts deleted
   Clock::SteadyTime last_report_{};
   std::mutex mu_;  // guards progress_, bytes_sent_, paused_, next_opening_ and events_ calls
   std::atomic<bool> halt_{false};  // a stream failed or the window closed: every stream stops

@@ -62,28 +62,9 @@ Status fsyncDir(const fs::path& dir) {
   return Status::Ok();
 }
 
-// Direct I/O moves whole blocks between the disk and a buffer aligned to one: offsets, lengths
-// and addresses are multiples of this (4 KiB covers every logical block size in use).
-constexpr std::size_t kDirectAlign = kBufferAlignment;
-
-bool isDirectAligned(std::uint64_t offset, const void* data, std::size_t size) {
-  return offset % kDirectAlign == 0 && size % kDirectAlign == 0 &&
-         reinterpret_cast<std::uintptr_t>(data) % kDirectAlign == 0;
-}
-
-// Turns O_DIRECT on or off on an open file. False if the file system refuses it.
-bool setDirect(int fd, bool on) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return false;
-  const int want = on ? (flags | O_DIRECT) : (flags & ~O_DIRECT);
-  return want == flags || ::fcntl(fd, F_SETFL, want) == 0;
-}
-
 // Hashes [0, size) of an open file, reading it back through a page-aligned buffer of at most
-// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand). With `direct`,
-// reads whole blocks with O_DIRECT (the last one comes back short, at the end of the file), so
-// the bytes come from the disk; where the file system refuses, it reads through the page cache.
-Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size, bool direct,
+// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand).
+Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
                            const fs::path& path) {
   thread_local AlignedBuffer buffer;
   thread_local std::size_t capacity = 0;
@@ -92,35 +73,49 @@ Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size, 
     buffer = makeAlignedBuffer(need);
     capacity = need;
   }
-  if (direct) direct = setDirect(fd, true);
   content::Sha256 hasher;
   std::uint64_t offset = 0;
   while (offset < size) {
-    std::uint64_t left = size - offset;
-    if (direct) left = alignUp(left);
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(need, left));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(need, size - offset));
     ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EINVAL && direct && setDirect(fd, false)) {
-        direct = false;
-        continue;
-      }
       return errnoStatus("read back", path, errno);
     }
     if (n == 0) break;
-    const auto got = static_cast<std::size_t>(
-        std::min<std::uint64_t>(static_cast<std::uint64_t>(n), size - offset));
-    hasher.update(buffer.get(), got);
-    offset += got;
+    hasher.update(buffer.get(), static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
   }
   return hasher.finishHex();
+}
+
+// Deletes the temporary files `owner` left for body `sha256` in its folder `dir`, except the one
+// named `keep`; how many. A missing folder holds none.
+Result<std::size_t> sweepTemps(const fs::path& dir, std::string_view sha256, std::string_view owner,
+                               std::string_view keep) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return std::size_t{0};
+    return errnoStatus("open folder", dir, ec.value());
+  }
+  std::size_t removed = 0;
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name == keep || !FileTransport::isTempNameFor(sha256, name, &owner)) continue;
+    if (::unlink(entry.path().c_str()) == 0) {
+      ++removed;
+    } else if (errno != ENOENT) {
+      return errnoStatus("delete", entry.path(), errno);
+    }
+  }
+  return removed;
 }
 
 class FileUpload final : public BodyUpload {
  public:
   FileUpload(const BodySpec& spec, fs::path dir, std::string temp_name, int fd,
-             std::uint64_t offset, const TransportOptions& options)
+             std::uint64_t offset, const TransportOptions& options, std::size_t leftovers)
       : sha256_(spec.sha256),
         size_(spec.size),
         dir_(std::move(dir)),
@@ -130,8 +125,7 @@ class FileUpload final : public BodyUpload {
         // A resumed upload never saw its first bytes: it reads back whatever `verify` says.
         read_back_(spec.verify || offset > 0),
         options_(options),
-        direct_capable_(options.direct_io && setDirect(fd_, true)),
-        direct_(direct_capable_) {}
+        leftovers_(leftovers) {}
 
   ~FileUpload() override {
     if (fd_ >= 0) ::close(fd_);
@@ -147,23 +141,11 @@ class FileUpload final : public BodyUpload {
                                      std::to_string(offset_) + " passes the size of body " +
                                      sha256_ + " (" + std::to_string(size_) + " bytes)");
     }
-    const char* p = static_cast<const char*>(data);
-    if (direct_capable_) {
-      // Whole aligned blocks go straight to the disk; the rest of the last block of a body (or of
-      // any odd write) goes through the page cache, from where the batch's sync writes it.
-      const std::size_t head = size / kDirectAlign * kDirectAlign;
-      if (head > 0 && isDirectAligned(offset_, data, head) && useDirect(true)) {
-        PKGXFER_RETURN_IF_ERROR(writeAll(p, head));
-        p += head;
-        size -= head;
-      }
-      if (size > 0) useDirect(false);
-    }
-    PKGXFER_RETURN_IF_ERROR(writeAll(p, size));
+    PKGXFER_RETURN_IF_ERROR(writeAll(static_cast<const char*>(data), size));
     // Start writing the bytes out now, without waiting: the disk works while the next block is
     // read, so a checkpoint's or a batch's flush finds little left to do (a streaming writer's
     // throughput instead of a write-then-flush stall). Advisory: errors surface at the flush.
-    if (options_.sync && !direct_ && size > 0) {
+    if (options_.sync && size > 0) {
       ::sync_file_range(fd_, static_cast<off_t>(offset_ - size), static_cast<off_t>(size),
                         SYNC_FILE_RANGE_WRITE);
     }
@@ -188,7 +170,7 @@ class FileUpload final : public BodyUpload {
     if (read_back_) {
       const std::size_t chunk = static_cast<std::size_t>(
           std::min<std::uint64_t>(options_.buffer_size, std::max<std::uint64_t>(size_, 1)));
-      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, direct_capable_, tempPath()));
+      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, tempPath()));
     } else {
       PKGXFER_ASSIGN_OR_RETURN(actual, hasher_.finishHex());
     }
@@ -210,13 +192,18 @@ class FileUpload final : public BodyUpload {
       return Status::Internal("upload of " + sha256_ + " is not sealed or already installed");
     }
     durable = durable && options_.sync;
-    if (durable) {
+    if (durable || (options_.sync && options_.drop_from_cache)) {
       int fd = ::open(tempPath().c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return errnoStatus("open", tempPath(), errno);
-      int rc = ::fsync(fd);
-      int err = errno;
+      if (durable && ::fsync(fd) != 0) {
+        int err = errno;
+        ::close(fd);
+        return errnoStatus("fsync", tempPath(), err);
+      }
+      // Its bytes are on the disk now (this fsync, or the caller's sync before a batch), so its
+      // pages are clean: drop them. Advisory; a page still under writeback simply stays.
+      if (options_.drop_from_cache) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
       ::close(fd);
-      if (rc != 0) return errnoStatus("fsync", tempPath(), err);
     }
     const fs::path final_path = dir_ / sha256_;
     if (::rename(tempPath().c_str(), final_path.c_str()) != 0) {
@@ -226,6 +213,8 @@ class FileUpload final : public BodyUpload {
     if (durable) PKGXFER_RETURN_IF_ERROR(fsyncDir(dir_));
     return Status::Ok();
   }
+
+  std::size_t leftoversDiscarded() const override { return leftovers_; }
 
   void abort() override {
     if (fd_ >= 0) {
@@ -238,23 +227,11 @@ class FileUpload final : public BodyUpload {
  private:
   fs::path tempPath() const { return dir_ / temp_name_; }
 
-  // Switches the file between direct and buffered I/O; false if that fails (it stays as it was).
-  bool useDirect(bool on) {
-    if (direct_ == on) return true;
-    if (!setDirect(fd_, on)) return false;
-    direct_ = on;
-    return true;
-  }
-
   Status writeAll(const char* p, std::size_t left) {
     while (left > 0) {
       ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset_));
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EINVAL && direct_ && useDirect(false)) {
-          direct_capable_ = false;  // the device's blocks are larger than kDirectAlign
-          continue;
-        }
         return errnoStatus("write", tempPath(), errno);
       }
       if (!read_back_) hasher_.update(p, static_cast<std::size_t>(n));
@@ -275,8 +252,7 @@ class FileUpload final : public BodyUpload {
   bool sealed_ = false;
   bool installed_ = false;
   const TransportOptions options_;
-  bool direct_capable_;  // the file system takes O_DIRECT on this file
-  bool direct_;          // the file is open with O_DIRECT now
+  const std::size_t leftovers_;
   content::Sha256 hasher_;
 };
 
@@ -368,8 +344,15 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
   PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library());
   const fs::path dir = lib->bodyPath(spec.sha256).parent_path();
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  const bool created = fs::create_directories(dir, ec);
   if (ec) return errnoStatus("create folder", dir, ec.value());
+  // A folder made just now holds no leftovers: most bodies of a first distribution skip the
+  // listing.
+  std::size_t leftovers = 0;
+  if (spec.discard_leftovers && !created) {
+    PKGXFER_ASSIGN_OR_RETURN(leftovers,
+                             sweepTemps(dir, spec.sha256, spec.owner, spec.resume_temp_name));
+  }
 
   if (!spec.resume_temp_name.empty() && isTempNameFor(spec.sha256, spec.resume_temp_name)) {
     const fs::path path = dir / spec.resume_temp_name;
@@ -390,8 +373,8 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
         ::close(fd);
         return errnoStatus("truncate", path, err);
       }
-      return std::unique_ptr<BodyUpload>(
-          std::make_unique<FileUpload>(spec, dir, spec.resume_temp_name, fd, offset, options_));
+      return std::unique_ptr<BodyUpload>(std::make_unique<FileUpload>(
+          spec, dir, spec.resume_temp_name, fd, offset, options_, leftovers));
     }
     if (errno != ENOENT) return errnoStatus("open", path, errno);
   }
@@ -405,7 +388,7 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
       return errnoStatus("create", path, errno);
     }
     return std::unique_ptr<BodyUpload>(
-        std::make_unique<FileUpload>(spec, dir, std::move(name), fd, 0, options_));
+        std::make_unique<FileUpload>(spec, dir, std::move(name), fd, 0, options_, leftovers));
   }
   return Status::IoError("cannot create a temporary file in " + dir.string());
 }
@@ -441,22 +424,9 @@ Result<std::size_t> FileTransport::discardTemps(const std::vector<std::string>& 
     if (!content::isSha256Hex(sha)) {
       return Status::InvalidArgument("\"" + sha + "\" is not a SHA-256");
     }
-    const fs::path dir = lib->bodyPath(sha).parent_path();
-    std::error_code ec;
-    fs::directory_iterator it(dir, ec);
-    if (ec) {
-      if (ec == std::errc::no_such_file_or_directory) continue;
-      return errnoStatus("open folder", dir, ec.value());
-    }
-    for (const auto& entry : it) {
-      const std::string name = entry.path().filename().string();
-      if (!isTempNameFor(sha, name, &owner)) continue;
-      if (::unlink(entry.path().c_str()) == 0) {
-        ++removed;
-      } else if (errno != ENOENT) {
-        return errnoStatus("delete", entry.path(), errno);
-      }
-    }
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n,
+                             sweepTemps(lib->bodyPath(sha).parent_path(), sha, owner, {}));
+    removed += n;
   }
   return removed;
 }

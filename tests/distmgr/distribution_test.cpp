@@ -187,6 +187,38 @@ TEST_F(DistributionTest, SecondPackageSendsOnlyWhatIsMissing) {
       << log("pkgxfermgr");
 }
 
+TEST_F(DistributionTest, LeftoversOfEarlierAttemptsAreDeleted) {
+  // Temporary files an earlier attempt left (its process died before a resume point was
+  // recorded): of a body this job sends, and of a body the DP already holds. Both go; another
+  // package's stays.
+  addDps(1);
+  auto m2 = addPackage("PS100002", {{"x", "shared one"}});
+  auto m1 = addPackage("PS100001", {{"a", "shared one"}, {"c", "own c"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100002", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100002", {"dp01"}, DistributionState::Installed));
+  auto plant = [&](const std::string& content, const std::string& owner) {
+    const std::string h = shaOf(content);
+    const auto folder = dpRoot("dp01") / "FileLib" / h.substr(0, 4);
+    std::filesystem::create_directories(folder);
+    writeFile(folder / ("." + h + "." + owner + ".0123456789abcdef.partial"), "half");
+  };
+  plant("shared one", "PS100001");
+  plant("own c", "PS100001");
+  plant("own c", "PS100009");
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  auto left = tempFiles("dp01");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_NE(left[0].find(".PS100009."), std::string::npos) << left[0];
+  EXPECT_NE(log("pkgxfermgr").find("Deleted 2 leftover temporary file(s) of earlier attempts"),
+            std::string::npos)
+      << log("pkgxfermgr");
+  std::filesystem::remove(left[0]);
+  expectInstalled("dp01", m1);
+  expectInstalled("dp01", m2);
+}
+
 TEST_F(DistributionTest, RedistributeResendsEverything) {
   addDps(1);
   auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});

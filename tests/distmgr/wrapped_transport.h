@@ -68,6 +68,7 @@ class RecordingUpload final : public transport::BodyUpload {
   Status seal() override { return inner_->seal(); }
   Status install(bool durable) override { return inner_->install(durable); }
   void abort() override { inner_->abort(); }
+  std::size_t leftoversDiscarded() const override { return inner_->leftoversDiscarded(); }
 
  private:
   std::unique_ptr<transport::BodyUpload> inner_;

@@ -39,19 +39,11 @@ std::vector<std::string> tempFiles(const fs::path& root) {
   return out;
 }
 
-// True if the file system under `dir` takes O_DIRECT and keeps files on a disk (not tmpfs, whose
-// files live in the page cache whatever the flags).
-bool directIoWorksIn(const fs::path& dir) {
+// True if the file system under `dir` keeps its files on a disk, so that their pages can leave the
+// page cache (not tmpfs, whose files live there).
+bool pagesCanLeaveTheCache(const fs::path& dir) {
   struct statfs sfs;
-  if (::statfs(dir.c_str(), &sfs) != 0 || sfs.f_type == TMPFS_MAGIC) return false;
-  const fs::path probe = dir / "direct-probe";
-  int fd = ::open(probe.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  const int flags = ::fcntl(fd, F_GETFL);
-  const bool ok = flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return ok;
+  return ::statfs(dir.c_str(), &sfs) == 0 && sfs.f_type != TMPFS_MAGIC;
 }
 
 // How many pages of `file` are in the page cache (mincore(2) of a mapping; maps read nothing).
@@ -337,6 +329,50 @@ TEST_F(FileTransportTest, DiscardTempsSweepsOnlyThatOwner) {
   EXPECT_NE(left[0].find(".PS100002."), std::string::npos);
 }
 
+TEST_F(FileTransportTest, OpeningABodyCanDiscardItsOwnersLeftovers) {
+  // Leftovers of earlier uploads: two of PS100001 for this body, one of PS100002 for it, and one
+  // of PS100001 for another body in the same folder (same first four hex digits).
+  const std::string body = "0123456789";
+  const std::string h = sha(body);
+  std::string other = h;
+  other.back() = other.back() == '0' ? '1' : '0';
+  std::vector<std::string> names;
+  for (auto [owner, of] : std::vector<std::pair<const char*, std::string>>{
+           {"PS100001", h}, {"PS100001", h}, {"PS100002", h}, {"PS100001", other}}) {
+    auto up = transport_->openBody({of, body.size(), owner, "", 0});
+    ASSERT_TRUE(up.ok());
+    EXPECT_EQ((*up)->leftoversDiscarded(), 0u);  // not asked to
+    ASSERT_TRUE((*up)->write(body.data(), 3).ok());
+    names.push_back((*up)->tempName());
+  }
+  ASSERT_EQ(tempFiles(root_).size(), 4u);
+
+  // Resuming the second one: the first goes, the resumed one and everybody else's stay.
+  BodySpec spec{h, body.size(), "PS100001", names[1], 3};
+  spec.discard_leftovers = true;
+  auto up = transport_->openBody(spec);
+  ASSERT_TRUE(up.ok()) << up.status().toString();
+  EXPECT_EQ((*up)->leftoversDiscarded(), 1u);
+  EXPECT_EQ((*up)->tempName(), names[1]);
+  auto left = tempFiles(root_);
+  EXPECT_EQ(left.size(), 3u);
+  EXPECT_EQ(std::count_if(left.begin(), left.end(),
+                          [&](const std::string& p) { return p.ends_with(names[0]); }),
+            0);
+  ASSERT_TRUE((*up)->write(body.data() + 3, body.size() - 3).ok());
+  ASSERT_TRUE((*up)->finish().ok());
+  EXPECT_EQ(tempFiles(root_).size(), 2u);  // PS100002's, and PS100001's of the other body
+
+  // A body whose folder does not exist yet has nothing to discard.
+  const std::string fresh = "fresh body";
+  spec = {sha(fresh), fresh.size(), "PS100001", "", 0};
+  spec.discard_leftovers = true;
+  up = transport_->openBody(spec);
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ((*up)->leftoversDiscarded(), 0u);
+  (*up)->abort();
+}
+
 TEST_F(FileTransportTest, SealedBodiesStayHiddenUntilInstalledAsABatch) {
   const std::vector<std::string> bodies = {"first body", "second body", "third body"};
   std::vector<std::unique_ptr<BodyUpload>> uploads;
@@ -388,49 +424,55 @@ TEST_F(FileTransportTest, VerifyReadsTheBodyBackFromTheDp) {
   }
 }
 
-TEST_F(FileTransportTest, DirectIoKeepsSentBodiesOutOfThePageCache) {
-  // With direct I/O the whole blocks of a body go to the disk and are read back from it: the
-  // read-back checks what the DP holds, and sending a package does not fill the DP's memory
-  // (pushing out the files it serves). Only the last, partial block passes through the cache.
-  if (!directIoWorksIn(root_)) GTEST_SKIP() << root_ << " does not take O_DIRECT";
+TEST_F(FileTransportTest, InstalledBodiesLeaveThePageCache) {
+  // Once a body is durable its pages are dropped, alone (finish) or in a batch (seal, sync,
+  // install, sync): sending a package does not fill the DP's memory and push out the files it
+  // serves. With drop_from_cache off, the body stays cached, which shows the check sees the cache.
+  if (!pagesCanLeaveTheCache(root_)) GTEST_SKIP() << root_ << " keeps files in memory";
   const std::size_t size = (2u << 20) + 100;
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  for (bool direct : {true, false}) {
-    TransportOptions options;
-    options.sync = false;
-    options.direct_io = direct;
-    auto t = makeTransport(dp_, options);
-    ASSERT_TRUE(t.ok());
-    const std::string body = pattern(size, direct ? 'd' : 'b');
-    const std::string h = sha(body);
-    AlignedBuffer buffer = makeAlignedBuffer(1 << 20);
-    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
-    ASSERT_TRUE(up.ok()) << up.status().toString();
-    for (std::size_t at = 0; at < size; at += 1 << 20) {
-      const std::size_t n = std::min<std::size_t>(1 << 20, size - at);
-      std::memcpy(buffer.get(), body.data() + at, n);
-      ASSERT_TRUE((*up)->write(buffer.get(), n).ok());
-    }
-    Status s = (*up)->finish();
-    ASSERT_TRUE(s.ok()) << s.toString();
-    const fs::path final_path = root_ / "FileLib" / h.substr(0, 4) / h;
-    const std::size_t cached = cachedPages(final_path);  // before anything reads the file here
-    EXPECT_EQ(readFile(final_path), body);
-    if (direct) {
-      EXPECT_LE(cached, 1u) << "pages of a body sent with direct I/O left in the page cache";
-    } else {
-      EXPECT_GE(cached, size / page) << "buffered I/O leaves the body in the page cache";
+  char seed = 'a';
+  for (bool drop : {true, false}) {
+    for (bool batch : {false, true}) {
+      SCOPED_TRACE(std::string(drop ? "drop" : "keep") + (batch ? ", batch" : ", alone"));
+      TransportOptions options;  // sync on: pages are dropped once durable
+      options.drop_from_cache = drop;
+      auto t = makeTransport(dp_, options);
+      ASSERT_TRUE(t.ok());
+      const std::string body = pattern(size, seed++);
+      const std::string h = sha(body);
+      auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
+      ASSERT_TRUE(up.ok()) << up.status().toString();
+      for (std::size_t at = 0; at < size; at += 1 << 20) {
+        const std::size_t n = std::min<std::size_t>(1 << 20, size - at);
+        ASSERT_TRUE((*up)->write(body.data() + at, n).ok());
+      }
+      if (batch) {
+        ASSERT_TRUE((*up)->seal().ok());
+        ASSERT_TRUE((*t)->sync().ok());
+        ASSERT_TRUE((*up)->install(false).ok());
+        ASSERT_TRUE((*t)->sync().ok());
+      } else {
+        Status s = (*up)->finish();
+        ASSERT_TRUE(s.ok()) << s.toString();
+      }
+      const fs::path final_path = root_ / "FileLib" / h.substr(0, 4) / h;
+      const std::size_t cached = cachedPages(final_path);  // before anything reads it here
+      EXPECT_EQ(readFile(final_path), body);
+      if (drop) {
+        EXPECT_EQ(cached, 0u) << "pages of an installed body left in the page cache";
+      } else {
+        EXPECT_GE(cached, size / page) << "without the drop the body stays in the page cache";
+      }
     }
   }
 }
 
-TEST_F(FileTransportTest, DirectIoTakesWritesOfAnyShape) {
-  // Aligned blocks go direct and the rest through the cache, switching within a body as the
-  // writes come: sizes around block edges, odd write sizes, a buffer that is not aligned, with
-  // and without read-back. Where O_DIRECT is refused, the same runs buffered.
+TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
+  // Sizes around page edges, odd write sizes, a buffer that is not aligned, with and without
+  // read-back: the installed body is the bytes written.
   TransportOptions options;
   options.sync = false;
-  options.direct_io = true;
   auto t = makeTransport(dp_, options);
   ASSERT_TRUE(t.ok());
   AlignedBuffer buffer = makeAlignedBuffer((1 << 20) + 8192);

@@ -52,6 +52,11 @@ struct BodySpec {
   // the bytes as they were written (false; an upload then hashes while it writes, which a
   // read-back would make wasted work).
   bool verify = true;
+  // Before starting, delete the temporary files `owner` left for this body in earlier uploads
+  // (e.g. the process died before their resume point was recorded), keeping resume_temp_name:
+  // BodyUpload::leftoversDiscarded() says how many. The caller makes sure no other upload of that
+  // owner for this body is in progress.
+  bool discard_leftovers = false;
 };
 
 // An upload of one body to a temporary name on the DP. Not thread-safe: one thread at a time.
@@ -89,6 +94,8 @@ class BodyUpload {
   }
   // Deletes the temporary file. Idempotent; best effort.
   virtual void abort() = 0;
+  // How many leftover temporary files opening this upload deleted (BodySpec::discard_leftovers).
+  virtual std::size_t leftoversDiscarded() const { return 0; }
 };
 
 // A DP's content library. Thread-safe: calls may come from several pool threads at once (several
@@ -145,11 +152,12 @@ struct TransportOptions {
   bool sync = true;
   // Bytes per read when reading a body back to verify it.
   std::size_t buffer_size = 1 << 20;
-  // File DPs: write bodies and read them back with direct I/O (O_DIRECT) where the file system
-  // supports it, so that the read-back checks what the DP's disk holds rather than a copy in
-  // memory, and a distribution does not push the DP's hot files out of its page cache. Falls back
-  // to buffered I/O by itself where direct I/O is refused.
-  bool direct_io = true;
+  // File DPs: once a body is durable on the DP (with `sync`), drop its pages from the DP's page
+  // cache. Sending a package then holds no more memory than the batches in flight: it does not
+  // push the files the DP serves out of its cache, and the next batch reuses the pages this one
+  // freed, which is cheaper than taking new ones (see docs/performance.md). The read-back of
+  // `verify` happens before, from the cache, through the file system as any reader of the DP would.
+  bool drop_from_cache = true;
 };
 
 // The transport for a standard DP's address. Today: file:// (FileTransport). Unavailable for
