@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <set>
 
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
@@ -167,11 +168,19 @@ class PackageTransferManager final : public host::Component {
         r.cancel->store(CancelMode::Discard);
       }
     }
-    auto runnable = jobs_->listRunnable(1000);
+    constexpr int kRunnableLimit = 1000;
+    auto runnable = jobs_->listRunnable(kRunnableLimit);
     if (!runnable.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the transfer jobs: {}", runnable.status().toString());
       arm();
       return;
+    }
+    // Forget the announcements of jobs no longer runnable (superseded or cancelled while they
+    // waited for their window). Only when the list is whole: a job beyond the limit still waits.
+    if (!announced_.empty() && runnable->size() < static_cast<std::size_t>(kRunnableLimit)) {
+      std::set<std::int64_t> ids;
+      for (const auto& job : *runnable) ids.insert(job.id);
+      std::erase_if(announced_, [&](const auto& entry) { return !ids.contains(entry.first); });
     }
     // Jobs whose DP's schedule is closed to them now stay queued (or paused) without taking a
     // slot; the next poll after the window opens starts them.
