@@ -396,7 +396,10 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const fs::path& roo
   int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errnoStatus("open content library", abs, errno);
   std::unique_ptr<ContentLibrary> lib(new ContentLibrary(abs, std::move(options), fd));
-  if (lib->options_.clean_on_open) PKGXFER_RETURN_IF_ERROR(lib->cleanTemporaryFiles().status());
+  if (lib->options_.clean_on_open) {
+    PKGXFER_RETURN_IF_ERROR(
+        lib->cleanTemporaryFiles(lib->options_.clean_file_lib_on_open).status());
+  }
   {
     MetaLock lock(*lib);
     PKGXFER_RETURN_IF_ERROR(lib->repairPkgLibUnlocked());
@@ -855,7 +858,7 @@ Result<std::size_t> ContentLibrary::removeUnreferencedBodies() {
   return removed;
 }
 
-Result<std::size_t> ContentLibrary::cleanTemporaryFiles() {
+Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   MetaLock lock(*this);
   std::size_t removed = 0;
   auto sweep = [&](const fs::path& dir) {
@@ -868,12 +871,14 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles() {
     }
     return s;
   };
-  std::vector<std::string> prefixes;
-  PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view name, unsigned char) {
-    if (isPrefixName(name)) prefixes.emplace_back(name);
-  }));
-  for (const std::string& p : prefixes) PKGXFER_RETURN_IF_ERROR(sweep(fileLib() / p));
-  PKGXFER_RETURN_IF_ERROR(sweep(fileLib()));
+  if (file_lib) {
+    std::vector<std::string> prefixes;
+    PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view name, unsigned char) {
+      if (isPrefixName(name)) prefixes.emplace_back(name);
+    }));
+    for (const std::string& p : prefixes) PKGXFER_RETURN_IF_ERROR(sweep(fileLib() / p));
+    PKGXFER_RETURN_IF_ERROR(sweep(fileLib()));
+  }
   PKGXFER_RETURN_IF_ERROR(sweep(dataLib()));
   PKGXFER_RETURN_IF_ERROR(sweep(pkgLib()));
   return removed;

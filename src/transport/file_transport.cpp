@@ -303,6 +303,7 @@ Result<content::ContentLibrary*> FileTransport::library() {
   if (!library_) {
     content::ContentLibrary::Options options;
     options.sync = options_.sync;
+    options.clean_file_lib_on_open = false;  // bodies come as uploads: see discardTemps()
     PKGXFER_ASSIGN_OR_RETURN(library_, content::ContentLibrary::open(root_, options));
   }
   return library_.get();

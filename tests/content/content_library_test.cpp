@@ -638,6 +638,25 @@ TEST_F(ContentLibraryTest, OpeningWithoutTheSweepKeepsStaleTemporaryFiles) {
   EXPECT_TRUE(tempFiles().empty());
 }
 
+TEST_F(ContentLibraryTest, OpeningCanSweepTheMetadataFoldersOnly) {
+  // A DP's library: FileLib is not listed (bodies come as transport uploads), DataLib is swept.
+  lib_.reset();
+  const std::string h = sha("left by a crash");
+  fs::create_directories(root_ / "FileLib" / h.substr(0, 4));
+  writeFile(root_ / "FileLib" / h.substr(0, 4) / ("." + h + ".0123456789abcdef.tmp"), "left");
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+  ContentLibrary::Options options;
+  options.clean_file_lib_on_open = false;
+  auto dp = ContentLibrary::open(root_, options);
+  ASSERT_TRUE(dp.ok()) << dp.error().toString();
+  auto left = tempFiles();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].rfind("FileLib/", 0), 0u) << left[0];
+  dp->reset();
+  lib_ = openLib();  // the default sweeps FileLib as well
+  EXPECT_TRUE(tempFiles().empty());
+}
+
 TEST_F(ContentLibraryTest, CleanupSparesTemporaryFilesOfLiveWriters) {
   auto w = lib_->createBodyWriter(sha("in flight"));
   ASSERT_TRUE(w.ok());
