@@ -293,7 +293,9 @@ class Sender {
       body.resume_temp_name = partial->temp_name;
       body.resume_offset = partial->offset;
     }
-    body.discard_leftovers = true;  // one stream per body: no other upload of it is running
+    // No other upload of this body by this package is running: one stream per body, and the
+    // manager runs one job per package and DP at a time (selectJobsToStart's busy pairs).
+    body.discard_leftovers = true;
     PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, dp_.openBody(body));
     leftovers_ += up->leftoversDiscarded();
     std::uint64_t offset = up->offset();
