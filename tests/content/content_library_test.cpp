@@ -672,6 +672,33 @@ TEST_F(ContentLibraryTest, CleanupSparesTemporaryFilesOfLiveWriters) {
   EXPECT_TRUE(second->hasBody(sha("in flight")));
 }
 
+TEST_F(ContentLibraryTest, ReadManifestSeesAManifestReplacedOrRewritten) {
+  // Parsed manifests are reused across reads (and libraries) only while the file is the same.
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}});
+  add(m);
+  const fs::path path = root_ / "DataLib" / "PS100001.1.json";
+  auto first = lib_->readManifest("PS100001", 1);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, m);
+  auto other = openLib();  // another library on the same folder gets the same answer
+  EXPECT_EQ(*other->readManifest("PS100001", 1), m);
+
+  Manifest renamed = m;
+  renamed.name = "replaced by a rename";
+  writeFile(root_ / "DataLib" / "new.json", toJson(renamed));
+  fs::rename(root_ / "DataLib" / "new.json", path);
+  EXPECT_EQ(*lib_->readManifest("PS100001", 1), renamed);
+
+  Manifest rewritten = m;
+  rewritten.name = "rewritten in place";  // same inode, another size and mtime
+  writeFile(path, toJson(rewritten));
+  EXPECT_EQ(*lib_->readManifest("PS100001", 1), rewritten);
+  EXPECT_EQ(*other->readManifest("PS100001", 1), rewritten);
+
+  fs::remove(path);
+  EXPECT_EQ(lib_->readManifest("PS100001", 1).status().code(), Status::Code::NotFound);
+}
+
 TEST_F(ContentLibraryTest, OpenRepairsPkgLibFromDataLib) {
   add(makeContent("PS100001", 1, {{"a", "A"}}));
   fs::remove(root_ / "PkgLib/PS100001.json");
