@@ -175,7 +175,7 @@ class Sender {
     std::uint64_t largest = 0;
     for (const std::string& sha : to_send) largest = std::max(largest, uses[sha].size);
     const std::size_t buffer_size = static_cast<std::size_t>(
-        std::min<std::uint64_t>(spec_.block_size, alignUp(std::max<std::uint64_t>(largest, 1))));
+        std::min<std::uint64_t>(spec_.block_size, std::max<std::uint64_t>(largest, 1)));
     std::atomic<std::size_t> next{0};
     auto work = [&](Stream& stream) {
       stream.buffer = makeAlignedBuffer(buffer_size);

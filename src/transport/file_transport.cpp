@@ -68,15 +68,14 @@ Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
                            const fs::path& path) {
   thread_local AlignedBuffer buffer;
   thread_local std::size_t capacity = 0;
-  const std::size_t need = static_cast<std::size_t>(alignUp(buffer_size));
-  if (capacity < need) {
-    buffer = makeAlignedBuffer(need);
-    capacity = need;
+  if (capacity < buffer_size) {
+    buffer = makeAlignedBuffer(buffer_size);
+    capacity = buffer_size;
   }
   content::Sha256 hasher;
   std::uint64_t offset = 0;
   while (offset < size) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(need, size - offset));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_size, size - offset));
     ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -6,7 +6,6 @@
 // project machine (AMD EPYC, SHA-NI). See docs/performance.md.
 
 #include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <new>
 
@@ -18,11 +17,6 @@ struct AlignedDelete {
   void operator()(char* p) const { ::operator delete[](p, std::align_val_t(kBufferAlignment)); }
 };
 using AlignedBuffer = std::unique_ptr<char[], AlignedDelete>;
-
-// `n` rounded up to a multiple of kBufferAlignment (a whole number of direct-I/O blocks).
-inline constexpr std::uint64_t alignUp(std::uint64_t n) {
-  return (n + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
-}
 
 inline AlignedBuffer makeAlignedBuffer(std::size_t size) {
   return AlignedBuffer(

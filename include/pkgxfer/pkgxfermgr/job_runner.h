@@ -81,10 +81,10 @@ struct JobSpec {
   std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t block_size = 1 << 20;  // bytes per read from the site library / write to the DP
   // Bodies sent at once within the job, each stream on its own thread. Small files are bound by
-  // per-file latency (create, a direct write and read-back that each wait for the disk, rename;
-  // a round trip on a remote DP), which streams overlap; bodies made durable together are
-  // installed in batches per stream. 8: 10k small files took 5.0-5.6 s with 8 streams against
-  // 10.6-11.2 s with 2 and 6.3-6.5 s with 4 (docs/performance.md).
+  // per-file latency (create, write, read back, rename; a round trip on a remote DP), which
+  // streams overlap, and hashing one body's read-back overlaps another's copy; bodies made
+  // durable together are installed in batches per stream. 8: see docs/performance.md ("Eight
+  // streams per job").
   std::size_t streams = 8;
   // The DP's schedule and rate limit (shared by every job to the DP); null = always open,
   // unlimited. Only adds and redistributes obey them.
