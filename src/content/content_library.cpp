@@ -68,17 +68,17 @@ class ManifestCache {
   }
 
   void put(const std::string& path, const Identity& id, std::shared_ptr<const Manifest> m) {
+    if (m->files.size() > kMaxFiles) return;
     std::lock_guard<std::mutex> lock(mu_);
     std::erase_if(entries_, [&](const Entry& e) { return e.path == path; });
-    files_ = 0;
-    for (const Entry& e : entries_) files_ += e.manifest->files.size();
-    if (m->files.size() > kMaxFiles) return;
-    files_ += m->files.size();
     entries_.push_front({path, id, std::move(m)});
-    while (entries_.size() > kMaxEntries || files_ > kMaxFiles) {
-      files_ -= entries_.back().manifest->files.size();
-      entries_.pop_back();
+    std::size_t files = 0;
+    auto keep = entries_.begin();
+    for (std::size_t n = 0; keep != entries_.end() && n < kMaxEntries; ++keep, ++n) {
+      if (files + keep->manifest->files.size() > kMaxFiles) break;
+      files += keep->manifest->files.size();
     }
+    entries_.erase(keep, entries_.end());  // the least recently used beyond either bound
   }
 
  private:
@@ -91,8 +91,7 @@ class ManifestCache {
     std::shared_ptr<const Manifest> manifest;
   };
   std::mutex mu_;
-  std::list<Entry> entries_;
-  std::size_t files_ = 0;
+  std::list<Entry> entries_;  // most recently used first
 };
 
 ManifestCache& manifestCache() {
@@ -607,7 +606,6 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
       return s;
     }
   }
-  const std::string file_lib = fileLib().string() + "/";
   for (const auto& [prefix, shas] : wanted) {
     if (prefixes && !prefixes->contains(prefix)) continue;
     // A folder holding few of the bodies asked for: a stat each is fewer system calls than a
@@ -615,7 +613,7 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
     // over ~9,300 folders.
     if (shas.size() <= 2) {
       for (const std::string& sha : shas) {
-        const std::string path = file_lib + std::string(prefix) + "/" + sha;
+        const fs::path path = bodyPath(sha);
         struct stat st;
         if (::stat(path.c_str(), &st) == 0) {
           if (S_ISREG(st.st_mode)) present.insert(sha);
@@ -754,7 +752,7 @@ Result<Manifest> ContentLibrary::readManifest(std::string_view package_id,
   if (before) {
     if (auto hit = manifestCache().find(path.string(), *before)) return Manifest(*hit);
   }
-  PKGXFER_ASSIGN_OR_RETURN(std::string text, internal::readWholeFile(path));
+  PKGXFER_ASSIGN_OR_RETURN(std::string text, readManifestJson(package_id, version));
   Result<Manifest> m = parseManifest(text);
   if (!m.ok()) return m.error().withContext(displayPath(path));
   if (m->package_id != package_id || m->version != version) {
