@@ -308,6 +308,19 @@ Result<content::ContentLibrary*> FileTransport::library() {
   return library_.get();
 }
 
+Result<content::ContentLibrary*> FileTransport::openedLibrary() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (library_) return library_.get();
+  }
+  return library();
+}
+
+Status FileTransport::rootOr(Status failure) const {
+  if (Status root = checkRoot(); !root.ok()) return root;
+  return failure;
+}
+
 Result<ProbeResult> FileTransport::probe() {
   PKGXFER_RETURN_IF_ERROR(checkRoot());
   const fs::path probe = root_ / (".pkgxfer-probe." + randomToken());
@@ -341,11 +354,19 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
   if (!isValidOwner(spec.owner)) {
     return Status::InvalidArgument("\"" + spec.owner + "\" is not an upload owner");
   }
-  PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library());
+  PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, openedLibrary());
   const fs::path dir = lib->bodyPath(spec.sha256).parent_path();
-  std::error_code ec;
-  const bool created = fs::create_directories(dir, ec);
-  if (ec) return errnoStatus("create folder", dir, ec.value());
+  // One mkdir: most bodies of a first distribution need their prefix folder made, the others find
+  // it (EEXIST). FileLib itself missing (ENOENT) is remade only under a root that still exists.
+  bool created = ::mkdir(dir.c_str(), 0777) == 0;
+  if (!created && errno != EEXIST) {
+    const int err = errno;
+    if (err != ENOENT) return rootOr(errnoStatus("create folder", dir, err));
+    PKGXFER_RETURN_IF_ERROR(checkRoot());
+    std::error_code ec;
+    created = fs::create_directories(dir, ec);
+    if (ec) return rootOr(errnoStatus("create folder", dir, ec.value()));
+  }
   // A folder made just now holds no leftovers: most bodies of a first distribution skip the
   // listing.
   std::size_t leftovers = 0;
@@ -385,7 +406,7 @@ Result<std::unique_ptr<BodyUpload>> FileTransport::openBody(const BodySpec& spec
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
       if (errno == EEXIST) continue;
-      return errnoStatus("create", path, errno);
+      return rootOr(errnoStatus("create", path, errno));
     }
     return std::unique_ptr<BodyUpload>(
         std::make_unique<FileUpload>(spec, dir, std::move(name), fd, 0, options_, leftovers));

@@ -47,7 +47,13 @@ class FileTransport final : public Transport {
  private:
   // The library, opened on first use once the root exists. Unavailable if the root is missing.
   Result<content::ContentLibrary*> library();
+  // The library without checking the root again once it is open: for the per-body calls, whose
+  // failures go through rootOr().
+  Result<content::ContentLibrary*> openedLibrary();
   Status checkRoot() const;
+  // `failure` of an operation inside the library, or Unavailable if the reason is that the root
+  // is gone (an unmounted share fails the first create under it).
+  Status rootOr(Status failure) const;
 
   const std::filesystem::path root_;
   const TransportOptions options_;

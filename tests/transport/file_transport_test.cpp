@@ -522,6 +522,28 @@ TEST_F(FileTransportTest, SyncFlushesTheDpVolumeAndNeedsTheRoot) {
   EXPECT_EQ((*t)->sync().code(), Status::Code::Unavailable);
 }
 
+// openBody() does not stat the root for every body: a root that went away (an unmounted share)
+// must still come out as Unavailable, not as a create error, and must not be remade.
+TEST_F(FileTransportTest, RootGoneMidJobIsUnavailableAndNotRemade) {
+  ASSERT_TRUE(transport_->probe().ok());
+  upload("first body");
+  fs::remove_all(root_);
+  auto up = transport_->openBody({sha("second body"), 11, "PS100001", "", 0});
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), Status::Code::Unavailable) << up.status().toString();
+  EXPECT_FALSE(fs::exists(root_));
+}
+
+// A FileLib deleted behind the transport's back is made again under a root that is still there.
+TEST_F(FileTransportTest, MissingFileLibIsMadeAgain) {
+  ASSERT_TRUE(transport_->probe().ok());
+  fs::remove_all(root_ / "FileLib");
+  const std::string data = "body after FileLib went";
+  upload(data);
+  const std::string h = sha(data);
+  EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), data);
+}
+
 TEST_F(FileTransportTest, OwnerMustBeASimpleName) {
   EXPECT_EQ(transport_->openBody({sha("x"), 1, "../x", "", 0}).status().code(),
             Status::Code::InvalidArgument);
