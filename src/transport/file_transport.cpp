@@ -62,30 +62,31 @@ Status fsyncDir(const fs::path& dir) {
   return Status::Ok();
 }
 
-// Hashes [0, size) of an open file, reading it back through a page-aligned buffer of at most
-// `buffer_size` bytes (one per thread, reused: small bodies come by the thousand).
-Result<std::string> hashFd(int fd, std::uint64_t size, std::size_t buffer_size,
-                           const fs::path& path) {
+// Adds [from, to) of an open file to `hasher`, reading it back through a page-aligned buffer of at
+// most `buffer_size` bytes (one per thread, reused: small bodies come by the thousand).
+Status readBackInto(content::Sha256& hasher, int fd, std::uint64_t from, std::uint64_t to,
+                    std::size_t buffer_size, const fs::path& path) {
   thread_local AlignedBuffer buffer;
   thread_local std::size_t capacity = 0;
   if (capacity < buffer_size) {
     buffer = makeAlignedBuffer(buffer_size);
     capacity = buffer_size;
   }
-  content::Sha256 hasher;
-  std::uint64_t offset = 0;
-  while (offset < size) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_size, size - offset));
+  std::uint64_t offset = from;
+  while (offset < to) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_size, to - offset));
     ssize_t n = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errnoStatus("read back", path, errno);
     }
-    if (n == 0) break;
+    if (n == 0)
+      return Status::Corruption("read back " + path.string() + ": ends at " +
+                                std::to_string(offset) + " of " + std::to_string(to) + " bytes");
     hasher.update(buffer.get(), static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
   }
-  return hasher.finishHex();
+  return Status::Ok();
 }
 
 // Deletes the temporary files `owner` left for body `sha256` in its folder `dir`, except the one
@@ -154,6 +155,18 @@ class FileUpload final : public BodyUpload {
   Status flush() override {
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
     if (::fdatasync(fd_) != 0) return errnoStatus("fdatasync", tempPath(), errno);
+    // A large body is checked as it goes: what is durable now is read back into the hash, and
+    // its pages are dropped (they are clean). So a stream holds at most a checkpoint's worth of
+    // the body in the page cache, not all of it until the install, and its next writes reuse
+    // those pages. seal() reads back only the rest.
+    if (read_back_ && offset_ > hashed_) {
+      PKGXFER_RETURN_IF_ERROR(
+          readBackInto(hasher_, fd_, hashed_, offset_, readBackChunk(), tempPath()));
+      hashed_ = offset_;
+      if (options_.sync && options_.drop_from_cache) {
+        ::posix_fadvise(fd_, 0, static_cast<off_t>(hashed_), POSIX_FADV_DONTNEED);
+      }
+    }
     return Status::Ok();
   }
 
@@ -165,14 +178,15 @@ class FileUpload final : public BodyUpload {
       return Status::Corruption("body " + sha256_ + ": " + std::to_string(offset_) +
                                 " bytes written, expected " + std::to_string(size_));
     }
-    std::string actual;
     if (read_back_) {
-      const std::size_t chunk = static_cast<std::size_t>(
-          std::min<std::uint64_t>(options_.buffer_size, std::max<std::uint64_t>(size_, 1)));
-      PKGXFER_ASSIGN_OR_RETURN(actual, hashFd(fd_, size_, chunk, tempPath()));
-    } else {
-      PKGXFER_ASSIGN_OR_RETURN(actual, hasher_.finishHex());
+      Status read = readBackInto(hasher_, fd_, hashed_, size_, readBackChunk(), tempPath());
+      if (!read.ok()) {
+        if (read.code() == Status::Code::Corruption) abort();  // shorter than written: resend
+        return read;
+      }
+      hashed_ = size_;
     }
+    PKGXFER_ASSIGN_OR_RETURN(std::string actual, hasher_.finishHex());
     if (actual != sha256_) {
       abort();
       return Status::Corruption("body " + sha256_ + " hashes to " + actual + " on the DP" +
@@ -225,6 +239,10 @@ class FileUpload final : public BodyUpload {
 
  private:
   fs::path tempPath() const { return dir_ / temp_name_; }
+  std::size_t readBackChunk() const {
+    return static_cast<std::size_t>(
+        std::min<std::uint64_t>(options_.buffer_size, std::max<std::uint64_t>(size_, 1)));
+  }
 
   Status writeAll(const char* p, std::size_t left) {
     while (left > 0) {
@@ -248,6 +266,7 @@ class FileUpload final : public BodyUpload {
   int fd_;
   std::uint64_t offset_;
   const bool read_back_;
+  std::uint64_t hashed_ = 0;  // with read_back_: [0, hashed_) is read back into hasher_
   bool sealed_ = false;
   bool installed_ = false;
   const TransportOptions options_;

@@ -468,6 +468,54 @@ TEST_F(FileTransportTest, InstalledBodiesLeaveThePageCache) {
   }
 }
 
+TEST_F(FileTransportTest, CheckpointsOfALargeBodyLeaveThePageCache) {
+  // A large body is read back and dropped a checkpoint at a time (flush), so a stream holds at
+  // most one checkpoint of it in memory, not the whole body until it is installed. The hash still
+  // covers every byte: a body whose first checkpoint differs from what the DP holds is refused.
+  if (!pagesCanLeaveTheCache(root_)) GTEST_SKIP() << root_ << " keeps files in memory";
+  const std::size_t step = 1 << 20;
+  const std::size_t size = 3 * step + 100;
+  for (bool drop : {true, false}) {
+    SCOPED_TRACE(drop ? "drop" : "keep");
+    TransportOptions options;  // sync on
+    options.drop_from_cache = drop;
+    auto t = makeTransport(dp_, options);
+    ASSERT_TRUE(t.ok());
+    const std::string body = pattern(size, drop ? 'c' : 'k');
+    const std::string h = sha(body);
+    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
+    ASSERT_TRUE(up.ok()) << up.status().toString();
+    const fs::path temp = root_ / "FileLib" / h.substr(0, 4) / (*up)->tempName();
+    for (std::size_t at = 0; at < size; at += step) {
+      const std::size_t n = std::min(step, size - at);
+      ASSERT_TRUE((*up)->write(body.data() + at, n).ok());
+      if (at + n == size) break;
+      ASSERT_TRUE((*up)->flush().ok());
+      if (drop) {
+        EXPECT_EQ(cachedPages(temp), 0u) << "after a checkpoint at " << at + n;
+      } else {
+        EXPECT_GE(cachedPages(temp), (at + n) / 4096);
+      }
+    }
+    Status s = (*up)->finish();
+    ASSERT_TRUE(s.ok()) << s.toString();
+    EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
+  }
+
+  // The bytes of a checkpoint are read back from the DP at the checkpoint, not taken from the
+  // caller: a body that is not what the DP holds fails at seal and leaves nothing behind.
+  const std::string body = pattern(2 * step, 'x');
+  std::string claimed = body;
+  claimed[10] ^= 1;
+  auto up = transport_->openBody({sha(claimed), claimed.size(), "PS100001", "", 0, true});
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE((*up)->write(body.data(), step).ok());
+  ASSERT_TRUE((*up)->flush().ok());
+  ASSERT_TRUE((*up)->write(body.data() + step, step).ok());
+  EXPECT_EQ((*up)->finish().code(), Status::Code::Corruption);
+  EXPECT_TRUE(tempFiles(root_).empty());
+}
+
 TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
   // Sizes around page edges, odd write sizes, a buffer that is not aligned, with and without
   // read-back: the installed body is the bytes written.

@@ -75,7 +75,8 @@ class BodyUpload {
   // with the OS cause (e.g. disk full) otherwise.
   virtual Status write(const void* data, std::size_t size) = 0;
   // Makes every byte written so far durable on the DP (fsync). After it returns OK, offset() may
-  // be recorded as a resume point.
+  // be recorded as a resume point. A file DP that verifies also reads those bytes back into the
+  // body's hash then, and drops them from the page cache: seal() reads back only the rest.
   virtual Status flush() = 0;
   // Checks the body (size, then SHA-256: read back from the DP when BodySpec::verify, else the
   // hash of the bytes as they were written; a resumed upload always reads back). Corruption on a
