@@ -21,7 +21,31 @@ std::string bodyPath(const std::filesystem::path& root, const std::string& sha) 
 
 std::string shaOf(const std::string& data) { return *content::sha256Hex(data); }
 
-class DistributionTest : public SiteFixture {};
+class DistributionTest : public SiteFixture {
+ protected:
+  // Starts the site with `record` on its DP and distributes a two-file package to dp01.
+  content::Manifest distributeTwoFiles(TransportRecord& record) {
+    addDps(1);
+    auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
+    startSite(recordingFactory(record));
+    request(RequestKind::Distribute, "PS100001", {"dp01"});
+    EXPECT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+    EXPECT_EQ(record.openedTotal(), 2);
+    return m;
+  }
+
+  // After a redistribute of distributeTwoFiles(): both files were sent again, and the second of
+  // two finished jobs is the redistribute.
+  void expectResentBoth(TransportRecord& record, const content::Manifest& m) {
+    ASSERT_TRUE(waitFor([&] { return record.openedTotal() == 4; }))
+        << "the redistribute sent " << record.openedTotal() - 2 << " file(s)";
+    ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+    expectInstalled("dp01", m);
+    auto done = jobs({std::nullopt, std::nullopt, {JobState::Done}});
+    ASSERT_EQ(done.size(), 2u);
+    EXPECT_EQ(done[1].action, JobAction::Redistribute);
+  }
+};
 
 TEST_F(DistributionTest, DistributesOnePackageToSixDps) {
   addDps(6);
@@ -220,34 +244,19 @@ TEST_F(DistributionTest, LeftoversOfEarlierAttemptsAreDeleted) {
 }
 
 TEST_F(DistributionTest, RedistributeResendsEverything) {
-  addDps(1);
-  auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
   TransportRecord record;
-  startSite(recordingFactory(record));
-  request(RequestKind::Distribute, "PS100001", {"dp01"});
-  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
-  EXPECT_EQ(record.openedTotal(), 2);
+  auto m = distributeTwoFiles(record);
   request(RequestKind::Redistribute, "PS100001", {"dp01"});
-  ASSERT_TRUE(waitFor([&] { return record.openedTotal() == 4; }));
-  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
-  expectInstalled("dp01", m);
-  auto redis = jobs({std::nullopt, std::nullopt, {JobState::Done}});
-  ASSERT_EQ(redis.size(), 2u);
-  EXPECT_EQ(redis[1].action, JobAction::Redistribute);
+  expectResentBoth(record, m);
 }
 
 TEST_F(DistributionTest, RedistributeWhoseCheckFailedIsRetriedAsARedistribute) {
   // The DP is offline when the redistribute comes: its preliminary check fails, no job is
   // created, and the pair retries. The retry must re-send every file, not turn into a plain
   // distribute that finds the content present and sends nothing.
-  addDps(1);
   config_.distribution.retry_delay = std::chrono::milliseconds(100);
-  auto m = addPackage("PS100001", {{"a", "one"}, {"b", "two"}});
   TransportRecord record;
-  startSite(recordingFactory(record));
-  request(RequestKind::Distribute, "PS100001", {"dp01"});
-  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
-  ASSERT_EQ(record.openedTotal(), 2);
+  auto m = distributeTwoFiles(record);
   const auto away = dpRoot("dp01").string() + ".away";
   std::filesystem::rename(dpRoot("dp01"), away);
   request(RequestKind::Redistribute, "PS100001", {"dp01"});
@@ -257,13 +266,7 @@ TEST_F(DistributionTest, RedistributeWhoseCheckFailedIsRetriedAsARedistribute) {
   }));
   EXPECT_EQ(dist("PS100001", "dp01").action, JobAction::Redistribute);
   std::filesystem::rename(away, dpRoot("dp01"));
-  ASSERT_TRUE(waitFor([&] { return record.openedTotal() == 4; }))
-      << "the retry sent " << record.openedTotal() - 2 << " file(s)";
-  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
-  expectInstalled("dp01", m);
-  auto done = jobs({std::nullopt, std::nullopt, {JobState::Done}});
-  ASSERT_EQ(done.size(), 2u);
-  EXPECT_EQ(done[1].action, JobAction::Redistribute);
+  expectResentBoth(record, m);
   EXPECT_NE(log("distmgr").find("Retrying redistribute of package PS100001 v1 to dp01"),
             std::string::npos);
 }
