@@ -366,6 +366,10 @@ class PackageTransferManager final : public host::Component {
   // pair fails for good (a retry takes them over instead, see distmgr).
   void failJob(const store::TransferJob& job, const Status& error,
                const std::shared_ptr<transport::Transport>& transport) {
+    // One transaction: nobody (status, a test) sees the pair failed for good while its resume
+    // points are still recorded. Without it, the writes still happen one by one.
+    auto tx = store::Transaction::begin(*db_);
+    if (!tx.ok()) logIfError(tx.status(), job.id, "begin recording the failure");
     logIfError(jobs_->setState(job.id, JobState::Failed, error.toString()), job.id, "mark failed");
     auto d =
         distmgr::recordFailure(*dists_, job.package_id, job.dp, error, ctx_.config.distribution,
@@ -375,6 +379,7 @@ class PackageTransferManager final : public host::Component {
     } else if (!d->retry && transport) {
       discardPartials(job, transport);
     }
+    if (tx.ok()) logIfError(tx->commit(), job.id, "record the failure");
   }
 
   void onJobDone(std::int64_t id, const Result<JobOutcome>& result) {
