@@ -80,9 +80,10 @@ Status readBackInto(content::Sha256& hasher, int fd, std::uint64_t from, std::ui
       if (errno == EINTR) continue;
       return errnoStatus("read back", path, errno);
     }
-    if (n == 0)
+    if (n == 0) {
       return Status::Corruption("read back " + path.string() + ": ends at " +
                                 std::to_string(offset) + " of " + std::to_string(to) + " bytes");
+    }
     hasher.update(buffer.get(), static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
   }
@@ -155,17 +156,17 @@ class FileUpload final : public BodyUpload {
   Status flush() override {
     if (fd_ < 0) return Status::Internal("upload of " + sha256_ + " is closed");
     if (::fdatasync(fd_) != 0) return errnoStatus("fdatasync", tempPath(), errno);
-    // A large body is checked as it goes: what is durable now is read back into the hash, and
-    // its pages are dropped (they are clean). So a stream holds at most a checkpoint's worth of
-    // the body in the page cache, not all of it until the install, and its next writes reuse
-    // those pages. seal() reads back only the rest.
+    // A large body is checked as it goes: what is durable now is read back into the hash (seal()
+    // reads back only the rest), then its pages are dropped (they are clean). So a stream holds
+    // at most a checkpoint's worth of the body in the page cache, not all of it until the
+    // install, and its next writes reuse those pages.
     if (read_back_ && offset_ > hashed_) {
       PKGXFER_RETURN_IF_ERROR(
           readBackInto(hasher_, fd_, hashed_, offset_, readBackChunk(), tempPath()));
       hashed_ = offset_;
-      if (options_.sync && options_.drop_from_cache) {
-        ::posix_fadvise(fd_, 0, static_cast<off_t>(hashed_), POSIX_FADV_DONTNEED);
-      }
+    }
+    if (options_.sync && options_.drop_from_cache) {
+      ::posix_fadvise(fd_, 0, static_cast<off_t>(offset_), POSIX_FADV_DONTNEED);
     }
     return Status::Ok();
   }

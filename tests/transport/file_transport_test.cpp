@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -475,15 +476,17 @@ TEST_F(FileTransportTest, CheckpointsOfALargeBodyLeaveThePageCache) {
   if (!pagesCanLeaveTheCache(root_)) GTEST_SKIP() << root_ << " keeps files in memory";
   const std::size_t step = 1 << 20;
   const std::size_t size = 3 * step + 100;
-  for (bool drop : {true, false}) {
-    SCOPED_TRACE(drop ? "drop" : "keep");
+  char seed = 'c';
+  for (auto [drop, verify] :
+       {std::pair{true, true}, std::pair{true, false}, std::pair{false, true}}) {
+    SCOPED_TRACE(std::string(drop ? "drop" : "keep") + (verify ? ", verify" : ""));
     TransportOptions options;  // sync on
     options.drop_from_cache = drop;
     auto t = makeTransport(dp_, options);
     ASSERT_TRUE(t.ok());
-    const std::string body = pattern(size, drop ? 'c' : 'k');
+    const std::string body = pattern(size, seed++);
     const std::string h = sha(body);
-    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
+    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, verify});
     ASSERT_TRUE(up.ok()) << up.status().toString();
     const fs::path temp = root_ / "FileLib" / h.substr(0, 4) / (*up)->tempName();
     for (std::size_t at = 0; at < size; at += step) {
