@@ -31,6 +31,18 @@ Status errnoStatus(std::string_view op, std::string_view what, int err) {
     case ENOENT:
     case ENOTDIR:
       return Status::NotFound(std::move(msg));
+    case EEXIST:
+      return Status::AlreadyExists(std::move(msg));
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case EHOSTDOWN:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case EPIPE:
+      return Status::Unavailable(std::move(msg));
     default:
       return Status::IoError(std::move(msg));
   }

@@ -14,7 +14,9 @@ namespace pkgxfer {
 std::string errnoText(int err);
 
 // "<op> <what>: <errnoText>" with the kind chosen from errno: EACCES/EPERM/EROFS →
-// PermissionDenied, ENOENT/ENOTDIR → NotFound, everything else IoError. `what` is usually a path,
+// PermissionDenied, ENOENT/ENOTDIR → NotFound, EEXIST → AlreadyExists, a peer that cannot be
+// reached or went away (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ...) → Unavailable,
+// everything else IoError. `what` is usually a path,
 // already made printable by the caller.
 Status errnoStatus(std::string_view op, std::string_view what, int err);
 
