@@ -495,26 +495,25 @@ Status readAddress(const Fields& f, const Context& ctx, DistributionPointConfig*
     if (path.empty() || path.find('\0') != std::string::npos) {
       return expected(ptr, "\"file://\" followed by a path, e.g. \"file:///srv/dp01\"", v);
     }
-    dp->scheme = AddressScheme::File;
-    dp->file_root = internal::resolvePath(ctx.base_dir, internal::pathFromUtf8(path));
+    dp->location = FileAddress{internal::resolvePath(ctx.base_dir, internal::pathFromUtf8(path))};
   } else if (address.starts_with("smb://")) {
-    if (!internal::parseSmbAddress(address, &why)) {
+    std::optional<internal::SmbAddress> smb = internal::parseSmbAddress(address, &why);
+    if (!smb) {
       return invalid(ptr,
                      "expected \"smb://host/share[/path]\", got " + describe(v) + " (" + why + ")");
     }
-    dp->scheme = AddressScheme::Smb;
+    dp->location = SmbAddress{smb->host, smb->port, smb->share, smb->path};
   } else if (address.starts_with("http://") || address.starts_with("https://")) {
     std::optional<internal::HttpUrl> url = internal::parseHttpUrl(address, &why);
     if (!url) {
       return invalid(
           ptr, "expected \"http(s)://host[:port][/path]\", got " + describe(v) + " (" + why + ")");
     }
-    dp->scheme = url->https ? AddressScheme::Https : AddressScheme::Http;
+    dp->location = HttpAddress{url->https, url->host, url->port, url->path};
   } else {
     return expected(ptr, "an address starting with file://, smb://, http:// or https://", v);
   }
-  if (dp->type == DpType::Pull && dp->scheme != AddressScheme::Http &&
-      dp->scheme != AddressScheme::Https) {
+  if (dp->type == DpType::Pull && dp->http() == nullptr) {
     return expected(ptr, "an http:// or https:// address for a pull DP (it is notified over HTTP)",
                     v);
   }
@@ -733,14 +732,10 @@ Status readDistributionPoint(const Json& v, const std::string& ptr, Context& ctx
   PKGXFER_RETURN_IF_ERROR(readName(f, &dp->name));
   PKGXFER_RETURN_IF_ERROR(f.readEnum("type", kDpTypes, &dp->type));
   PKGXFER_RETURN_IF_ERROR(readAddress(f, ctx, dp));
-  const bool http_address = dp->scheme == AddressScheme::Http || dp->scheme == AddressScheme::Https;
-  if (http_address) {
-    std::string why;
-    dp->content_url = internal::parseHttpUrl(dp->address, &why)->normalized;
-  }
+  if (const HttpAddress* http = dp->http()) dp->content_url = http->url();
   PKGXFER_RETURN_IF_ERROR(readUrl(f, "content_url", &dp->content_url));
 
-  if (f.has("ca_file") && dp->scheme != AddressScheme::Https &&
+  if (f.has("ca_file") && dp->scheme() != AddressScheme::Https &&
       !dp->content_url.starts_with("https://")) {
     return invalid(f.pointer("ca_file"),
                    "only used with an https:// address or content_url (this DP has neither)");
@@ -748,7 +743,7 @@ Status readDistributionPoint(const Json& v, const std::string& ptr, Context& ctx
   PKGXFER_RETURN_IF_ERROR(readReadableFile(f, "ca_file", ctx, &dp->ca_file));
 
   if (const Json* credentials = f.find("credentials")) {
-    if (dp->scheme != AddressScheme::Smb) {
+    if (dp->smb() == nullptr) {
       return invalid(f.pointer("credentials"), "only used with an smb:// address");
     }
     Credentials c;
@@ -756,7 +751,7 @@ Status readDistributionPoint(const Json& v, const std::string& ptr, Context& ctx
     dp->credentials = std::move(c);
   }
   if (const Json* smb = f.find("smb")) {
-    if (dp->scheme != AddressScheme::Smb) {
+    if (dp->smb() == nullptr) {
       return invalid(f.pointer("smb"), "only used with an smb:// address");
     }
     PKGXFER_RETURN_IF_ERROR(Fields(*smb, f.pointer("smb")).readBool("encrypt", &dp->smb_encrypt));
@@ -1026,6 +1021,20 @@ Result<std::string> readConfigFile(const fs::path& file, const std::string& show
 bool Schedule::alwaysOpen() const {
   return std::all_of(hours.begin(), hours.end(),
                      [](ScheduleLevel level) { return level == ScheduleLevel::All; });
+}
+
+std::string HttpAddress::url() const {
+  std::string out = https ? "https://" : "http://";
+  out += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != 0) out += ":" + std::to_string(port);
+  out += base_path;
+  return out;
+}
+
+AddressScheme DistributionPointConfig::scheme() const {
+  if (file() != nullptr) return AddressScheme::File;
+  if (smb() != nullptr) return AddressScheme::Smb;
+  return http()->https ? AddressScheme::Https : AddressScheme::Http;
 }
 
 bool Config::hosts(std::string_view component) const {

@@ -1,11 +1,5 @@
 #include "pkgxfer/content/content_library.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -15,51 +9,56 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "pkgxfer/common/aligned_buffer.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/content/file_hasher.h"
-#include "posix_io.h"
+#include "temp_names.h"
 
 namespace pkgxfer::content {
 
-namespace fs = std::filesystem;
-using internal::displayBytes;
-using internal::displayPath;
-using internal::errnoStatus;
-using internal::UniqueFd;
+using fs::Path;
 
 namespace {
 
-constexpr std::string_view kTempSuffix = ".tmp";
+// Manifests and PkgLib entries larger than this are refused as damaged (a 100,000-file manifest is
+// ~16 MB): a huge file planted where a manifest should be must not exhaust memory.
+constexpr std::uint64_t kMaxManifestBytes = 256ull << 20;
 
 // Parsed manifests, shared by every library in the process: distmgr's check and pkgxfermgr's job
 // read the same site manifest, and each job of a fan-out reads it again (~50 ms for 10,000
-// files). An entry serves only while the file is the same one (device, inode, size, mtime, seen
+// files). An entry serves only while the file is the same one (file identity, size, mtime, seen
 // before and after the read): manifests are replaced by rename, and a file rewritten in place
 // changes its mtime.
 class ManifestCache {
  public:
   struct Identity {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
+    std::uint64_t volume = 0;
+    std::uint64_t id = 0;
+    std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
     bool operator==(const Identity&) const = default;
   };
 
-  static std::optional<Identity> identify(const fs::path& path) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-    return Identity{st.st_dev, st.st_ino, st.st_size,
-                    std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+  static std::optional<Identity> identify(fs::FileSystem& fs, const Path& path) {
+    auto info = fs.stat(path);
+    if (!info.ok()) return std::nullopt;
+    return Identity{info->volume, info->id, info->size, info->mtime_ns};
   }
 
-  std::shared_ptr<const Manifest> find(const std::string& path, const Identity& id) {
+  // The key of a manifest: its path on that file system (two file systems may use one path).
+  static std::string key(const fs::FileSystem& fs, const Path& path) {
+    return std::to_string(reinterpret_cast<std::uintptr_t>(&fs)) + ":" + path.native();
+  }
+
+  std::shared_ptr<const Manifest> find(const std::string& key, const Identity& id) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if (it->path != path) continue;
+      if (it->key != key) continue;
       if (!(it->id == id)) return nullptr;
       entries_.splice(entries_.begin(), entries_, it);  // most recently used first
       return it->manifest;
@@ -67,11 +66,11 @@ class ManifestCache {
     return nullptr;
   }
 
-  void put(const std::string& path, const Identity& id, std::shared_ptr<const Manifest> m) {
+  void put(const std::string& key, const Identity& id, std::shared_ptr<const Manifest> m) {
     if (m->files.size() > kMaxFiles) return;
     std::lock_guard<std::mutex> lock(mu_);
-    std::erase_if(entries_, [&](const Entry& e) { return e.path == path; });
-    entries_.push_front({path, id, std::move(m)});
+    std::erase_if(entries_, [&](const Entry& e) { return e.key == key; });
+    entries_.push_front({key, id, std::move(m)});
     std::size_t files = 0;
     auto keep = entries_.begin();
     for (std::size_t n = 0; keep != entries_.end() && n < kMaxEntries; ++keep, ++n) {
@@ -86,7 +85,7 @@ class ManifestCache {
   static constexpr std::size_t kMaxEntries = 16;
   static constexpr std::size_t kMaxFiles = 250'000;
   struct Entry {
-    std::string path;
+    std::string key;
     Identity id;
     std::shared_ptr<const Manifest> manifest;
   };
@@ -97,10 +96,6 @@ class ManifestCache {
 ManifestCache& manifestCache() {
   static ManifestCache cache;
   return cache;
-}
-
-bool isTempName(std::string_view name) {
-  return name.size() > 1 + kTempSuffix.size() && name.front() == '.' && name.ends_with(kTempSuffix);
 }
 
 Status checkSha(std::string_view sha256) {
@@ -133,69 +128,6 @@ bool parseDataLibName(std::string_view name, ContentRef& out) {
   return true;
 }
 
-// A temporary file ".<base>.<random>.tmp" in `dir`, created exclusively and flock'd for its whole
-// life so that cleanup never deletes it while its writer lives.
-struct TempFile {
-  UniqueFd fd;
-  fs::path path;
-};
-
-Result<TempFile> createTemp(const fs::path& dir, std::string_view base) {
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    fs::path path =
-        dir / ("." + std::string(base) + "." + internal::randomToken() + std::string(kTempSuffix));
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) {
-      if (errno == EEXIST) continue;
-      return errnoStatus("create", path, errno);
-    }
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
-    // A cleanup may have deleted the name between our open() and flock(): make sure the name
-    // still refers to our file, or start over.
-    struct stat mine, named;
-    if (::fstat(fd.get(), &mine) != 0) return errnoStatus("stat", path, errno);
-    if (::lstat(path.c_str(), &named) != 0 || named.st_ino != mine.st_ino ||
-        named.st_dev != mine.st_dev) {
-      continue;
-    }
-    return TempFile{std::move(fd), std::move(path)};
-  }
-  return Status::IoError("cannot create a temporary file in " + displayPath(dir));
-}
-
-// Deletes `path` if it is a temporary file no live writer holds. Returns true if deleted.
-bool removeIfStale(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
-  if (!fd.valid()) return false;
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return false;  // its writer is alive
-  struct stat mine, named;
-  if (::fstat(fd.get(), &mine) != 0 || ::lstat(path.c_str(), &named) != 0) return false;
-  if (mine.st_ino != named.st_ino || mine.st_dev != named.st_dev) return false;
-  return ::unlink(path.c_str()) == 0;
-}
-
-// Calls `fn(name, d_type)` for each entry of `dir` except "." and "..". NotFound if `dir` is
-// missing.
-template <typename Fn>
-Status listDir(const fs::path& dir, Fn&& fn) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return errnoStatus("open folder", dir, errno);
-  Status status;
-  while (true) {
-    errno = 0;
-    struct dirent* e = ::readdir(d);
-    if (e == nullptr) {
-      if (errno != 0) status = errnoStatus("read folder", dir, errno);
-      break;
-    }
-    std::string_view name(e->d_name);
-    if (name == "." || name == "..") continue;
-    fn(name, e->d_type);
-  }
-  ::closedir(d);
-  return status;
-}
-
 bool isPrefixName(std::string_view name) {
   if (name.size() != 4) return false;
   return std::all_of(name.begin(), name.end(),
@@ -209,218 +141,236 @@ std::string pkgLibJson(const std::string& package_id, const std::vector<std::uin
   return j.dump();
 }
 
+// One page-aligned buffer per thread, reused: copies and read-backs of small bodies come by the
+// thousand and allocate nothing.
+char* threadBuffer(std::size_t size) {
+  thread_local AlignedBuffer buffer;
+  thread_local std::size_t capacity = 0;
+  if (capacity < size) {
+    buffer = makeAlignedBuffer(size);
+    capacity = size;
+  }
+  return buffer.get();
+}
+
 }  // namespace
 
-// ---- locks -------------------------------------------------------------------------------------
+bool isValidOwner(std::string_view owner) { return internal::isValidOwner(owner); }
 
-// Serializes metadata changes: the mutex within the process, flock() on the root folder across
-// processes (a CLI and the service may share a library).
+// ---- locks and pins ----------------------------------------------------------------------------
+
+// Serializes metadata changes: the mutex within the process, the file system's folder lock on
+// the root across processes (a CLI and the service may share a library).
 class ContentLibrary::MetaLock {
  public:
-  explicit MetaLock(ContentLibrary& lib) : lock_(lib.meta_mu_), fd_(lib.root_fd_) {
-    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+  explicit MetaLock(ContentLibrary& lib) : lock_(lib.meta_mu_) {
+    auto held = lib.fs_.lockDirectory(lib.root_);
+    if (held.ok()) {
+      held_ = std::move(*held);
+    } else {
+      status_ = held.status();
     }
   }
-  ~MetaLock() { ::flock(fd_, LOCK_UN); }
-  MetaLock(const MetaLock&) = delete;
-  MetaLock& operator=(const MetaLock&) = delete;
+  // Not OK if the folder lock could not be taken (e.g. the root is gone): the change must not go
+  // ahead without it.
+  const Status& status() const { return status_; }
 
  private:
   std::lock_guard<std::mutex> lock_;
-  int fd_;
+  std::unique_ptr<fs::DirectoryLock> held_;
+  Status status_;
 };
 
-// Pins bodies for its lifetime so that a concurrent removal does not delete them.
-class ContentLibrary::PinGuard {
- public:
-  PinGuard(ContentLibrary& lib, std::vector<std::string> shas) : lib_(lib), shas_(std::move(shas)) {
-    for (const auto& s : shas_) lib_.pin(s);
-  }
-  ~PinGuard() {
-    for (const auto& s : shas_) lib_.unpin(s);
-  }
-  PinGuard(const PinGuard&) = delete;
-  PinGuard& operator=(const PinGuard&) = delete;
-
- private:
-  ContentLibrary& lib_;
-  std::vector<std::string> shas_;
-};
-
-void ContentLibrary::pin(const std::string& sha256) {
+void ContentLibrary::pinOne(const std::string& sha256) {
   std::lock_guard<std::mutex> lock(pin_mu_);
   ++pins_[sha256];
 }
 
-void ContentLibrary::unpin(const std::string& sha256) {
+void ContentLibrary::unpinOne(const std::string& sha256) {
   std::lock_guard<std::mutex> lock(pin_mu_);
   auto it = pins_.find(sha256);
   if (it != pins_.end() && --it->second == 0) pins_.erase(it);
 }
 
-// ---- BodyReader --------------------------------------------------------------------------------
+bool ContentLibrary::pinned(const std::string& sha256) const {
+  std::lock_guard<std::mutex> lock(pin_mu_);
+  return pins_.count(sha256) != 0;
+}
 
-BodyReader::BodyReader(BodyReader&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), size_(other.size_), path_(std::move(other.path_)) {}
+BodyPins ContentLibrary::pin(std::vector<std::string> sha256s) {
+  BodyPins pins;
+  pins.library_ = this;
+  {
+    std::lock_guard<std::mutex> lock(pin_mu_);
+    for (const std::string& s : sha256s) ++pins_[s];
+  }
+  pins.shas_ = std::move(sha256s);
+  return pins;
+}
 
-BodyReader& BodyReader::operator=(BodyReader&& other) noexcept {
+BodyPins::BodyPins(BodyPins&& other) noexcept
+    : library_(std::exchange(other.library_, nullptr)), shas_(std::move(other.shas_)) {}
+
+BodyPins& BodyPins::operator=(BodyPins&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-    size_ = other.size_;
-    path_ = std::move(other.path_);
+    BodyPins old(std::move(*this));
+    library_ = std::exchange(other.library_, nullptr);
+    shas_ = std::move(other.shas_);
   }
   return *this;
 }
 
-BodyReader::~BodyReader() {
-  if (fd_ >= 0) ::close(fd_);
+BodyPins::~BodyPins() {
+  if (library_ == nullptr) return;
+  for (const std::string& s : shas_) library_->unpinOne(s);
 }
 
-Result<std::size_t> BodyReader::readAt(std::uint64_t offset, void* buffer, std::size_t size) const {
-  char* p = static_cast<char*>(buffer);
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd_, p + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errnoStatus("read", path_, errno);
-    }
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  return done;
-}
+// ---- Upload ------------------------------------------------------------------------------------
 
-// ---- BodyWriter --------------------------------------------------------------------------------
-
-BodyWriter::BodyWriter(ContentLibrary& library, std::string sha256,
-                       std::optional<std::uint64_t> expected, fs::path temp, int fd)
+Upload::Upload(ContentLibrary& library, const UploadSpec& spec, Path dir, std::string temp_name,
+               std::unique_ptr<fs::File> file, std::uint64_t offset, std::size_t leftovers,
+               bool created_dir)
     : library_(library),
-      sha256_(std::move(sha256)),
-      expected_size_(expected),
-      temp_path_(std::move(temp)),
-      fd_(fd) {}
-
-BodyWriter::~BodyWriter() {
-  discard();
-  library_.unpin(sha256_);
+      sha256_(spec.sha256),
+      size_(spec.size),
+      resumable_(spec.resumable),
+      read_back_(spec.read_back || offset > 0),
+      dir_(std::move(dir)),
+      temp_name_(std::move(temp_name)),
+      file_(std::move(file)),
+      offset_(offset),
+      leftovers_(leftovers),
+      created_dir_(created_dir) {
+  library_.pinOne(sha256_);
 }
 
-void BodyWriter::discard() {
-  if (fd_ >= 0) {
-    // Unlink while we still hold the lock, so no cleanup races us.
-    if (state_ != State::Committed) ::unlink(temp_path_.c_str());
-    ::close(fd_);
-    fd_ = -1;
+Upload::~Upload() {
+  // Resumable and not finished: the temporary file stays for a resume (closing it is all).
+  if (!resumable_ || state_ == State::Aborted || state_ == State::Installed) {
+    abort();
+  } else {
+    file_.reset();
   }
+  library_.unpinOne(sha256_);
 }
 
-void BodyWriter::abort() {
-  discard();
-  if (state_ == State::Open || state_ == State::Verified) state_ = State::Aborted;
+void Upload::abort() {
+  // Deleted while still open (and locked), so no sweep races us.
+  if (state_ != State::Installed && state_ != State::Aborted) {
+    (void)library_.fs_.remove(tempPath());
+  }
+  file_.reset();
+  if (state_ == State::Open || state_ == State::Sealed) state_ = State::Aborted;
 }
 
-Status BodyWriter::write(std::uint64_t offset, const void* data, std::size_t size) {
+Status Upload::fail(Status status) {
+  failure_ = status;
+  if (!resumable_) abort();  // a resumable upload keeps its file: resume cuts it back
+  state_ = State::Failed;
+  return status;
+}
+
+Status Upload::write(std::uint64_t at, const void* data, std::size_t size) {
   if (state_ == State::Failed) return failure_;
   if (state_ != State::Open) {
-    return Status::Internal("body " + sha256_ + ": write after commit or abort");
+    return Status::Internal("upload of " + sha256_ + ": write after seal or abort");
   }
-  if (offset != written_) {
-    return Status::InvalidArgument("body " + sha256_ + ": chunk at offset " +
-                                   std::to_string(offset) + " but " + std::to_string(written_) +
-                                   " bytes were written; chunks must arrive in order");
+  if (at != offset_) {
+    return Status::InvalidArgument("body " + sha256_ + ": bytes at offset " + std::to_string(at) +
+                                   " but " + std::to_string(offset_) +
+                                   " bytes were written; bytes must arrive in order");
   }
-  if (expected_size_ && size > *expected_size_ - written_) {
+  if (size_ && size > *size_ - offset_) {
     return Status::InvalidArgument("body " + sha256_ + ": more than the expected " +
-                                   std::to_string(*expected_size_) + " bytes");
+                                   std::to_string(*size_) + " bytes");
   }
-  if (Status s = internal::writeAll(fd_, data, size, temp_path_); !s.ok()) {
+  if (Status s = file_->writeAt(offset_, data, size); !s.ok()) return fail(s);
+  if (!read_back_) hasher_.update(data, size);
+  offset_ += size;
+  // Start writing the bytes back now, so the flush that makes them durable later finds them on
+  // their way (a streaming writer's throughput instead of a write-then-flush stall).
+  if (library_.options_.sync && size > 0) file_->startWriteback(offset_ - size, size);
+  return Status::Ok();
+}
+
+Status Upload::readBack(std::uint64_t to) {
+  const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(
+      library_.options_.copy_buffer_size, std::max<std::uint64_t>(size_.value_or(to), 1)));
+  char* const buffer = threadBuffer(chunk);
+  while (hashed_ < to) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, to - hashed_));
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n, file_->readAt(hashed_, buffer, want));
+    if (n == 0) {
+      return Status::Corruption("read back " + library_.fs_.display(tempPath()) + ": ends at " +
+                                std::to_string(hashed_) + " of " + std::to_string(to) + " bytes");
+    }
+    hasher_.update(buffer, n);
+    hashed_ += n;
+  }
+  return Status::Ok();
+}
+
+Status Upload::checkpoint() {
+  if (state_ == State::Failed) return failure_;
+  if (state_ != State::Open) return Status::Internal("upload of " + sha256_ + " is not open");
+  const auto& options = library_.options_;
+  if (options.sync) {
+    if (Status s = file_->sync(); !s.ok()) return fail(s);
+  }
+  // What is durable now is read back into the hash (seal() reads back only the rest), then its
+  // pages are dropped (they are clean): a stream holds at most a checkpoint of a large body in
+  // the page cache, and its next writes reuse those pages.
+  if (read_back_ && offset_ > hashed_) {
+    if (Status s = readBack(offset_); !s.ok()) return fail(s);
+  }
+  if (options.sync && options.drop_from_cache) file_->dropCache(0, offset_);
+  return Status::Ok();
+}
+
+Status Upload::seal() {
+  if (state_ == State::Sealed) return Status::Ok();
+  if (state_ == State::Failed) return failure_;
+  if (state_ != State::Open) {
+    return Status::Internal("upload of " + sha256_ + ": seal after install or abort");
+  }
+  auto discard = [this](Status s) {
+    abort();
     failure_ = s;
     state_ = State::Failed;
-    discard();
-    return s;
-  }
-  hasher_.update(data, size);
-  written_ += size;
-  return Status::Ok();
-}
-
-Status BodyWriter::commit() { return library_.commitBody(*this); }
-
-Status ContentLibrary::verifyBody(BodyWriter& w) {
-  using State = BodyWriter::State;
-  if (w.state_ == State::Failed) return w.failure_;
-  if (w.state_ == State::Verified) return Status::Ok();
-  if (w.state_ != State::Open) {
-    return Status::Internal("body " + w.sha256_ + ": commit after commit or abort");
-  }
-  auto fail = [&w](Status s) {
-    w.failure_ = s;
-    w.state_ = State::Failed;
-    w.discard();
     return s;
   };
-  if (w.expected_size_ && w.written_ != *w.expected_size_) {
-    return fail(Status::Corruption("body " + w.sha256_ + ": " + std::to_string(w.written_) +
-                                   " bytes received, " + std::to_string(*w.expected_size_) +
-                                   " expected; discarded"));
+  if (size_ && offset_ != *size_) {
+    return discard(Status::Corruption("body " + sha256_ + ": " + std::to_string(offset_) +
+                                      " bytes written, " + std::to_string(*size_) +
+                                      " expected; discarded"));
   }
-  Result<std::string> actual = w.hasher_.finishHex();
-  if (!actual.ok()) return fail(actual.error());
-  if (*actual != w.sha256_) {
-    return fail(Status::Corruption("body " + w.sha256_ + ": the " + std::to_string(w.written_) +
-                                   " bytes received hash to " + *actual + "; discarded"));
+  if (read_back_) {
+    Status read = readBack(offset_);
+    if (read.code() == Status::Code::Corruption) return discard(read);  // shorter than written
+    if (!read.ok()) return fail(read);
   }
-  w.state_ = State::Verified;
+  Result<std::string> actual = hasher_.finishHex();
+  if (!actual.ok()) return fail(actual.status());
+  if (*actual != sha256_) {
+    return discard(Status::Corruption("body " + sha256_ + ": the " + std::to_string(offset_) +
+                                      " bytes written hash to " + *actual +
+                                      (read_back_ ? " (read back)" : "") + "; discarded"));
+  }
+  // A sealed resumable body waits in a batch: it must not hold a descriptor (a batch of small
+  // files would run into the process's limit). A locked one keeps its file, and so its lock.
+  if (resumable_) {
+    Status closed = file_->close();
+    file_.reset();
+    if (!closed.ok()) return fail(closed);
+  }
+  state_ = State::Sealed;
   return Status::Ok();
 }
 
-Status ContentLibrary::publishBody(BodyWriter& w) {
-  using State = BodyWriter::State;
-  if (w.state_ != State::Verified) return Status::Internal("body " + w.sha256_ + ": not verified");
-  auto fail = [&w](Status s) {
-    w.failure_ = s;
-    w.state_ = State::Failed;
-    w.discard();
-    return s;
-  };
-  if (options_.hooks.before_body_rename) {
-    if (Status s = options_.hooks.before_body_rename(w.sha256_, w.temp_path_); !s.ok()) {
-      return fail(s);
-    }
-  }
-  const fs::path final_path = bodyPath(w.sha256_);
-  if (::rename(w.temp_path_.c_str(), final_path.c_str()) != 0) {
-    return fail(errnoStatus("rename into place", final_path, errno));
-  }
-  w.state_ = State::Committed;
-  w.discard();  // closes (and unlocks) without deleting: the name is gone already
-  return Status::Ok();
-}
-
-Status ContentLibrary::commitBody(BodyWriter& w) {
-  PKGXFER_RETURN_IF_ERROR(verifyBody(w));
-  if (options_.sync && ::fsync(w.fd_) != 0) {
-    Status s = errnoStatus("fsync", w.temp_path_, errno);
-    w.failure_ = s;
-    w.state_ = BodyWriter::State::Failed;
-    w.discard();
-    return s;
-  }
-  const fs::path dir = bodyPath(w.sha256_).parent_path();
-  const bool created_dir = w.created_dir_;
-  PKGXFER_RETURN_IF_ERROR(publishBody(w));
-  if (options_.sync) {
-    PKGXFER_RETURN_IF_ERROR(internal::fsyncDir(dir));
-    if (created_dir) PKGXFER_RETURN_IF_ERROR(internal::fsyncDir(fileLib()));
-  }
-  return Status::Ok();
-}
-
-Status ContentLibrary::syncFileSystem() {
-  if (::syncfs(root_fd_) != 0) return errnoStatus("syncfs", root_, errno);
-  return Status::Ok();
+Status Upload::commit() {
+  PKGXFER_RETURN_IF_ERROR(seal());
+  Upload* one = this;
+  return library_.install(std::span<Upload* const>(&one, 1));
 }
 
 // ---- ValidationReport --------------------------------------------------------------------------
@@ -445,45 +395,61 @@ std::string ValidationReport::describe(std::size_t max_items) const {
 
 // ---- ContentLibrary: open and paths ------------------------------------------------------------
 
-ContentLibrary::ContentLibrary(fs::path root, Options options, int root_fd)
-    : root_(std::move(root)), options_(std::move(options)), root_fd_(root_fd) {}
+ContentLibrary::ContentLibrary(fs::FileSystem& fs, Path root, Options options)
+    : fs_(fs), root_(std::move(root)), options_(std::move(options)) {}
 
-ContentLibrary::~ContentLibrary() { ::close(root_fd_); }
+ContentLibrary::~ContentLibrary() = default;
 
-Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const fs::path& root,
+Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs, const Path& root,
                                                              Options options) {
   std::error_code ec;
-  fs::path abs = fs::absolute(root, ec);
-  if (ec) return errnoStatus("resolve", root, ec.value());
-  fs::create_directories(abs, ec);
-  if (ec) return errnoStatus("create content library", abs, ec.value());
-  for (const char* sub : {"FileLib", "DataLib", "PkgLib"}) {
-    fs::create_directory(abs / sub, ec);
-    if (ec) return errnoStatus("create", abs / sub, ec.value());
+  const Path abs = root.is_absolute() ? root : std::filesystem::absolute(root, ec);
+  if (ec) return Status::IoError("resolve " + displayPath(root) + ": " + ec.message());
+  if (options.create_root) {
+    // The root and its missing parents, outermost first.
+    std::vector<Path> missing;
+    for (Path p = abs; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      if (fs.stat(p).ok()) break;
+      missing.push_back(p);
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      auto made = fs.makeDirectory(*it);
+      if (!made.ok()) return made.status().withContext("create content library");
+    }
   }
-  int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errnoStatus("open content library", abs, errno);
-  std::unique_ptr<ContentLibrary> lib(new ContentLibrary(abs, std::move(options), fd));
-  if (lib->options_.clean_on_open) {
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, fs.stat(abs));
+  if (!info.isDirectory()) {
+    return Status::InvalidArgument("content library " + fs.display(abs) + " is not a folder");
+  }
+  for (const char* sub : {"FileLib", "DataLib", "PkgLib"}) {
+    PKGXFER_RETURN_IF_ERROR(fs.makeDirectory(abs / sub).status());
+  }
+  std::unique_ptr<ContentLibrary> lib(new ContentLibrary(fs, abs, std::move(options)));
+  if (lib->options_.sweep_on_open) {
     PKGXFER_RETURN_IF_ERROR(
-        lib->cleanTemporaryFiles(lib->options_.clean_file_lib_on_open).status());
+        lib->cleanTemporaryFiles(lib->options_.sweep_file_lib_on_open).status());
   }
   {
     MetaLock lock(*lib);
+    PKGXFER_RETURN_IF_ERROR(lock.status());
     PKGXFER_RETURN_IF_ERROR(lib->repairPkgLibUnlocked());
   }
   return lib;
 }
 
-Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const fs::path& root) {
-  return open(root, Options{});
+Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const Path& root, Options options) {
+  return open(fs::FileSystem::local(), root, std::move(options));
 }
 
-fs::path ContentLibrary::bodyPath(std::string_view sha256) const {
+Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const Path& root) {
+  return open(fs::FileSystem::local(), root, Options{});
+}
+
+Path ContentLibrary::bodyPath(std::string_view sha256) const {
   return fileLib() / std::string(sha256.substr(0, 4)) / std::string(sha256);
 }
 
-fs::path ContentLibrary::manifestPath(std::string_view package_id, std::uint64_t version) const {
+Path ContentLibrary::manifestPath(std::string_view package_id, std::uint64_t version) const {
   return dataLib() / (contentId(package_id, version) + ".json");
 }
 
@@ -491,98 +457,20 @@ fs::path ContentLibrary::manifestPath(std::string_view package_id, std::uint64_t
 
 bool ContentLibrary::hasBody(std::string_view sha256) const {
   if (!isSha256Hex(sha256)) return false;
-  struct stat st;
-  return ::stat(bodyPath(sha256).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  auto info = fs_.stat(bodyPath(sha256));
+  return info.ok() && info->isRegular();
 }
 
 Result<BodyReader> ContentLibrary::openBody(std::string_view sha256) const {
   PKGXFER_RETURN_IF_ERROR(checkSha(sha256));
-  fs::path path = bodyPath(sha256);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errnoStatus("open body", path, errno);
-  BodyReader reader(fd, 0, path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return errnoStatus("stat", path, errno);
-  reader.size_ = static_cast<std::uint64_t>(st.st_size);
-  return reader;
-}
-
-Result<std::unique_ptr<BodyWriter>> ContentLibrary::createBodyWriter(
-    std::string_view sha256, std::optional<std::uint64_t> expected_size) {
-  PKGXFER_RETURN_IF_ERROR(checkSha(sha256));
-  const fs::path prefix_dir = fileLib() / std::string(sha256.substr(0, 4));
-  bool created_dir = false;
-  if (::mkdir(prefix_dir.c_str(), 0755) == 0) {
-    created_dir = true;  // made durable at commit (or by the batch's syncfs)
-  } else if (errno != EEXIST) {
-    return errnoStatus("create", prefix_dir, errno);
+  PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<fs::File> file,
+                           fs_.open(bodyPath(sha256), fs::OpenMode::Read));
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, file->info());
+  if (!info.isRegular()) {
+    return Status::Corruption(fs_.display(bodyPath(sha256)) + ": " +
+                              std::string(fs::describe(info.type)) + ", not a body");
   }
-  PKGXFER_ASSIGN_OR_RETURN(TempFile temp, createTemp(prefix_dir, sha256));
-  std::string sha(sha256);
-  pin(sha);  // released by ~BodyWriter
-  std::unique_ptr<BodyWriter> writer(new BodyWriter(*this, std::move(sha), expected_size,
-                                                    std::move(temp.path), temp.fd.release()));
-  writer->created_dir_ = created_dir;
-  return writer;
-}
-
-Status ContentLibrary::copyInto(BodyWriter& writer, const Reader& read) {
-  // One aligned buffer per thread, reused: importing 100k small files allocates nothing.
-  thread_local internal::AlignedBuffer buffer;
-  thread_local std::size_t buffer_size = 0;
-  const std::size_t cap = std::max<std::size_t>(options_.copy_buffer_size, 4096);
-  if (buffer_size < cap) {
-    buffer = internal::makeAlignedBuffer(cap);
-    buffer_size = cap;
-  }
-  char* const data = buffer.get();
-  while (true) {
-    PKGXFER_ASSIGN_OR_RETURN(std::size_t n, read(data, cap));
-    if (n == 0) return Status::Ok();
-    PKGXFER_RETURN_IF_ERROR(writer.write(writer.bytesWritten(), data, n));
-  }
-}
-
-Status ContentLibrary::writeBody(std::string_view sha256,
-                                 std::optional<std::uint64_t> expected_size, const Reader& read) {
-  PKGXFER_ASSIGN_OR_RETURN(auto writer, createBodyWriter(sha256, expected_size));
-  PKGXFER_RETURN_IF_ERROR(copyInto(*writer, read));
-  return writer->commit();
-}
-
-Result<std::unique_ptr<BodyWriter>> ContentLibrary::stageFromFile(
-    const fs::path& file, std::string_view sha256, std::optional<std::uint64_t> expected_size) {
-  PKGXFER_RETURN_IF_ERROR(checkSha(sha256));
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd.valid()) return errnoStatus("open", file, errno);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", file, errno);
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(displayPath(file) + ": not a file");
-  if (expected_size && static_cast<std::uint64_t>(st.st_size) != *expected_size) {
-    return Status::Corruption(displayPath(file) + ": size " + std::to_string(st.st_size) +
-                              ", expected " + std::to_string(*expected_size) +
-                              " (the file changed since its manifest was made)");
-  }
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  PKGXFER_ASSIGN_OR_RETURN(auto writer, createBodyWriter(sha256, expected_size));
-  Status s = copyInto(*writer, [&](char* buffer, std::size_t cap) {
-    return internal::readUpTo(fd.get(), buffer, cap, file);
-  });
-  if (s.ok()) s = verifyBody(*writer);
-  // InvalidArgument here can only be the writer refusing bytes past the expected size: the file
-  // grew while it was copied.
-  if (s.code() == Status::Code::Corruption || s.code() == Status::Code::InvalidArgument) {
-    return Status::Corruption(displayPath(file) + ": does not match the manifest (" + s.message() +
-                              "); the file changed since its manifest was made");
-  }
-  if (!s.ok()) return s;
-  return writer;
-}
-
-Status ContentLibrary::importBody(const fs::path& file, std::string_view sha256,
-                                  std::optional<std::uint64_t> expected_size) {
-  PKGXFER_ASSIGN_OR_RETURN(auto writer, stageFromFile(file, sha256, expected_size));
-  return writer->commit();
+  return BodyReader(std::move(file), info.size);
 }
 
 Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s) const {
@@ -598,7 +486,7 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
   std::optional<std::set<std::string, std::less<>>> prefixes;
   if (wanted.size() > 64) {
     prefixes.emplace();
-    Status s = listDir(fileLib(), [&](std::string_view name, unsigned char) {
+    Status s = listDir(fileLib(), [&](std::string_view name, fs::FileType) {
       if (isPrefixName(name)) prefixes->emplace(name);
     });
     if (!s.ok()) {
@@ -613,19 +501,18 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
     // over ~9,300 folders.
     if (shas.size() <= 2) {
       for (const std::string& sha : shas) {
-        const fs::path path = bodyPath(sha);
-        struct stat st;
-        if (::stat(path.c_str(), &st) == 0) {
-          if (S_ISREG(st.st_mode)) present.insert(sha);
-        } else if (errno != ENOENT && errno != ENOTDIR) {
-          return errnoStatus("stat", path, errno);
+        auto info = fs_.stat(bodyPath(sha));
+        if (info.ok()) {
+          if (info->isRegular()) present.insert(sha);
+        } else if (info.status().code() != Status::Code::NotFound) {
+          return info.status();
         }
       }
       continue;
     }
-    const fs::path dir = fileLib() / std::string(prefix);
-    Status s = listDir(dir, [&](std::string_view name, unsigned char type) {
-      if (type != DT_REG && type != DT_UNKNOWN) return;
+    const Path dir = fileLib() / std::string(prefix);
+    Status s = listDir(dir, [&](std::string_view name, fs::FileType type) {
+      if (type != fs::FileType::Regular && type != fs::FileType::Unknown) return;
       auto it = shas.find(std::string(name));
       if (it != shas.end()) present.insert(*it);
     });
@@ -634,32 +521,274 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
   return present;
 }
 
+// ---- writing bodies ----------------------------------------------------------------------------
+
+Result<bool> ContentLibrary::makePrefixFolder(const Path& dir) {
+  // One mkdir: most bodies of a first distribution need their prefix folder made, the others find
+  // it. FileLib itself missing (deleted behind our back) is made again, under a root that is still
+  // there (the root itself is never made here).
+  auto made = fs_.makeDirectory(dir);
+  if (made.ok() || made.status().code() != Status::Code::NotFound) return made;
+  PKGXFER_RETURN_IF_ERROR(fs_.makeDirectory(fileLib()).status());
+  return fs_.makeDirectory(dir);
+}
+
+Result<ContentLibrary::TempFile> ContentLibrary::createTemp(const Path& dir,
+                                                            std::string_view final_name,
+                                                            std::string_view owner, bool lock) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::string name = internal::makeTempName(final_name, owner, randomToken());
+    const Path path = dir / name;
+    auto file = fs_.open(path, fs::OpenMode::CreateNew);
+    if (!file.ok()) {
+      if (file.status().code() == Status::Code::AlreadyExists) continue;
+      return file.status();
+    }
+    if (lock) {
+      PKGXFER_ASSIGN_OR_RETURN(bool locked, (*file)->tryLock());
+      if (!locked) continue;
+      // A sweep may have deleted the name between our create and our lock: make sure the name
+      // still refers to our file, or start over.
+      PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo mine, (*file)->info());
+      auto named = fs_.stat(path, /*follow_links=*/false);
+      if (!named.ok() || !named->sameFile(mine)) continue;
+    }
+    return TempFile{std::move(*file), std::move(name)};
+  }
+  return Status::IoError("cannot create a temporary file in " + fs_.display(dir));
+}
+
+Result<std::size_t> ContentLibrary::sweepUploads(const Path& dir, std::string_view sha256,
+                                                 std::string_view owner, std::string_view keep) {
+  std::vector<std::string> names;
+  Status listed = listDir(dir, [&](std::string_view name, fs::FileType) {
+    if (name == keep) return;
+    auto temp = internal::parseBodyTempName(name, sha256);
+    if (temp && *temp == owner) names.emplace_back(name);
+  });
+  if (!listed.ok()) {
+    if (listed.code() == Status::Code::NotFound) return std::size_t{0};
+    return listed;
+  }
+  std::size_t removed = 0;
+  for (const std::string& name : names) {
+    Status s = fs_.remove(dir / name);
+    if (s.ok()) {
+      ++removed;
+    } else if (s.code() != Status::Code::NotFound) {
+      return s;
+    }
+  }
+  return removed;
+}
+
+Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spec) {
+  PKGXFER_RETURN_IF_ERROR(checkSha(spec.sha256));
+  if (!isValidOwner(spec.owner)) {
+    return Status::InvalidArgument("\"" + displayBytes(spec.owner) +
+                                   "\" is not an upload owner ([A-Za-z0-9_-], at most 64)");
+  }
+  const Path dir = bodyPath(spec.sha256).parent_path();
+  PKGXFER_ASSIGN_OR_RETURN(bool created, makePrefixFolder(dir));
+  // A folder made just now holds no leftovers: most bodies of a first distribution skip the
+  // listing.
+  std::size_t leftovers = 0;
+  if (spec.discard_leftovers && !created) {
+    PKGXFER_ASSIGN_OR_RETURN(leftovers,
+                             sweepUploads(dir, spec.sha256, spec.owner, spec.resume_name));
+  }
+
+  if (!spec.resume_name.empty() && internal::parseBodyTempName(spec.resume_name, spec.sha256)) {
+    const Path path = dir / spec.resume_name;
+    auto file = fs_.open(path, fs::OpenMode::ReadWrite);
+    if (file.ok()) {
+      PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, (*file)->info());
+      // Bytes past the durable offset may be torn: cut them. A file shorter than the recorded
+      // offset (the library lost data) starts over.
+      std::uint64_t offset = spec.resume_offset;
+      if (info.size < offset || (spec.size && offset > *spec.size)) offset = 0;
+      PKGXFER_RETURN_IF_ERROR((*file)->truncate(offset));
+      return std::unique_ptr<Upload>(new Upload(*this, spec, dir, spec.resume_name,
+                                                std::move(*file), offset, leftovers, created));
+    }
+    if (file.status().code() != Status::Code::NotFound) return file.status();
+  }
+  PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
+                           createTemp(dir, spec.sha256, spec.owner, /*lock=*/!spec.resumable));
+  return std::unique_ptr<Upload>(new Upload(*this, spec, dir, std::move(temp.name),
+                                            std::move(temp.file), 0, leftovers, created));
+}
+
+Status ContentLibrary::rename(Upload& u) {
+  PKGXFER_RETURN_IF_ERROR(fs_.rename(u.tempPath(), u.dir_ / u.sha256_));
+  u.state_ = Upload::State::Installed;
+  u.file_.reset();  // closes (and unlocks): the name is gone already
+  return Status::Ok();
+}
+
+Status ContentLibrary::installOne(Upload& u) {
+  if (options_.sync) {
+    std::unique_ptr<fs::File> reopened;
+    fs::File* file = u.file_.get();
+    if (file == nullptr) {
+      PKGXFER_ASSIGN_OR_RETURN(reopened, fs_.open(u.tempPath(), fs::OpenMode::Read));
+      file = reopened.get();
+    }
+    PKGXFER_RETURN_IF_ERROR(file->sync());
+    if (options_.drop_from_cache) file->dropCache(0, 0);
+  }
+  PKGXFER_RETURN_IF_ERROR(rename(u));
+  if (options_.sync) {
+    PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(u.dir_));
+    if (u.created_dir_) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(fileLib()));
+  }
+  return Status::Ok();
+}
+
+Status ContentLibrary::installBatch(std::span<Upload* const> uploads, bool sync_renames) {
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
+  for (Upload* u : uploads) {
+    if (options_.sync && options_.drop_from_cache) {
+      // Its bytes are on the disk now, so its pages are clean: drop them. Advisory (a page still
+      // under writeback simply stays), so a body that cannot be opened for it is renamed anyway.
+      fs::File* file = u->file_.get();
+      std::unique_ptr<fs::File> reopened;
+      if (file == nullptr) {
+        auto opened = fs_.open(u->tempPath(), fs::OpenMode::Read);
+        if (opened.ok()) reopened = std::move(*opened);
+        file = reopened.get();
+      }
+      if (file != nullptr) file->dropCache(0, 0);
+    }
+    PKGXFER_RETURN_IF_ERROR(rename(*u));
+  }
+  if (options_.sync && sync_renames) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
+  return Status::Ok();
+}
+
+Status ContentLibrary::install(std::span<Upload* const> uploads) {
+  for (Upload* u : uploads) {
+    if (!u->sealed()) {
+      return Status::Internal("upload of " + u->sha256() + " is not sealed or already installed");
+    }
+  }
+  if (uploads.empty()) return Status::Ok();
+  if (uploads.size() == 1) return installOne(*uploads[0]);
+  return installBatch(uploads, /*sync_renames=*/true);
+}
+
+Status ContentLibrary::discardUpload(std::string_view sha256, std::string_view temp_name) {
+  if (!isSha256Hex(sha256) || !internal::parseBodyTempName(temp_name, sha256)) {
+    return Status::InvalidArgument("\"" + displayBytes(temp_name) +
+                                   "\" is not a temporary name of body " + displayBytes(sha256));
+  }
+  Status s = fs_.remove(bodyPath(sha256).parent_path() / std::string(temp_name));
+  if (s.code() == Status::Code::NotFound) return Status::Ok();
+  return s;
+}
+
+Result<std::size_t> ContentLibrary::discardUploads(const std::vector<std::string>& sha256s,
+                                                   std::string_view owner) {
+  std::size_t removed = 0;
+  for (const std::string& sha : sha256s) {
+    PKGXFER_RETURN_IF_ERROR(checkSha(sha));
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n,
+                             sweepUploads(bodyPath(sha).parent_path(), sha, owner, {}));
+    removed += n;
+  }
+  return removed;
+}
+
+Status ContentLibrary::copyInto(Upload& upload, const Reader& read) {
+  const std::size_t cap = std::max<std::size_t>(options_.copy_buffer_size, 4096);
+  char* const data = threadBuffer(cap);
+  while (true) {
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n, read(data, cap));
+    if (n == 0) return Status::Ok();
+    PKGXFER_RETURN_IF_ERROR(upload.append(data, n));
+  }
+}
+
+Status ContentLibrary::writeBody(std::string_view sha256,
+                                 std::optional<std::uint64_t> expected_size, const Reader& read) {
+  UploadSpec spec;
+  spec.sha256 = std::string(sha256);
+  spec.size = expected_size;
+  PKGXFER_ASSIGN_OR_RETURN(auto upload, openUpload(spec));
+  PKGXFER_RETURN_IF_ERROR(copyInto(*upload, read));
+  return upload->commit();
+}
+
+Result<std::unique_ptr<Upload>> ContentLibrary::stageFromFile(
+    const Path& file, std::string_view sha256, std::optional<std::uint64_t> expected_size) {
+  PKGXFER_RETURN_IF_ERROR(checkSha(sha256));
+  PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<fs::File> source, fs_.open(file, fs::OpenMode::Read));
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, source->info());
+  if (!info.isRegular()) {
+    return Status::InvalidArgument(fs_.display(file) + ": " + std::string(fs::describe(info.type)) +
+                                   ", not a file");
+  }
+  if (expected_size && info.size != *expected_size) {
+    return Status::Corruption(fs_.display(file) + ": size " + std::to_string(info.size) +
+                              ", expected " + std::to_string(*expected_size) +
+                              " (the file changed since its manifest was made)");
+  }
+  source->adviseSequential();
+  UploadSpec spec;
+  spec.sha256 = std::string(sha256);
+  spec.size = expected_size;
+  PKGXFER_ASSIGN_OR_RETURN(auto upload, openUpload(spec));
+  std::uint64_t at = 0;
+  Status s = copyInto(*upload, [&](char* buffer, std::size_t cap) -> Result<std::size_t> {
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n, source->readAt(at, buffer, cap));
+    at += n;
+    return n;
+  });
+  if (s.ok()) s = upload->seal();
+  // InvalidArgument here can only be the upload refusing bytes past the expected size: the file
+  // grew while it was copied.
+  if (s.code() == Status::Code::Corruption || s.code() == Status::Code::InvalidArgument) {
+    return Status::Corruption(fs_.display(file) + ": does not match the manifest (" + s.message() +
+                              "); the file changed since its manifest was made");
+  }
+  if (!s.ok()) return s;
+  return upload;
+}
+
+Status ContentLibrary::importBody(const Path& file, std::string_view sha256,
+                                  std::optional<std::uint64_t> expected_size) {
+  PKGXFER_ASSIGN_OR_RETURN(auto upload, stageFromFile(file, sha256, expected_size));
+  Upload* one = upload.get();
+  return install(std::span<Upload* const>(&one, 1));
+}
+
 // ---- content versions --------------------------------------------------------------------------
 
 Result<AddResult> ContentLibrary::addContentFromSource(const Manifest& manifest,
-                                                       const fs::path& source) {
+                                                       const Path& source) {
   PKGXFER_RETURN_IF_ERROR(validateManifest(manifest));
   const std::string id = contentId(manifest.package_id, manifest.version);
   std::vector<std::string> bodies = uniqueBodies(manifest);
-  PinGuard pins(*this, bodies);
+  BodyPins pins = pin(bodies);
   PKGXFER_ASSIGN_OR_RETURN(ShaSet present, inventory(bodies));
 
-  // Bodies are staged (copied, hashed, verified) in batches; each batch costs one syncfs() for
-  // the data before its renames, and one more syncfs() covers every rename before the manifest.
-  // An fsync per body and per folder (BodyWriter::commit) runs at about 230 bodies/s on the
-  // project VM; batches keep the same crash guarantees at the speed of the copy.
-  constexpr std::size_t kBatchBodies = 128;  // also bounds the open file descriptors
+  // Bodies are staged (copied, hashed, verified) in batches; each batch costs one volume flush
+  // for the data before its renames, and one more flush covers every rename before the manifest.
+  // An fsync per body and per folder runs at about 230 bodies/s on the project VM; batches keep
+  // the same crash guarantees at the speed of the copy.
+  constexpr std::size_t kBatchBodies = 128;  // also bounds the open files (each holds its lock)
   constexpr std::uint64_t kBatchBytes = 256ull << 20;
-  std::vector<std::unique_ptr<BodyWriter>> staged;
+  std::vector<std::unique_ptr<Upload>> staged;
   std::uint64_t staged_bytes = 0;
-  bool published = false;
+  bool installed = false;
   auto flush = [&]() -> Status {
     if (staged.empty()) return Status::Ok();
-    if (options_.sync) PKGXFER_RETURN_IF_ERROR(syncFileSystem());
-    for (auto& w : staged) PKGXFER_RETURN_IF_ERROR(publishBody(*w).withContext("add " + id));
+    std::vector<Upload*> batch;
+    for (auto& u : staged) batch.push_back(u.get());
+    PKGXFER_RETURN_IF_ERROR(installBatch(batch, /*sync_renames=*/false).withContext("add " + id));
     staged.clear();
     staged_bytes = 0;
-    published = true;
+    installed = true;
     return Status::Ok();
   };
 
@@ -672,9 +801,9 @@ Result<AddResult> ContentLibrary::addContentFromSource(const Manifest& manifest,
       result.bytes_present += f.size;
       continue;
     }
-    auto writer = stageFromFile(source / f.path, f.sha256, f.size);
-    if (!writer.ok()) return writer.error().withContext("add " + id);
-    staged.push_back(std::move(*writer));
+    auto upload = stageFromFile(source / f.path, f.sha256, f.size);
+    if (!upload.ok()) return upload.error().withContext("add " + id);
+    staged.push_back(std::move(*upload));
     staged_bytes += f.size;
     ++result.bodies_copied;
     result.bytes_copied += f.size;
@@ -683,7 +812,7 @@ Result<AddResult> ContentLibrary::addContentFromSource(const Manifest& manifest,
     }
   }
   PKGXFER_RETURN_IF_ERROR(flush());
-  if (options_.sync && published) PKGXFER_RETURN_IF_ERROR(syncFileSystem());
+  if (options_.sync && installed) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
   PKGXFER_RETURN_IF_ERROR(commitManifest(manifest));
   return result;
 }
@@ -692,6 +821,7 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
   PKGXFER_RETURN_IF_ERROR(validateManifest(manifest));
   const std::string id = contentId(manifest.package_id, manifest.version);
   MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
 
   std::vector<std::string> bodies = uniqueBodies(manifest);
   PKGXFER_ASSIGN_OR_RETURN(ShaSet present, inventory(bodies));
@@ -709,14 +839,14 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
                             "first " + first->sha256 + " (" + displayBytes(first->path) + ")");
   }
 
-  const fs::path path = manifestPath(manifest.package_id, manifest.version);
-  Result<std::string> existing = internal::readWholeFile(path);
+  const Path path = manifestPath(manifest.package_id, manifest.version);
+  Result<std::string> existing = fs::readWholeFile(fs_, path);
   if (existing.ok()) {
     Result<Manifest> stored = parseManifest(*existing);
     if (stored.ok()) {
       if (*stored != manifest) {
         return Status::AlreadyExists(id + ": a different manifest is already stored under " +
-                                     displayPath(path));
+                                     fs_.display(path));
       }
       return writePkgLibUnlocked(manifest.package_id);  // already there; make PkgLib agree
     }
@@ -725,49 +855,59 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
     return existing.error();
   }
 
-  if (options_.hooks.before_manifest_write) {
-    PKGXFER_RETURN_IF_ERROR(options_.hooks.before_manifest_write(manifest));
+  Status written = writeFileAtomically(path, toJson(manifest));
+  if (written.ok()) written = writePkgLibUnlocked(manifest.package_id);
+  if (!written.ok()) {
+    // All or nothing: a commit that failed after the manifest took its name (its folder could not
+    // be flushed, PkgLib could not be written) takes it back, so the content is not present and a
+    // retry commits it again, instead of a manifest nobody knows is durable and a PkgLib that
+    // does not list it. Best effort: if the disk refuses this too, open() repairs PkgLib.
+    if (fs_.stat(path, /*follow_links=*/false).ok() && fs_.remove(path).ok()) {
+      if (options_.sync) (void)fs_.syncDirectory(dataLib());
+      (void)writePkgLibUnlocked(manifest.package_id);
+    }
+    return written;
   }
-  PKGXFER_RETURN_IF_ERROR(writeFileAtomically(path, toJson(manifest)));
-  return writePkgLibUnlocked(manifest.package_id);
+  return Status::Ok();
 }
 
 bool ContentLibrary::hasContent(std::string_view package_id, std::uint64_t version) const {
   if (!isValidPackageId(package_id)) return false;
-  struct stat st;
-  return ::stat(manifestPath(package_id, version).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  auto info = fs_.stat(manifestPath(package_id, version));
+  return info.ok() && info->isRegular();
 }
 
 Result<std::string> ContentLibrary::readManifestJson(std::string_view package_id,
                                                      std::uint64_t version) const {
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
-  return internal::readWholeFile(manifestPath(package_id, version));
+  return fs::readWholeFile(fs_, manifestPath(package_id, version), kMaxManifestBytes);
 }
 
 Result<Manifest> ContentLibrary::readManifest(std::string_view package_id,
                                               std::uint64_t version) const {
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
-  const fs::path path = manifestPath(package_id, version);
-  const std::optional<ManifestCache::Identity> before = ManifestCache::identify(path);
+  const Path path = manifestPath(package_id, version);
+  const std::string key = ManifestCache::key(fs_, path);
+  const std::optional<ManifestCache::Identity> before = ManifestCache::identify(fs_, path);
   if (before) {
-    if (auto hit = manifestCache().find(path.string(), *before)) return Manifest(*hit);
+    if (auto hit = manifestCache().find(key, *before)) return Manifest(*hit);
   }
   PKGXFER_ASSIGN_OR_RETURN(std::string text, readManifestJson(package_id, version));
   Result<Manifest> m = parseManifest(text);
-  if (!m.ok()) return m.error().withContext(displayPath(path));
+  if (!m.ok()) return m.error().withContext(fs_.display(path));
   if (m->package_id != package_id || m->version != version) {
-    return Status::Corruption(displayPath(path) + ": holds " +
+    return Status::Corruption(fs_.display(path) + ": holds " +
                               contentId(m->package_id, m->version));
   }
-  if (before && ManifestCache::identify(path) == before) {
-    manifestCache().put(path.string(), *before, std::make_shared<const Manifest>(*m));
+  if (before && ManifestCache::identify(fs_, path) == before) {
+    manifestCache().put(key, *before, std::make_shared<const Manifest>(*m));
   }
   return m;
 }
 
 Result<std::vector<ContentRef>> ContentLibrary::listContentsUnlocked() const {
   std::vector<ContentRef> out;
-  PKGXFER_RETURN_IF_ERROR(listDir(dataLib(), [&](std::string_view name, unsigned char) {
+  PKGXFER_RETURN_IF_ERROR(listDir(dataLib(), [&](std::string_view name, fs::FileType) {
     ContentRef ref;
     if (parseDataLibName(name, ref)) out.push_back(std::move(ref));
   }));
@@ -781,8 +921,8 @@ Result<std::vector<ContentRef>> ContentLibrary::listContents() const {
 
 Result<std::vector<std::uint64_t>> ContentLibrary::listVersions(std::string_view package_id) const {
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
-  const fs::path path = pkgLib() / (std::string(package_id) + ".json");
-  Result<std::string> text = internal::readWholeFile(path);
+  const Path path = pkgLib() / (std::string(package_id) + ".json");
+  Result<std::string> text = fs::readWholeFile(fs_, path, kMaxManifestBytes);
   if (!text.ok()) {
     if (text.error().code() == Status::Code::NotFound) return std::vector<std::uint64_t>{};
     return text.error();
@@ -792,7 +932,7 @@ Result<std::vector<std::uint64_t>> ContentLibrary::listVersions(std::string_view
     nlohmann::json j = nlohmann::json::parse(*text);
     for (const auto& v : j.at("versions")) versions.push_back(v.get<std::uint64_t>());
   } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(displayPath(path) + ": " + e.what());
+    return Status::Corruption(fs_.display(path) + ": " + e.what());
   }
   return versions;
 }
@@ -805,14 +945,14 @@ Result<ValidationReport> ContentLibrary::validate(std::string_view package_id,
   std::unordered_map<std::string_view, std::uint64_t> expected_size;
   for (const ManifestFile& f : m.files) expected_size.emplace(f.sha256, f.size);
 
-  std::vector<fs::path> paths;
+  std::vector<Path> paths;
   paths.reserve(bodies.size());
   for (const std::string& sha : bodies) paths.push_back(bodyPath(sha));
   std::vector<Result<HashedFile>> hashed;
   if (pool != nullptr) {
-    hashed = hashFiles(paths, *pool);
+    hashed = hashFiles(fs_, paths, *pool);
   } else {
-    for (const fs::path& p : paths) hashed.push_back(hashFile(p));
+    for (const Path& p : paths) hashed.push_back(hashFile(fs_, p));
   }
 
   ValidationReport report;
@@ -851,13 +991,14 @@ Status ContentLibrary::removeContent(std::string_view package_id, std::uint64_t 
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
   const std::string id = contentId(package_id, version);
   MetaLock lock(*this);
-  const fs::path path = manifestPath(package_id, version);
-  PKGXFER_ASSIGN_OR_RETURN(std::string text, internal::readWholeFile(path));
+  PKGXFER_RETURN_IF_ERROR(lock.status());
+  const Path path = manifestPath(package_id, version);
+  PKGXFER_ASSIGN_OR_RETURN(std::string text, fs::readWholeFile(fs_, path, kMaxManifestBytes));
   Result<Manifest> removed = parseManifest(text);
 
   // The manifest goes first: from here on the content is not present, whatever happens next.
-  if (::unlink(path.c_str()) != 0) return errnoStatus("delete", path, errno);
-  if (options_.sync) PKGXFER_RETURN_IF_ERROR(internal::fsyncDir(dataLib()));
+  PKGXFER_RETURN_IF_ERROR(fs_.remove(path));
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(dataLib()));
   PKGXFER_RETURN_IF_ERROR(writePkgLibUnlocked(std::string(package_id)));
 
   Result<ShaSet> referenced = referencedBodiesUnlocked();
@@ -870,23 +1011,25 @@ Status ContentLibrary::removeContent(std::string_view package_id, std::uint64_t 
     candidates = uniqueBodies(*removed);
   } else {
     // We cannot tell which bodies it named: consider every body.
-    Status s = listDir(fileLib(), [&](std::string_view prefix, unsigned char) {
-      if (!isPrefixName(prefix)) return;
-      (void)listDir(fileLib() / std::string(prefix), [&](std::string_view name, unsigned char) {
+    std::vector<std::string> prefixes;
+    PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view prefix, fs::FileType) {
+      if (isPrefixName(prefix)) prefixes.emplace_back(prefix);
+    }));
+    for (const std::string& prefix : prefixes) {
+      Status s = listDir(fileLib() / prefix, [&](std::string_view name, fs::FileType) {
         if (isSha256Hex(name)) candidates.emplace_back(name);
       });
-    });
-    PKGXFER_RETURN_IF_ERROR(s);
+      if (!s.ok() && s.code() != Status::Code::NotFound) return s.withContext("remove " + id);
+    }
   }
   Status first_error;
   for (const std::string& sha : candidates) {
     if (referenced->count(sha) != 0) continue;
+    // Under the pin lock, so a body pinned from now on is not deleted by this pass.
     std::lock_guard<std::mutex> pin_lock(pin_mu_);
     if (pins_.count(sha) != 0) continue;
-    const fs::path body = bodyPath(sha);
-    if (::unlink(body.c_str()) != 0 && errno != ENOENT && first_error.ok()) {
-      first_error = errnoStatus("delete", body, errno);
-    }
+    Status s = fs_.remove(bodyPath(sha));
+    if (!s.ok() && s.code() != Status::Code::NotFound && first_error.ok()) first_error = s;
   }
   return first_error;
 }
@@ -908,38 +1051,62 @@ Result<ShaSet> ContentLibrary::referencedBodiesUnlocked() const {
 
 Result<std::size_t> ContentLibrary::removeUnreferencedBodies() {
   MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
   PKGXFER_ASSIGN_OR_RETURN(ShaSet referenced, referencedBodiesUnlocked());
+  std::vector<std::string> prefixes;
+  PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view prefix, fs::FileType) {
+    if (isPrefixName(prefix)) prefixes.emplace_back(prefix);
+  }));
   std::size_t removed = 0;
   Status first_error;
-  Status s = listDir(fileLib(), [&](std::string_view prefix, unsigned char) {
-    if (!isPrefixName(prefix)) return;
-    const fs::path dir = fileLib() / std::string(prefix);
+  for (const std::string& prefix : prefixes) {
+    const Path dir = fileLib() / prefix;
     std::vector<std::string> names;
-    (void)listDir(dir, [&](std::string_view name, unsigned char) {
+    Status listed = listDir(dir, [&](std::string_view name, fs::FileType) {
       if (isSha256Hex(name) && referenced.count(std::string(name)) == 0) names.emplace_back(name);
     });
+    if (!listed.ok() && listed.code() != Status::Code::NotFound && first_error.ok()) {
+      first_error = listed;
+    }
     for (const std::string& sha : names) {
       std::lock_guard<std::mutex> pin_lock(pin_mu_);
       if (pins_.count(sha) != 0) continue;
-      if (::unlink((dir / sha).c_str()) == 0) {
+      Status s = fs_.remove(dir / sha);
+      if (s.ok()) {
         ++removed;
-      } else if (errno != ENOENT && first_error.ok()) {
-        first_error = errnoStatus("delete", dir / sha, errno);
+      } else if (s.code() != Status::Code::NotFound && first_error.ok()) {
+        first_error = s;
       }
     }
-  });
-  PKGXFER_RETURN_IF_ERROR(s);
+  }
   PKGXFER_RETURN_IF_ERROR(first_error);
   return removed;
 }
 
+bool ContentLibrary::removeIfStale(const Path& path) {
+  auto named = fs_.stat(path, /*follow_links=*/false);
+  if (!named.ok()) return false;
+  if (!named->isRegular()) {
+    // Not a file any writer of ours made (a link, a FIFO planted at a temporary name): it goes.
+    return named->type != fs::FileType::Directory && fs_.remove(path).ok();
+  }
+  auto file = fs_.open(path, fs::OpenMode::Read);
+  if (!file.ok()) return false;
+  auto locked = (*file)->tryLock();
+  if (!locked.ok() || !*locked) return false;  // its writer is alive
+  auto mine = (*file)->info();
+  if (!mine.ok() || !mine->sameFile(*named)) return false;  // replaced since we looked
+  return fs_.remove(path).ok();                             // deleted while we hold the lock
+}
+
 Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
   std::size_t removed = 0;
-  auto sweep = [&](const fs::path& dir) {
+  auto sweep = [&](const Path& dir) -> Status {
     std::vector<std::string> temps;
-    Status s = listDir(dir, [&](std::string_view name, unsigned char) {
-      if (isTempName(name)) temps.emplace_back(name);
+    Status s = listDir(dir, [&](std::string_view name, fs::FileType) {
+      if (internal::isTempName(name)) temps.emplace_back(name);
     });
     for (const std::string& name : temps) {
       if (removeIfStale(dir / name)) ++removed;
@@ -948,7 +1115,7 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   };
   if (file_lib) {
     std::vector<std::string> prefixes;
-    PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view name, unsigned char) {
+    PKGXFER_RETURN_IF_ERROR(listDir(fileLib(), [&](std::string_view name, fs::FileType) {
       if (isPrefixName(name)) prefixes.emplace_back(name);
     }));
     for (const std::string& p : prefixes) PKGXFER_RETURN_IF_ERROR(sweep(fileLib() / p));
@@ -961,25 +1128,22 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
 
 // ---- metadata files ----------------------------------------------------------------------------
 
-Status ContentLibrary::writeFileAtomically(const fs::path& path, std::string_view content) {
-  const fs::path dir = path.parent_path();
-  PKGXFER_ASSIGN_OR_RETURN(TempFile temp, createTemp(dir, path.filename().native()));
+Status ContentLibrary::writeFileAtomically(const Path& path, std::string_view content) {
+  const Path dir = path.parent_path();
+  PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
+                           createTemp(dir, path.filename().native(), "", /*lock=*/true));
+  const Path temp_path = dir / temp.name;
   auto fail = [&](Status s) {
-    ::unlink(temp.path.c_str());
+    (void)fs_.remove(temp_path);  // still locked: no sweep races us
     return s;
   };
-  if (Status s = internal::writeAll(temp.fd.get(), content.data(), content.size(), temp.path);
-      !s.ok()) {
-    return fail(s);
+  if (Status s = temp.file->writeAt(0, content.data(), content.size()); !s.ok()) return fail(s);
+  if (options_.sync) {
+    if (Status s = temp.file->sync(); !s.ok()) return fail(s);
   }
-  if (options_.sync && ::fsync(temp.fd.get()) != 0) {
-    return fail(errnoStatus("fsync", temp.path, errno));
-  }
-  if (::rename(temp.path.c_str(), path.c_str()) != 0) {
-    return fail(errnoStatus("rename into place", path, errno));
-  }
-  temp.fd.reset();
-  if (options_.sync) PKGXFER_RETURN_IF_ERROR(internal::fsyncDir(dir));
+  if (Status s = fs_.rename(temp_path, path); !s.ok()) return fail(s);
+  if (Status s = temp.file->close(); !s.ok()) return s;
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(dir));
   return Status::Ok();
 }
 
@@ -989,13 +1153,14 @@ Status ContentLibrary::writePkgLibUnlocked(const std::string& package_id) {
   for (const ContentRef& ref : contents) {
     if (ref.package_id == package_id) versions.push_back(ref.version);
   }
-  const fs::path path = pkgLib() / (package_id + ".json");
+  const Path path = pkgLib() / (package_id + ".json");
   if (versions.empty()) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errnoStatus("delete", path, errno);
+    Status s = fs_.remove(path);
+    if (!s.ok() && s.code() != Status::Code::NotFound) return s;
     return Status::Ok();
   }
   const std::string text = pkgLibJson(package_id, versions);
-  Result<std::string> existing = internal::readWholeFile(path);
+  Result<std::string> existing = fs::readWholeFile(fs_, path, kMaxManifestBytes);
   if (existing.ok() && *existing == text) return Status::Ok();
   return writeFileAtomically(path, text);
 }
@@ -1004,7 +1169,7 @@ Status ContentLibrary::repairPkgLibUnlocked() {
   PKGXFER_ASSIGN_OR_RETURN(std::vector<ContentRef> contents, listContentsUnlocked());
   std::set<std::string> packages;
   for (const ContentRef& ref : contents) packages.insert(ref.package_id);
-  PKGXFER_RETURN_IF_ERROR(listDir(pkgLib(), [&](std::string_view name, unsigned char) {
+  PKGXFER_RETURN_IF_ERROR(listDir(pkgLib(), [&](std::string_view name, fs::FileType) {
     if (name.ends_with(".json") && isValidPackageId(name.substr(0, name.size() - 5))) {
       packages.emplace(name.substr(0, name.size() - 5));
     }

@@ -1,11 +1,6 @@
 #include "pkgxfer/content/file_hasher.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -13,98 +8,86 @@
 
 #include <boost/asio/post.hpp>
 
+#include "pkgxfer/common/aligned_buffer.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/content/sha256.h"
-#include "posix_io.h"
 
 namespace pkgxfer::content {
 
-namespace fs = std::filesystem;
-using internal::AlignedBuffer;
-using internal::displayPath;
-using internal::errnoStatus;
-using internal::makeAlignedBuffer;
-using internal::UniqueFd;
+using Path = std::filesystem::path;
 
 namespace {
 
 constexpr std::size_t kMinBuffer = 4096;
 
-const char* fileTypeName(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
-
-bool sameVersion(const struct stat& a, const struct stat& b) {
-  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
-         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+bool sameVersion(const fs::FileInfo& a, const fs::FileInfo& b) {
+  return a.sameFile(b) && a.size == b.size && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns;
 }
 
 bool cancelled(const HashOptions& options) {
   return options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed);
 }
 
-Result<HashedFile> hashWithBuffer(const fs::path& file, const HashOptions& options, char* buffer,
-                                  std::size_t buffer_size) {
+Result<HashedFile> hashWithBuffer(fs::FileSystem& fs, const Path& file, const HashOptions& options,
+                                  char* buffer, std::size_t buffer_size) {
   Sha256 hasher;
   const int attempts = std::max(1, options.max_attempts);
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears.
-    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-    if (!fd.valid()) return errnoStatus("open", file, errno);
-    struct stat before;
-    if (::fstat(fd.get(), &before) != 0) return errnoStatus("stat", file, errno);
-    if (!S_ISREG(before.st_mode)) {
-      return Status::InvalidArgument(displayPath(file) + ": " + fileTypeName(before.st_mode) +
+    // Opening for reading never blocks, not even on a FIFO (see fs::OpenMode::Read).
+    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<fs::File> f, fs.open(file, fs::OpenMode::Read));
+    PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo before, f->info());
+    if (!before.isRegular()) {
+      return Status::InvalidArgument(fs.display(file) + ": " +
+                                     std::string(fs::describe(before.type)) +
                                      ", not a regular file");
     }
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    f->adviseSequential();
 
     std::uint64_t total = 0;
     while (true) {
-      if (cancelled(options)) return Status::Cancelled("hashing " + displayPath(file));
-      ssize_t n = ::read(fd.get(), buffer, buffer_size);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errnoStatus("read", file, errno);
-      }
+      if (cancelled(options)) return Status::Cancelled("hashing " + fs.display(file));
+      PKGXFER_ASSIGN_OR_RETURN(std::size_t n, f->readAt(total, buffer, buffer_size));
       if (n == 0) break;
-      hasher.update(buffer, static_cast<std::size_t>(n));
-      total += static_cast<std::uint64_t>(n);
+      hasher.update(buffer, n);
+      total += n;
     }
     if (options.after_read_for_test) options.after_read_for_test(file, attempt);
 
-    struct stat after;
-    if (::fstat(fd.get(), &after) != 0) return errnoStatus("stat", file, errno);
+    PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo after, f->info());
     PKGXFER_ASSIGN_OR_RETURN(std::string hex, hasher.finishHex());
-    if (sameVersion(before, after) && total == static_cast<std::uint64_t>(before.st_size)) {
+    if (sameVersion(before, after) && total == before.size) {
       HashedFile out;
       out.sha256 = std::move(hex);
       out.size = total;
-      out.mtime_ns = internal::mtimeNs(before);
-      out.mode = static_cast<std::uint32_t>(before.st_mode & 07777);
+      out.mtime_ns = before.mtime_ns;
+      out.mode = before.mode;
       return out;
     }
   }
-  return Status::Unavailable(displayPath(file) + ": the file changed while it was read (" +
+  return Status::Unavailable(fs.display(file) + ": the file changed while it was read (" +
                              std::to_string(attempts) +
                              " attempts); not hashed, try again when it is no longer written");
 }
 
 }  // namespace
 
-Result<HashedFile> hashFile(const fs::path& file, const HashOptions& options) {
+Result<HashedFile> hashFile(fs::FileSystem& fs, const Path& file, const HashOptions& options) {
   const std::size_t size = std::max(options.buffer_size, kMinBuffer);
   auto buffer = makeAlignedBuffer(size);
-  return hashWithBuffer(file, options, buffer.get(), size);
+  return hashWithBuffer(fs, file, options, buffer.get(), size);
 }
 
-std::vector<Result<HashedFile>> hashFiles(const std::vector<fs::path>& files,
+Result<HashedFile> hashFile(const Path& file, const HashOptions& options) {
+  return hashFile(fs::FileSystem::local(), file, options);
+}
+
+std::vector<Result<HashedFile>> hashFiles(const std::vector<Path>& files,
+                                          boost::asio::thread_pool& pool,
+                                          const HashOptions& options, unsigned parallelism) {
+  return hashFiles(fs::FileSystem::local(), files, pool, options, parallelism);
+}
+
+std::vector<Result<HashedFile>> hashFiles(fs::FileSystem& fs, const std::vector<Path>& files,
                                           boost::asio::thread_pool& pool,
                                           const HashOptions& options, unsigned parallelism) {
   const std::size_t n = files.size();
@@ -124,13 +107,13 @@ std::vector<Result<HashedFile>> hashFiles(const std::vector<fs::path>& files,
   state->count = n;
   const std::size_t buffer_size = std::max(options.buffer_size, kMinBuffer);
 
-  auto work = [state, &files, &options, &results, buffer_size] {
+  auto work = [state, &fs, &files, &options, &results, buffer_size] {
     AlignedBuffer buffer;
     while (true) {
       std::size_t i = state->next.fetch_add(1, std::memory_order_relaxed);
       if (i >= state->count) return;
       if (!buffer) buffer = makeAlignedBuffer(buffer_size);
-      results[i] = hashWithBuffer(files[i], options, buffer.get(), buffer_size);
+      results[i] = hashWithBuffer(fs, files[i], options, buffer.get(), buffer_size);
       std::lock_guard<std::mutex> lock(state->mu);
       if (++state->done == state->count) state->cv.notify_all();
     }

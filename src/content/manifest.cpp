@@ -1,9 +1,5 @@
 #include "pkgxfer/content/manifest.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <limits>
@@ -12,15 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/content/sha256.h"
-#include "posix_io.h"
+#include "pkgxfer/fs/file_system.h"
 
 namespace pkgxfer::content {
 
-namespace fs = std::filesystem;
-using internal::displayBytes;
-using internal::displayPath;
-using internal::errnoStatus;
+using Path = std::filesystem::path;
 
 // ---- identity and path rules -------------------------------------------------------------------
 
@@ -66,7 +60,7 @@ std::string segmentProblem(std::string_view segment) {
   if (segment == "." || segment == "..") return "'.' or '..' segment";
   for (std::size_t i = 0; i < segment.size();) {
     unsigned char c = static_cast<unsigned char>(segment[i]);
-    std::size_t len = internal::utf8SequenceLength(segment, i);
+    std::size_t len = utf8SequenceLength(segment, i);
     if (len == 0) return "not valid UTF-8";
     if (c < 0x20 || c == 0x7F) return "control character";
     switch (c) {
@@ -141,7 +135,7 @@ Status validateManifest(const Manifest& m) {
   }
   if (m.version < 1) return corrupt(id + ": version must be >= 1");
   for (std::size_t i = 0; i < m.name.size();) {
-    std::size_t len = internal::utf8SequenceLength(m.name, i);
+    std::size_t len = utf8SequenceLength(m.name, i);
     if (len == 0) return corrupt(id + ": name \"" + displayBytes(m.name) + "\" is not valid UTF-8");
     i += len;
   }
@@ -351,7 +345,7 @@ namespace {
 
 struct FoundFile {
   std::string rel;
-  struct stat st;
+  fs::FileInfo info;
 };
 
 struct PathError {
@@ -359,18 +353,23 @@ struct PathError {
   Status status;
 };
 
-const char* specialTypeName(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "an unsupported file type";
+std::string specialTypeName(fs::FileType type) {
+  switch (type) {
+    case fs::FileType::Fifo:
+    case fs::FileType::Socket:
+    case fs::FileType::CharacterDevice:
+    case fs::FileType::BlockDevice:
+      return std::string(fs::describe(type));
+    default:
+      return "an unsupported file type";
+  }
 }
 
 // Walks `root` (canonical) and collects folders, files and per-path errors.
 class SourceWalker {
  public:
-  explicit SourceWalker(fs::path root) : root_(std::move(root)), root_str_(root_.native()) {}
+  SourceWalker(fs::FileSystem& fs, Path root)
+      : fs_(fs), root_(std::move(root)), root_str_(root_.native()) {}
 
   void run() {
     std::vector<std::string> pending{""};
@@ -386,70 +385,60 @@ class SourceWalker {
   std::vector<PathError> errors;
 
  private:
-  fs::path full(const std::string& rel) const { return rel.empty() ? root_ : root_ / rel; }
+  Path full(const std::string& rel) const { return rel.empty() ? root_ : root_ / rel; }
 
   void fail(const std::string& rel, Status status) { errors.push_back({rel, std::move(status)}); }
 
   void walkDir(const std::string& rel, std::vector<std::string>& pending) {
-    const fs::path dir_path = full(rel);
-    int dfd = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (dfd < 0) return fail(rel, errnoStatus("open folder", dir_path, errno));
-    DIR* dir = ::fdopendir(dfd);
-    if (dir == nullptr) {
-      int err = errno;
-      ::close(dfd);
-      return fail(rel, errnoStatus("open folder", dir_path, err));
-    }
-    while (true) {
-      errno = 0;
-      struct dirent* entry = ::readdir(dir);
-      if (entry == nullptr) {
-        if (errno != 0) fail(rel, errnoStatus("read folder", dir_path, errno));
-        break;
-      }
-      std::string_view name(entry->d_name);
-      if (name == "." || name == "..") continue;
-      std::string child = rel.empty() ? std::string(name) : rel + "/" + std::string(name);
+    std::vector<std::string> names;
+    Status listed =
+        fs_.list(full(rel), [&](std::string_view name, fs::FileType) { names.emplace_back(name); });
+    if (!listed.ok()) fail(rel, listed);
+    for (const std::string& name : names) {
+      std::string child = rel.empty() ? name : rel + "/" + name;
       if (Status s = validateRelativePath(child); !s.ok()) {
-        fail(child, Status::InvalidArgument(displayPath(full(child)) +
+        fail(child, Status::InvalidArgument(fs_.display(full(child)) +
                                             ": this name cannot be in a package: " + s.message()));
         continue;
       }
-      struct stat st;
-      if (::fstatat(dfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        fail(child, errnoStatus("stat", full(child), errno));
+      auto info = fs_.stat(full(child), /*follow_links=*/false);
+      if (!info.ok()) {
+        fail(child, info.status());
         continue;
       }
-      if (S_ISDIR(st.st_mode)) {
-        dirs.push_back(child);
-        pending.push_back(std::move(child));
-      } else if (S_ISREG(st.st_mode)) {
-        files.push_back({std::move(child), st});
-      } else if (S_ISLNK(st.st_mode)) {
-        followLink(child);
-      } else {
-        fail(child,
-             Status::InvalidArgument(displayPath(full(child)) + ": " + specialTypeName(st.st_mode) +
-                                     "; a package source holds only files and folders"));
+      switch (info->type) {
+        case fs::FileType::Directory:
+          dirs.push_back(child);
+          pending.push_back(std::move(child));
+          break;
+        case fs::FileType::Regular:
+          files.push_back({std::move(child), *info});
+          break;
+        case fs::FileType::Symlink:
+          followLink(child);
+          break;
+        default:
+          fail(child, Status::InvalidArgument(fs_.display(full(child)) + ": " +
+                                              specialTypeName(info->type) +
+                                              "; a package source holds only files and folders"));
       }
     }
-    ::closedir(dir);  // closes dfd
   }
 
   void followLink(const std::string& rel) {
-    const fs::path link = full(rel);
-    std::error_code ec;
-    fs::path target = fs::canonical(link, ec);
-    if (ec) {
-      if (ec.value() == ENOENT) {
-        return fail(rel, Status::NotFound(displayPath(link) + ": broken symbolic link"));
+    const Path link = full(rel);
+    auto resolved = fs_.canonical(link);
+    if (!resolved.ok()) {
+      if (resolved.status().code() == Status::Code::NotFound) {
+        return fail(rel, Status::NotFound(fs_.display(link) + ": broken symbolic link"));
       }
-      return fail(rel, errnoStatus("resolve symbolic link", link, ec.value()));
+      return fail(rel, resolved.status().withContext("symbolic link"));
     }
+    const Path& target = *resolved;
     const std::string& t = target.native();
     if (t == root_str_) {
       return fail(rel,
-                  Status::InvalidArgument(displayPath(link) +
+                  Status::InvalidArgument(fs_.display(link) +
                                           ": symbolic link to the source folder itself; "
                                           "links to folders are not followed (they can loop)"));
     }
@@ -458,25 +447,26 @@ class SourceWalker {
                         (root_str_.back() == '/' || t[root_str_.size()] == '/');
     if (!inside) {
       return fail(rel,
-                  Status::InvalidArgument(displayPath(link) + ": symbolic link to " +
-                                          displayPath(target) + ", outside the source folder"));
+                  Status::InvalidArgument(fs_.display(link) + ": symbolic link to " +
+                                          fs_.display(target) + ", outside the source folder"));
     }
-    struct stat st;
-    if (::stat(target.c_str(), &st) != 0) return fail(rel, errnoStatus("stat", target, errno));
-    if (S_ISDIR(st.st_mode)) {
+    auto info = fs_.stat(target);
+    if (!info.ok()) return fail(rel, info.status());
+    if (info->isDirectory()) {
       return fail(rel,
-                  Status::InvalidArgument(displayPath(link) + ": symbolic link to the folder " +
-                                          displayPath(target) +
+                  Status::InvalidArgument(fs_.display(link) + ": symbolic link to the folder " +
+                                          fs_.display(target) +
                                           "; links to folders are not followed (they can loop)"));
     }
-    if (!S_ISREG(st.st_mode)) {
-      return fail(rel, Status::InvalidArgument(displayPath(link) + ": symbolic link to " +
-                                               specialTypeName(st.st_mode)));
+    if (!info->isRegular()) {
+      return fail(rel, Status::InvalidArgument(fs_.display(link) + ": symbolic link to " +
+                                               specialTypeName(info->type)));
     }
-    files.push_back({rel, st});
+    files.push_back({rel, *info});
   }
 
-  fs::path root_;
+  fs::FileSystem& fs_;
+  Path root_;
   std::string root_str_;
 };
 
@@ -491,19 +481,19 @@ Status firstError(std::vector<PathError>& errors) {
 
 }  // namespace
 
-Result<Manifest> buildManifest(const fs::path& source, const Manifest* previous,
+Result<Manifest> buildManifest(const Path& source, const Manifest* previous,
                                boost::asio::thread_pool& pool, BuildStats* stats,
                                const HashOptions& hash_options) {
-  std::error_code ec;
-  fs::path root = fs::canonical(source, ec);
-  if (ec) return errnoStatus("open source folder", source, ec.value());
-  struct stat root_st;
-  if (::stat(root.c_str(), &root_st) != 0) return errnoStatus("stat", root, errno);
-  if (!S_ISDIR(root_st.st_mode)) {
-    return Status::InvalidArgument(displayPath(source) + ": the package source is not a folder");
+  fs::FileSystem& fs = fs::FileSystem::local();
+  auto canonical = fs.canonical(source);
+  if (!canonical.ok()) return canonical.status().withContext("open source folder");
+  const Path root = *canonical;
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo root_info, fs.stat(root));
+  if (!root_info.isDirectory()) {
+    return Status::InvalidArgument(fs.display(source) + ": the package source is not a folder");
   }
 
-  SourceWalker walker(root);
+  SourceWalker walker(fs, root);
   walker.run();
   if (!walker.errors.empty()) return firstError(walker.errors);
 
@@ -523,14 +513,14 @@ Result<Manifest> buildManifest(const fs::path& source, const Manifest* previous,
   BuildStats local;
   m.files.resize(found.size());
   std::vector<std::size_t> to_hash;
-  std::vector<fs::path> hash_paths;
+  std::vector<Path> hash_paths;
   for (std::size_t i = 0; i < found.size(); ++i) {
     const FoundFile& f = found[i];
     ManifestFile& out = m.files[i];
     out.path = f.rel;
-    out.size = static_cast<std::uint64_t>(f.st.st_size);
-    out.mtime = internal::mtimeNs(f.st);
-    out.attributes = static_cast<std::uint32_t>(f.st.st_mode & 07777);
+    out.size = f.info.size;
+    out.mtime = f.info.mtime_ns;
+    out.attributes = f.info.mode;
     auto it = before.find(out.path);
     if (it != before.end() && it->second->size == out.size && it->second->mtime == out.mtime &&
         isSha256Hex(it->second->sha256)) {
@@ -542,7 +532,7 @@ Result<Manifest> buildManifest(const fs::path& source, const Manifest* previous,
     }
   }
 
-  std::vector<Result<HashedFile>> hashed = hashFiles(hash_paths, pool, hash_options);
+  std::vector<Result<HashedFile>> hashed = hashFiles(fs, hash_paths, pool, hash_options);
   std::vector<PathError> errors;
   for (std::size_t k = 0; k < to_hash.size(); ++k) {
     ManifestFile& out = m.files[to_hash[k]];

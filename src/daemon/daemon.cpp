@@ -40,9 +40,10 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-host::RuntimeOptions runtimeOptions(const config::Config& config) {
+host::RuntimeOptions runtimeOptions(const config::Config& config, const Logger& log) {
   host::RuntimeOptions options;
   options.io_threads = 2;
+  options.log = log;
   // Every sending thread of the transfer manager (packages x DPs per package) may block on file
   // or SMB I/O at once, plus a few for hashing and the database.
   const auto& d = config.distribution;
@@ -113,7 +114,7 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
     }
   }
 
-  host::Runtime runtime(runtimeOptions(config));
+  host::Runtime runtime(runtimeOptions(config, log));
   host::ComponentHost components(log);
   std::vector<std::string> not_hosted;
   for (const auto& name : config.components) {

@@ -8,14 +8,14 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stop_token>
 
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
-#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/distribution/pair_states.h"
 #include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
-#include "pkgxfer/store/distribution_repository.h"
 #include "pkgxfer/store/package_repository.h"
 #include "pkgxfer/store/request_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
@@ -73,7 +73,8 @@ class DistributionManager final : public host::Component {
     PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
     watch_ = std::make_unique<store::ChangeWatch>(*db_, options_.poll_interval);
     requests_ = std::make_unique<store::RequestRepository>(*db_);
-    dists_ = std::make_unique<store::DistributionRepository>(*db_);
+    states_ = std::make_unique<distribution::PairStates>(*db_, ctx_.config.distribution, ctx_.clock,
+                                                         ctx_.logger);
     jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
     packages_ = std::make_unique<store::PackageRepository>(*db_);
     PKGXFER_ASSIGN_OR_RETURN(site_, content::ContentLibrary::open(options_.site_library));
@@ -91,6 +92,7 @@ class DistributionManager final : public host::Component {
   void stop(std::function<void()> done) override {
     stopping_ = true;
     timer_.cancel();
+    stop_.request_stop();  // checks waiting on a DP end now
     PX_LOG_INFO(ctx_.logger, "Distribution Manager stopping ({} check(s) in progress)", in_flight_);
     if (in_flight_ == 0) {
       done();
@@ -123,7 +125,7 @@ class DistributionManager final : public host::Component {
     } else {
       for (const auto& r : *requests) handleRequest(r);
     }
-    auto due = dists_->listDueRetries(ctx_.clock.systemNow());
+    auto due = states_->repository().listDueRetries(ctx_.clock.systemNow());
     if (!due.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the retries: {}", due.status().toString());
     } else {
@@ -177,8 +179,6 @@ class DistributionManager final : public host::Component {
       return reject(r, "package " + r.package_id + " has no content");
     }
     const int latest = package->current_version;
-    auto existing = dists_->get(r.package_id, r.dp);
-    const bool exists = existing.ok();
 
     switch (r.kind) {
       case RequestKind::Distribute:
@@ -207,10 +207,8 @@ class DistributionManager final : public host::Component {
           }
         }
         const JobAction action = redistribute ? JobAction::Redistribute : JobAction::Add;
-        if (Status s =
-                dists_->start(r.package_id, r.dp, latest, DistributionState::Checking, action);
-            !s.ok()) {
-          return reject(r, s.message());
+        if (auto s = states_->request(r.package_id, r.dp, action, latest); !s.ok()) {
+          return reject(r, s.status().message());
         }
         Pending p{r.package_id,
                   r.dp,
@@ -224,16 +222,10 @@ class DistributionManager final : public host::Component {
         return;
       }
       case RequestKind::Validate: {
-        int version = latest;
-        if (exists && existing->state != DistributionState::Removed) version = existing->version;
-        Status s = exists ? dists_->setStateFor(r.package_id, r.dp, DistributionState::Verifying,
-                                                JobAction::Validate)
-                          : dists_->start(r.package_id, r.dp, version, DistributionState::Verifying,
-                                          JobAction::Validate);
-        if (!s.ok()) return reject(r, s.message());
+        auto version = states_->request(r.package_id, r.dp, JobAction::Validate, latest);
+        if (!version.ok()) return reject(r, version.status().message());
         ++generation_[pairKey(r.package_id, r.dp)];
-        createJob({r.package_id, r.dp, version, JobAction::Validate, package->priority, 0, 0},
-                  DistributionState::Verifying);
+        createJob({r.package_id, r.dp, *version, JobAction::Validate, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
         return;
       }
@@ -242,15 +234,10 @@ class DistributionManager final : public host::Component {
           cancelJob(job, "the package is being removed from the DP (request " +
                              std::to_string(r.id) + ")");
         }
-        const int version = exists ? existing->version : latest;
-        Status s = exists ? dists_->setStateFor(r.package_id, r.dp, DistributionState::Removing,
-                                                JobAction::Remove)
-                          : dists_->start(r.package_id, r.dp, version, DistributionState::Removing,
-                                          JobAction::Remove);
-        if (!s.ok()) return reject(r, s.message());
+        auto version = states_->request(r.package_id, r.dp, JobAction::Remove, latest);
+        if (!version.ok()) return reject(r, version.status().message());
         ++generation_[pairKey(r.package_id, r.dp)];
-        createJob({r.package_id, r.dp, version, JobAction::Remove, package->priority, 0, 0},
-                  DistributionState::Removing);
+        createJob({r.package_id, r.dp, *version, JobAction::Remove, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
         return;
       }
@@ -271,8 +258,8 @@ class DistributionManager final : public host::Component {
                 store::toString(action), row.package_id, row.version, row.dp, row.attempts,
                 row.last_error);
     if (dp == nullptr) {
-      logIfError(dists_->setState(row.package_id, row.dp, DistributionState::Failed,
-                                  "DP " + row.dp + " is no longer in the configuration"),
+      logIfError(states_->failed(row.package_id, row.dp,
+                                 "DP " + row.dp + " is no longer in the configuration"),
                  "record the state");
       return;
     }
@@ -281,14 +268,10 @@ class DistributionManager final : public host::Component {
               priority,          last && last->version == row.version ? last->id : 0,
               ++generation_[key]};
     if (action == JobAction::Validate || action == JobAction::Remove) {
-      DistributionState state = action == JobAction::Validate ? DistributionState::Verifying
-                                                              : DistributionState::Removing;
-      logIfError(dists_->setState(row.package_id, row.dp, state), "record the state");
-      createJob(p, state);
+      createJob(p);
       return;
     }
-    logIfError(dists_->setState(row.package_id, row.dp, DistributionState::Checking),
-               "record the state");
+    logIfError(states_->checking(row.package_id, row.dp), "record the state");
     runChecks(std::move(p), *dp);
   }
 
@@ -306,7 +289,7 @@ class DistributionManager final : public host::Component {
     ++in_flight_;
     PX_LOG_INFO(ctx_.logger, "Checking DP {} ({}) for package {} v{}", dp.name, dp.address,
                 p.package_id, p.version);
-    asio::post(ctx_.blocking, [this, p = std::move(p), dp = &dp]() mutable {
+    asio::post(ctx_.blocking.get_executor(), [this, p = std::move(p), dp = &dp]() mutable {
       CheckResult result = check(p, *dp);
       asio::post(ctx_.strand,
                  [this, p = std::move(p), result = std::move(result)] { onChecked(p, result); });
@@ -334,9 +317,10 @@ class DistributionManager final : public host::Component {
   // A body deleted on the DP behind our back is what validate finds and redistribute repairs,
   // as in ConfigMgr, where a plain distribute does not re-send to a DP that has the package.
   // False (and the full check runs) on any difference or error, including NotFound.
-  bool manifestIdentical(const Pending& p, transport::Transport& transport) {
+  bool manifestIdentical(const Pending& p, transport::Transport& transport,
+                         const CallContext& call) {
     const auto version = static_cast<std::uint64_t>(p.version);
-    auto on_dp = transport.readManifestJson(p.package_id, version);
+    auto on_dp = transport.readManifestJson(p.package_id, version, call);
     if (!on_dp.ok()) return false;
     auto on_site = site_->readManifestJson(p.package_id, version);
     return on_site.ok() && *on_site == *on_dp;
@@ -344,18 +328,19 @@ class DistributionManager final : public host::Component {
 
   CheckResult check(const Pending& p, const config::DistributionPointConfig& dp) {
     CheckResult r;
+    const CallContext call{stop_.get_token()};
     auto transport = transportFor(dp);
     if (!transport.ok()) {
       r.status = transport.status();
       return r;
     }
-    auto probe = (*transport)->probe();
+    auto probe = (*transport)->probe(call);
     if (!probe.ok()) {
       r.status = probe.status();
       return r;
     }
     r.probe = *probe;
-    if (p.action == JobAction::Add && p.totals && manifestIdentical(p, **transport)) {
+    if (p.action == JobAction::Add && p.totals && manifestIdentical(p, **transport, call)) {
       r.has_content = r.identical_manifest = true;
       r.full = *p.totals;
       return r;
@@ -367,7 +352,7 @@ class DistributionManager final : public host::Component {
     }
     r.full.files_total = r.full.files_done = manifest->files.size();
     r.full.bytes_total = r.full.bytes_done = manifest->total_bytes;
-    auto present = (*transport)->inventory(content::uniqueBodies(*manifest));
+    auto present = (*transport)->inventory(content::uniqueBodies(*manifest), call);
     if (!present.ok()) {
       r.status = present.status();
       return r;
@@ -378,7 +363,8 @@ class DistributionManager final : public host::Component {
     r.missing_bytes = diff.missing_bytes;
     r.present_files = diff.present_bodies;
     r.present_bytes = diff.present_bytes;
-    auto on_dp = (*transport)->readManifest(p.package_id, static_cast<std::uint64_t>(p.version));
+    auto on_dp =
+        (*transport)->readManifest(p.package_id, static_cast<std::uint64_t>(p.version), call);
     r.has_content = on_dp.ok() && content::sameContent(*on_dp, *manifest) &&
                     present->size() == content::uniqueBodies(*manifest).size();
     if (r.probe.free_bytes < r.missing_bytes && !(r.has_content && p.action == JobAction::Add)) {
@@ -403,7 +389,7 @@ class DistributionManager final : public host::Component {
     }
     // A newer request for the pair replaced this one while it was checked.
     if (generation_[key] != p.generation) return;
-    auto row = dists_->get(p.package_id, p.dp);
+    auto row = states_->repository().get(p.package_id, p.dp);
     if (!row.ok() || row->state != DistributionState::Checking || row->version != p.version) {
       return;
     }
@@ -411,8 +397,7 @@ class DistributionManager final : public host::Component {
                              std::to_string(p.version) + " to " + p.dp;
     if (!r.status.ok()) {
       PX_LOG_WARN(ctx_.logger, "Preliminary check of DP {} failed: {}", p.dp, r.status.toString());
-      auto d = recordFailure(*dists_, p.package_id, p.dp, r.status, ctx_.config.distribution,
-                             ctx_.clock.systemNow(), ctx_.logger, what);
+      auto d = states_->attemptFailed(p.package_id, p.dp, r.status, what);
       if (!d.ok()) logIfError(d.status(), "record a failure");
       return;
     }
@@ -430,9 +415,8 @@ class DistributionManager final : public host::Component {
                   formatBytes(r.missing_bytes), r.present_files, formatBytes(r.present_bytes));
     }
     if (p.action == JobAction::Add && r.has_content) {
-      logIfError(dists_->setProgress(p.package_id, p.dp, r.full), "save progress");
-      logIfError(dists_->setState(p.package_id, p.dp, DistributionState::Installed),
-                 "record the state");
+      logIfError(states_->progress(p.package_id, p.dp, r.full), "save progress");
+      logIfError(states_->installed(p.package_id, p.dp), "record the state");
       if (r.identical_manifest) {
         PX_LOG_INFO(ctx_.logger,
                     "DP {} already holds package {} v{}; nothing to send; installed (its manifest "
@@ -445,28 +429,26 @@ class DistributionManager final : public host::Component {
       }
       return;
     }
-    createJob(p, DistributionState::Waiting);
+    createJob(p);
   }
 
-  void createJob(const Pending& p, DistributionState state) {
+  void createJob(const Pending& p) {
     // The state first: once the job exists pkgxfermgr may record on the pair why it waits (a
     // closed schedule window), which a later write here would wipe.
-    logIfError(dists_->setState(p.package_id, p.dp, state), "record the state");
+    logIfError(states_->queued(p.package_id, p.dp, p.action), "record the state");
     // A retry takes over the failed job's resume points in the same transaction.
     auto id =
         jobs_->create({p.package_id, p.version, p.dp, p.action, p.priority, p.resume_from_job});
     if (!id.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot create the transfer job for package {} v{} to {}: {}",
                    p.package_id, p.version, p.dp, id.status().toString());
-      logIfError(
-          dists_->setState(p.package_id, p.dp, DistributionState::Failed, id.status().toString()),
-          "record the state");
+      logIfError(states_->failed(p.package_id, p.dp, id.status().toString()), "record the state");
       return;
     }
     PX_LOG_INFO(ctx_.logger,
                 "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,
                 store::toString(p.action), p.package_id, p.version, p.dp,
-                store::toString(p.priority), store::toString(state));
+                store::toString(p.priority), store::toString(distribution::queuedState(p.action)));
   }
 
   host::ComponentContext ctx_;
@@ -475,7 +457,7 @@ class DistributionManager final : public host::Component {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::RequestRepository> requests_;
-  std::unique_ptr<store::DistributionRepository> dists_;
+  std::unique_ptr<distribution::PairStates> states_;
   std::unique_ptr<store::TransferJobRepository> jobs_;
   std::unique_ptr<store::PackageRepository> packages_;
   std::unique_ptr<content::ContentLibrary> site_;
@@ -485,6 +467,7 @@ class DistributionManager final : public host::Component {
   std::map<std::string, std::uint64_t> generation_;  // per pair, bumped by each new request
   int in_flight_ = 0;
   bool stopping_ = false;
+  std::stop_source stop_;  // its token is in every check's CallContext
   std::function<void()> stop_done_;
 };
 

@@ -7,7 +7,8 @@ namespace pkgxfer::host {
 Runtime::Runtime(RuntimeOptions options)
     : options_(options),
       io_(std::max(1, options.io_threads)),
-      blocking_(std::make_unique<BlockingPool>(std::max(1, options.blocking_threads))) {}
+      blocking_(std::make_unique<BlockingPool>(
+          "the blocking pool", std::max(1, options.blocking_threads), options.log)) {}
 
 Runtime::~Runtime() { stop(); }
 
@@ -16,16 +17,13 @@ void Runtime::start() {
   running_ = true;
   guard_.emplace(boost::asio::make_work_guard(io_));
   for (int i = 0; i < std::max(1, options_.io_threads); ++i) {
-    threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] { runCatchingExceptions(io_, "an io thread", options_.log); });
   }
 }
 
 void Runtime::stop() {
   if (!running_) {
-    if (blocking_) {
-      blocking_->stop();
-      blocking_->join();
-    }
+    if (blocking_) blocking_->stop();
     return;
   }
   running_ = false;
@@ -34,7 +32,6 @@ void Runtime::stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   blocking_->stop();
-  blocking_->join();
 }
 
 }  // namespace pkgxfer::host

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "pkgxfer/common/aligned_buffer.h"
@@ -27,6 +27,17 @@ Status cancelled(const CancelFlag& cancel) {
   return Status::Cancelled(cancel.load() == CancelMode::Stop
                                ? "the service is stopping"
                                : "the job was superseded or cancelled");
+}
+
+// What an exception escaping the job's code says, for the job's error.
+std::string exceptionText(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(std::move(error));
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
 }
 
 // Per body: how many files of the manifest use it and their bytes (a body listed twice counts
@@ -74,7 +85,8 @@ class Sender {
         clock_(clock),
         log_(log),
         tag_(jobTag(spec.job)),
-        priority_(toTransportPriority(spec.job.priority)) {}
+        priority_(toTransportPriority(spec.job.priority)),
+        ctx_{cancel.token()} {}
 
   Result<JobOutcome> run() {
     switch (job_.action) {
@@ -128,7 +140,10 @@ class Sender {
       u.size = f.size;
       ++u.files;
     }
-    PKGXFER_ASSIGN_OR_RETURN(content::ShaSet present, dp_.inventory(bodies));
+    // The send pins the content's bodies on the DP from before the inventory until the commit: a
+    // removal of other content that shares one cannot delete it in between.
+    PKGXFER_ASSIGN_OR_RETURN(send_, dp_.beginSend(manifest, job_.package_id, ctx_));
+    PKGXFER_ASSIGN_OR_RETURN(content::ShaSet present, dp_.inventory(bodies, ctx_));
     const bool all = job_.action == JobAction::Redistribute;
 
     progress_.files_total = manifest.files.size();
@@ -164,11 +179,13 @@ class Sender {
     for (const auto& p : spec_.partials) partials[p.sha256] = p;
 
     const auto started = clock_.steadyNow();
-    // Bodies go out on up to spec_.streams streams at once (this thread and helpers), each taking
-    // the next body of the list: per-file latency (create, rename, a round trip) overlaps, and
-    // hashing the read-back of one body overlaps the copy of another.
+    // Bodies go out on up to spec_.streams streams at once (this thread and helpers from the
+    // stream pool), each taking the next body of the list: per-file latency (create, rename, a
+    // round trip) overlaps, and hashing the read-back of one body overlaps the copy of another.
     const std::size_t nstreams =
-        std::clamp<std::size_t>(to_send.size(), 1, std::max<std::size_t>(spec_.streams, 1));
+        spec_.stream_pool == nullptr
+            ? 1
+            : std::clamp<std::size_t>(to_send.size(), 1, std::max<std::size_t>(spec_.streams, 1));
     std::vector<Stream> streams(nstreams);
     // A stream reads at most a block at once, and no more than the largest body: a package of
     // small files does not hold a full block per stream.
@@ -177,17 +194,25 @@ class Sender {
     const std::size_t buffer_size = static_cast<std::size_t>(
         std::min<std::uint64_t>(spec_.block_size, std::max<std::uint64_t>(largest, 1)));
     std::atomic<std::size_t> next{0};
-    auto work = [&](Stream& stream) {
-      stream.buffer = makeAlignedBuffer(buffer_size);
-      runStream(stream, to_send, uses, partials, next);
-    };
-    {
-      std::vector<std::jthread> helpers;
-      for (std::size_t i = 1; i < nstreams; ++i) {
-        helpers.emplace_back([&work, &stream = streams[i]] { work(stream); });
+    // Each stream catches what escapes it: an exception fails the job with its message (and stops
+    // the other streams) instead of ending the process.
+    auto work = [&](std::size_t i) {
+      Stream& stream = streams[i];
+      try {
+        stream.buffer = makeAlignedBuffer(buffer_size);
+        runStream(stream, to_send, uses, partials, next);
+      } catch (...) {
+        stream.status =
+            Status::Internal("uncaught exception on sending stream " + std::to_string(i + 1) +
+                             " of " + tag_ + ": " + exceptionText(std::current_exception()));
+        halt_.store(true);
       }
-      work(streams[0]);
-    }  // joins the helpers
+    };
+    if (spec_.stream_pool != nullptr) {
+      host::runOnHelpers(*spec_.stream_pool, nstreams, work);
+    } else {
+      work(0);
+    }
     if (CancelMode c = cancel_.load(); c != CancelMode::None) {
       // Stop: keep what was sent and verified (install it); superseded: discard it.
       for (Stream& stream : streams) {
@@ -218,13 +243,13 @@ class Sender {
 
     if (cancel_.load() != CancelMode::None) return cancelled(cancel_);
     events_.verifying();
-    PKGXFER_RETURN_IF_ERROR(dp_.commitManifest(manifest).withContext("commit manifest"));
+    PKGXFER_RETURN_IF_ERROR(send_->commit().withContext("commit manifest"));
     PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
                 content::contentId(job_.package_id, job_.version), tag_);
     // Uploads of this package whose resume point never reached the database (the process died
     // before the first checkpoint) left temporary files nobody will resume: none may remain.
     // Opening a body deleted those of the bodies sent; the rest are the bodies kept.
-    auto swept = dp_.discardTemps(kept, job_.package_id);
+    auto swept = send_->discardLeftovers(kept);
     if (!swept.ok()) {
       PX_LOG_WARN(log_, "Cannot delete leftover temporary files: {}; {}", swept.status().toString(),
                   tag_);
@@ -288,7 +313,7 @@ class Sender {
                       "manifest says {}",
                       sha, use.first_path, reader.size(), use.size));
     }
-    transport::BodySpec body{sha, use.size, job_.package_id, "", 0, spec_.verify};
+    transport::BodySpec body{sha, use.size, "", 0, spec_.verify};
     if (partial != nullptr) {
       body.resume_temp_name = partial->temp_name;
       body.resume_offset = partial->offset;
@@ -296,7 +321,7 @@ class Sender {
     // No other upload of this body by this package is running: one stream per body, and the
     // manager runs one job per package and DP at a time (selectJobsToStart's busy pairs).
     body.discard_leftovers = true;
-    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, dp_.openBody(body));
+    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, send_->openBody(body));
     leftovers_ += up->leftoversDiscarded();
     std::uint64_t offset = up->offset();
     if (offset > 0) {
@@ -321,7 +346,7 @@ class Sender {
     std::uint64_t since_checkpoint = 0;
     auto checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
     auto checkpoint = [&]() -> Status {
-      PKGXFER_RETURN_IF_ERROR(up->flush());
+      PKGXFER_RETURN_IF_ERROR(up->checkpoint());
       store::PartialBody p;
       p.job_id = job_.id;
       p.sha256 = sha;
@@ -417,26 +442,26 @@ class Sender {
     events_.partialForgotten(sha);
   }
 
-  // Puts a stream's staged (sealed) bodies in place: one DP sync for their bytes, the renames,
-  // one DP sync for the renames. Counts their files as done.
+  // Puts a stream's staged (sealed) bodies in place with one call to the DP (a file DP: one flush
+  // of its volume for their bytes, the renames, one flush for the renames). Counts their files as
+  // done.
   Status installStaged(Stream& stream) {
     if (stream.staged.empty()) return Status::Ok();
-    Status s = dp_.sync().withContext("make the sent files durable on the DP");
-    for (std::size_t i = 0; s.ok() && i < stream.staged.size(); ++i) {
-      Staged& b = stream.staged[i];
-      s = b.upload->install(false);
-      if (!s.ok()) break;
+    std::vector<transport::BodyUpload*> batch;
+    batch.reserve(stream.staged.size());
+    for (Staged& b : stream.staged) batch.push_back(b.upload.get());
+    Status s = send_->install(batch).withContext("install the sent files on the DP");
+    if (!s.ok()) {
+      abortStaged(stream);
+      return s;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Staged& b : stream.staged) {
       b.upload.reset();
-      std::lock_guard<std::mutex> lock(mu_);
       if (b.checkpointed) events_.partialForgotten(b.sha256);
       progress_.files_done += b.files;
       // The bytes were counted as sent; count the duplicates of this body too.
       progress_.bytes_done += b.size * (b.files - 1);
-    }
-    if (s.ok()) s = dp_.sync().withContext("make the renames durable on the DP");
-    if (!s.ok()) {
-      abortStaged(stream);
-      return s;
     }
     stream.staged.clear();
     stream.staged_bytes = 0;
@@ -464,7 +489,7 @@ class Sender {
   }
 
   Result<JobOutcome> validate() {
-    auto report = dp_.validate(job_.package_id, job_.version);
+    auto report = dp_.validate(job_.package_id, job_.version, ctx_);
     JobOutcome out;
     if (!report.ok()) {
       if (report.status().code() != Status::Code::NotFound) return report.status();
@@ -498,13 +523,13 @@ class Sender {
 
   Result<JobOutcome> remove() {
     PKGXFER_ASSIGN_OR_RETURN(std::vector<std::uint64_t> versions,
-                             dp_.listVersions(job_.package_id));
+                             dp_.listVersions(job_.package_id, ctx_));
     if (versions.empty()) {
       PX_LOG_INFO(log_, "Package {} has no content on the DP; nothing to remove; {}",
                   job_.package_id, tag_);
     }
     for (std::uint64_t v : versions) {
-      Status s = dp_.removeContent(job_.package_id, v);
+      Status s = dp_.removeContent(job_.package_id, v, ctx_);
       if (!s.ok() && s.code() != Status::Code::NotFound) return s;
       PX_LOG_INFO(log_,
                   "Removed content {} from the DP (manifest first, then the bodies no other "
@@ -526,6 +551,8 @@ class Sender {
   const Logger& log_;
   const std::string tag_;
   const transport::Priority priority_;
+  const CallContext ctx_;  // every transport call of the job: a stop or a cancel reaches it
+  std::unique_ptr<transport::ContentSend> send_;  // add, redistribute: the content on its way
   bool paused_ = false;
   std::optional<Clock::SystemTime> next_opening_;
   store::Progress progress_;
@@ -558,8 +585,13 @@ transport::Priority toTransportPriority(store::Priority priority) {
 Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
                           content::ContentLibrary& site, JobEvents& events,
                           const CancelFlag& cancel, Clock& clock, const Logger& log) {
-  Sender sender(spec, dp, site, events, cancel, clock, log);
-  return sender.run();
+  try {
+    Sender sender(spec, dp, site, events, cancel, clock, log);
+    return sender.run();
+  } catch (...) {
+    return Status::Internal("uncaught exception in " + jobTag(spec.job) + ": " +
+                            exceptionText(std::current_exception()));
+  }
 }
 
 }  // namespace pkgxfer::pkgxfermgr

@@ -10,13 +10,13 @@
 
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
-#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/distribution/pair_states.h"
+#include "pkgxfer/host/blocking_pool.h"
 #include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/pkgxfermgr/job_runner.h"
 #include "pkgxfer/pkgxfermgr/job_selection.h"
 #include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
-#include "pkgxfer/store/distribution_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
 #include "pkgxfer/transport/rate_limiter.h"
 #include "pkgxfer/transport/schedule.h"
@@ -26,7 +26,6 @@ namespace pkgxfer::pkgxfermgr {
 namespace {
 
 namespace asio = boost::asio;
-using store::DistributionState;
 using store::JobAction;
 using store::JobState;
 
@@ -66,7 +65,11 @@ class PackageTransferManager final : public host::Component {
     PKGXFER_ASSIGN_OR_RETURN(db_, store::Database::open(options_.database, ctx_.clock));
     watch_ = std::make_unique<store::ChangeWatch>(*db_, options_.poll_interval);
     jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
-    dists_ = std::make_unique<store::DistributionRepository>(*db_);
+    states_ = std::make_unique<distribution::PairStates>(*db_, ctx_.config.distribution, ctx_.clock,
+                                                         ctx_.logger);
+    // A job's first stream runs on its blocking-pool thread, the others here (JobSpec::streams).
+    streams_ = std::make_unique<host::BlockingPool>("the transfer streams of pkgxfermgr",
+                                                    options_.stream_threads, ctx_.logger);
     content::ContentLibrary::Options lib_options;
     PKGXFER_ASSIGN_OR_RETURN(site_,
                              content::ContentLibrary::open(options_.site_library, lib_options));
@@ -75,9 +78,11 @@ class PackageTransferManager final : public host::Component {
     const auto& d = ctx_.config.distribution;
     PX_LOG_INFO(ctx_.logger,
                 "Package Transfer Manager starting: up to {} package(s) at once, {} DP(s) per "
-                "package, verify {}; site library {}; {} interrupted job(s) queued again to resume",
-                d.max_concurrent_packages, d.max_threads_per_package, d.verify ? "on" : "off",
-                options_.site_library.string(), requeued);
+                "package, {} stream(s) per job on {} shared thread(s), verify {}; site library "
+                "{}; {} interrupted job(s) queued again to resume",
+                d.max_concurrent_packages, d.max_threads_per_package, options_.streams_per_job,
+                streams_->threads(), d.verify ? "on" : "off", options_.site_library.string(),
+                requeued);
     asio::post(ctx_.strand, [this] { poll(); });
     return Status::Ok();
   }
@@ -105,7 +110,7 @@ class PackageTransferManager final : public host::Component {
     logIfError(jobs_->setProgress(id, p), id, "save progress");
     const auto& job = it->second.job;
     if (job.action == JobAction::Add || job.action == JobAction::Redistribute) {
-      logIfError(dists_->setProgress(job.package_id, job.dp, p), id, "save progress");
+      logIfError(states_->progress(job.package_id, job.dp, p), id, "save progress");
     }
   }
   void onPartialSaved(const store::PartialBody& body) {
@@ -123,8 +128,7 @@ class PackageTransferManager final : public host::Component {
     auto it = running_.find(id);
     if (it == running_.end() || !stillRunning(id)) return;
     const auto& job = it->second.job;
-    logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Verifying), id,
-               "record the state");
+    logIfError(states_->committing(job.package_id, job.dp), id, "record the state");
   }
   void onPartialForgotten(std::int64_t id, const std::string& sha) {
     logIfError(jobs_->deletePartial(id, sha), id, "forget resume point");
@@ -277,8 +281,8 @@ class PackageTransferManager final : public host::Component {
     it->second = key;
     const std::string message = fmt::format("waiting for the schedule window of {}; {}", job.dp,
                                             openingText(schedule, opening, job.priority));
-    logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Waiting, message),
-               job.id, "record the state");
+    logIfError(states_->waitingForWindow(job.package_id, job.dp, message), job.id,
+               "record the state");
     PX_LOG_INFO(ctx_.logger, "The schedule of DP {} does not allow priority {} now: {}{}; {}",
                 job.dp, store::toString(job.priority), message, kept, jobTag(job));
   }
@@ -312,10 +316,7 @@ class PackageTransferManager final : public host::Component {
       failJob(job, transport.status(), nullptr);
       return;
     }
-    DistributionState state = DistributionState::Transferring;
-    if (job.action == JobAction::Validate) state = DistributionState::Verifying;
-    if (job.action == JobAction::Remove) state = DistributionState::Removing;
-    logIfError(dists_->setState(job.package_id, job.dp, state), job.id, "record the state");
+    logIfError(states_->running(job.package_id, job.dp, job.action), job.id, "record the state");
     auto partials = jobs_->listPartials(job.id);
 
     Running r;
@@ -328,6 +329,7 @@ class PackageTransferManager final : public host::Component {
     r.spec.verify = ctx_.config.distribution.verify;
     r.spec.checkpoint_bytes = options_.checkpoint_bytes;
     r.spec.streams = options_.streams_per_job;
+    r.spec.stream_pool = streams_.get();
     if (const DpPolicy* policy = policyFor(job.dp)) {
       r.spec.schedule = policy->schedule.get();
       r.spec.limiter = policy->limiter.get();
@@ -336,7 +338,7 @@ class PackageTransferManager final : public host::Component {
     auto [it, inserted] = running_.emplace(job.id, std::move(r));
     Running& run = it->second;
     PX_LOG_DEBUG(ctx_.logger, "Sending thread created for {} ({} running)", tag, running_.size());
-    asio::post(ctx_.blocking, [this, &run, id = job.id] {
+    asio::post(ctx_.blocking.get_executor(), [this, &run, id = job.id] {
       Result<JobOutcome> result = runJob(run.spec, *run.transport, *site_, *run.events, *run.cancel,
                                          ctx_.clock, ctx_.logger);
       asio::post(ctx_.strand, [this, id, result = std::move(result)] { onJobDone(id, result); });
@@ -350,10 +352,10 @@ class PackageTransferManager final : public host::Component {
     auto partials = jobs_->listPartials(job.id);
     logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
     if (!partials.ok() || partials->empty()) return;
-    asio::post(ctx_.blocking,
+    asio::post(ctx_.blocking.get_executor(),
                [transport, partials = *partials, log = ctx_.logger, tag = jobTag(job)] {
                  for (const auto& p : partials) {
-                   Status s = transport->discardTemp(p.sha256, p.temp_name);
+                   Status s = transport->discardTemp(p.sha256, p.temp_name, CallContext{});
                    if (!s.ok()) {
                      PX_LOG_WARN(log, "Cannot delete the temporary file of body {}: {}; {}",
                                  p.sha256, s.toString(), tag);
@@ -371,9 +373,7 @@ class PackageTransferManager final : public host::Component {
     auto tx = store::Transaction::begin(*db_);
     if (!tx.ok()) logIfError(tx.status(), job.id, "begin recording the failure");
     logIfError(jobs_->setState(job.id, JobState::Failed, error.toString()), job.id, "mark failed");
-    auto d =
-        distmgr::recordFailure(*dists_, job.package_id, job.dp, error, ctx_.config.distribution,
-                               ctx_.clock.systemNow(), ctx_.logger, "Sending " + jobTag(job));
+    auto d = states_->attemptFailed(job.package_id, job.dp, error, "Sending " + jobTag(job));
     if (!d.ok()) {
       logIfError(d.status(), job.id, "record the failure");
     } else if (!d->retry && transport) {
@@ -415,11 +415,10 @@ class PackageTransferManager final : public host::Component {
           logIfError(jobs_->clearPartials(id), id, "forget resume points");
           logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
           if (job.action != JobAction::Validate) {
-            logIfError(dists_->setProgress(job.package_id, job.dp, out.progress), id,
+            logIfError(states_->progress(job.package_id, job.dp, out.progress), id,
                        "save progress");
           }
-          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Installed), id,
-                     "record the state");
+          logIfError(states_->installed(job.package_id, job.dp), id, "record the state");
           PX_LOG_INFO(ctx_.logger,
                       "Finished: content {} is installed on {} ({} file(s), {}; {} sent by this "
                       "run); {}",
@@ -429,8 +428,7 @@ class PackageTransferManager final : public host::Component {
           break;
         case JobOutcome::Kind::Removed:
           logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
-          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Removed), id,
-                     "record the state");
+          logIfError(states_->removed(job.package_id, job.dp), id, "record the state");
           PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id,
                       job.dp, tag);
           break;
@@ -438,8 +436,7 @@ class PackageTransferManager final : public host::Component {
           // Runnable again once the window opens: poll() keeps it waiting until then.
           logIfError(jobs_->setState(id, JobState::Paused), id, "mark paused");
           logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
-          logIfError(dists_->setProgress(job.package_id, job.dp, out.progress), id,
-                     "save progress");
+          logIfError(states_->progress(job.package_id, job.dp, out.progress), id, "save progress");
           const DpPolicy* policy = policyFor(job.dp);
           if (policy != nullptr && policy->schedule) {
             announced_.erase(id);
@@ -455,9 +452,8 @@ class PackageTransferManager final : public host::Component {
         }
         case JobOutcome::Kind::ValidationFailed:
           logIfError(jobs_->setState(id, JobState::Failed, out.detail), id, "mark failed");
-          logIfError(dists_->setState(job.package_id, job.dp, DistributionState::Failed,
-                                      "validation failed: " + out.detail),
-                     id, "record the state");
+          logIfError(states_->validationFailed(job.package_id, job.dp, out.detail), id,
+                     "record the state");
           break;
       }
     }
@@ -480,7 +476,7 @@ class PackageTransferManager final : public host::Component {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::TransferJobRepository> jobs_;
-  std::unique_ptr<store::DistributionRepository> dists_;
+  std::unique_ptr<distribution::PairStates> states_;
   std::unique_ptr<content::ContentLibrary> site_;
   std::map<std::string, std::shared_ptr<transport::Transport>> transports_;
   std::map<std::int64_t, Running> running_;
@@ -490,6 +486,8 @@ class PackageTransferManager final : public host::Component {
   std::map<std::int64_t, std::int64_t> announced_;
   bool stopping_ = false;
   std::function<void()> stop_done_;
+  // Last, so it is joined first when the component goes, before anything its threads may use.
+  std::unique_ptr<host::BlockingPool> streams_;
 };
 
 void StrandEvents::progress(const store::Progress& progress) {

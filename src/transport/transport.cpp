@@ -1,23 +1,23 @@
 #include "pkgxfer/transport/transport.h"
 
-#include "file_transport.h"
+#include "pkgxfer/transport/file_transport.h"
 
 namespace pkgxfer::transport {
 
 Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPointConfig& dp,
                                                  const TransportOptions& options) {
-  switch (dp.scheme) {
-    case config::AddressScheme::File:
-      return std::unique_ptr<Transport>(std::make_unique<FileTransport>(dp.file_root, options));
-    case config::AddressScheme::Smb:
-      return Status::Unavailable("DP " + dp.name + " (" + dp.address +
-                                 "): the smb transport is not available in this build yet");
-    case config::AddressScheme::Http:
-    case config::AddressScheme::Https:
-      return Status::Unavailable("DP " + dp.name + " (" + dp.address +
-                                 "): the http(s) transport is not available in this build yet");
+  if (const config::FileAddress* file = dp.file()) {
+    FileTransportOptions file_options;
+    file_options.sync = options.sync;
+    return std::unique_ptr<Transport>(
+        std::make_unique<FileTransport>(fs::FileSystem::local(), file->root, file_options));
   }
-  return Status::Internal("unknown address scheme of DP " + dp.name);
+  if (dp.smb() != nullptr) {
+    return Status::Unavailable("DP " + dp.name + " (" + dp.address +
+                               "): the smb transport is not available in this build yet");
+  }
+  return Status::Unavailable("DP " + dp.name + " (" + dp.address +
+                             "): the http(s) transport is not available in this build yet");
 }
 
 TransportFactory defaultTransportFactory(const TransportOptions& options) {

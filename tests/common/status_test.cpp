@@ -15,7 +15,6 @@ TEST(StatusTest, DefaultIsOk) {
   EXPECT_EQ(s.message(), "");
   EXPECT_EQ(s.toString(), "OK");
   EXPECT_TRUE(Status::Ok().ok());
-  EXPECT_FALSE(s.isRetryable());
 }
 
 TEST(StatusTest, ErrorCarriesKindAndMessage) {
@@ -33,13 +32,6 @@ TEST(StatusTest, OkCodeDropsMessage) {
   Status s(Status::Code::Ok, "ignored");
   EXPECT_TRUE(s.ok());
   EXPECT_EQ(s.message(), "");
-}
-
-TEST(StatusTest, RetryableKinds) {
-  EXPECT_TRUE(Status::Unavailable("dp01 down").isRetryable());
-  EXPECT_TRUE(Status::IoError("disk").isRetryable());
-  EXPECT_FALSE(Status::InvalidArgument("bad").isRetryable());
-  EXPECT_FALSE(Status::Corruption("hash").isRetryable());
 }
 
 TEST(StatusTest, WithContextPrefixesMessageAndKeepsKind) {

@@ -573,8 +573,8 @@ TEST_F(ConfigTest, FillsDefaults) {
   ASSERT_EQ(c.distribution_points.size(), 1u);
   const DistributionPointConfig& dp = c.distribution_points[0];
   EXPECT_EQ(dp.type, DpType::Standard);
-  EXPECT_EQ(dp.scheme, AddressScheme::File);
-  EXPECT_EQ(dp.file_root, fs::path("/srv/dp01"));
+  EXPECT_EQ(dp.scheme(), AddressScheme::File);
+  EXPECT_EQ(dp.file()->root, fs::path("/srv/dp01"));
   EXPECT_EQ(dp.content_url, "");
   EXPECT_TRUE(dp.schedule.alwaysOpen());
   EXPECT_EQ(dp.rate_limit.mode, RateLimitMode::Unlimited);
@@ -646,9 +646,9 @@ TEST_F(ConfigTest, ResolvesRelativePaths) {
   EXPECT_EQ(c.site->data_dir, tmp_.path() / "var" / "site");
   EXPECT_EQ(c.site->token_file, tmp_.path() / "var" / "site" / "site.token");
   EXPECT_EQ(c.logging.dir, base() / "log");
-  EXPECT_EQ(c.distribution_points[0].file_root, tmp_.path() / "var" / "dp01");
-  EXPECT_EQ(c.distribution_points[1].file_root, base() / "dp02" / "lib");
-  EXPECT_EQ(c.distribution_points[2].file_root, fs::path("/srv/dp03/lib"));
+  EXPECT_EQ(c.distribution_points[0].file()->root, tmp_.path() / "var" / "dp01");
+  EXPECT_EQ(c.distribution_points[1].file()->root, base() / "dp02" / "lib");
+  EXPECT_EQ(c.distribution_points[2].file()->root, fs::path("/srv/dp03/lib"));
   EXPECT_EQ(c.distribution_points[0].address, "file://../var/dp01");  // kept as written
 }
 
@@ -671,21 +671,31 @@ TEST_F(ConfigTest, ReadsAddressSchemesAndContentUrl) {
   ASSERT_EQ(dps.size(), 4u);
   EXPECT_EQ(dps[0].content_url, "http://dp01:8531");
 
-  EXPECT_EQ(dps[1].scheme, AddressScheme::Smb);
+  EXPECT_EQ(dps[1].scheme(), AddressScheme::Smb);
   ASSERT_TRUE(dps[1].credentials.has_value());
   EXPECT_EQ(dps[1].credentials->user, "svc");
   EXPECT_EQ(dps[1].credentials->domain, "CONTOSO");
   EXPECT_EQ(dps[1].credentials->password_env, "PKGXFER_DP02_PASSWORD");
   EXPECT_TRUE(dps[1].smb_encrypt);
   EXPECT_EQ(dps[1].content_url, "");
-  EXPECT_TRUE(dps[1].file_root.empty());
+  EXPECT_EQ(dps[1].file(), nullptr);
+  // Typed once here: transports get host, port, share and path, not a string to parse again.
+  ASSERT_NE(dps[1].smb(), nullptr);
+  EXPECT_EQ(*dps[1].smb(), (config::SmbAddress{"fs02.contoso.com", 0, "ContentLib", "/sub"}));
 
-  EXPECT_EQ(dps[2].scheme, AddressScheme::Https);
+  EXPECT_EQ(dps[2].scheme(), AddressScheme::Https);
   EXPECT_EQ(dps[2].address, "https://dp03:8531/base/");
   EXPECT_EQ(dps[2].content_url, "https://dp03:8531/base");
+  ASSERT_NE(dps[2].http(), nullptr);
+  EXPECT_EQ(*dps[2].http(), (config::HttpAddress{true, "dp03", 8531, "/base"}));
+  EXPECT_EQ(dps[2].http()->url(), "https://dp03:8531/base");
 
-  EXPECT_EQ(dps[3].scheme, AddressScheme::Http);
+  EXPECT_EQ(dps[3].scheme(), AddressScheme::Http);
   EXPECT_EQ(dps[3].content_url, "https://cdn.contoso.com/dp04");
+  EXPECT_EQ(*dps[3].http(), (config::HttpAddress{false, "::1", 8531, ""}));
+  EXPECT_EQ(dps[3].http()->url(), "http://[::1]:8531");
+  EXPECT_EQ(dps[3].http()->portOrDefault(), 8531);
+  EXPECT_EQ((config::HttpAddress{true, "dp05", 0, ""}).portOrDefault(), 443);
 
   EXPECT_EQ(c.findDp("dp03"), &dps[2]);
   EXPECT_EQ(c.findDp("dp09"), nullptr);
@@ -942,7 +952,7 @@ TEST_F(ConfigTest, LoadsFileAndResolvesAgainstItsFolder) {
   ASSERT_TRUE(c.ok()) << c.error().toString();
   EXPECT_EQ(c->file, file);
   EXPECT_EQ(c->site->data_dir, tmp_.path() / "conf" / "site");
-  EXPECT_EQ(c->distribution_points[0].file_root, tmp_.path() / "var" / "dp01");
+  EXPECT_EQ(c->distribution_points[0].file()->root, tmp_.path() / "var" / "dp01");
 }
 
 TEST_F(ConfigTest, LoadErrorsNameTheFile) {
@@ -1014,9 +1024,9 @@ TEST(ExampleConfigTest, DemoSiteIsRunnableOnALaptop) {
   EXPECT_EQ(c->distribution_points.size(), 3u);
   const fs::path root = fs::absolute(examplesDir()).lexically_normal().parent_path();
   for (const DistributionPointConfig& dp : c->distribution_points) {
-    EXPECT_EQ(dp.scheme, AddressScheme::File) << dp.name;
+    EXPECT_EQ(dp.scheme(), AddressScheme::File) << dp.name;
     EXPECT_TRUE(dp.schedule.alwaysOpen()) << dp.name;
-    EXPECT_EQ(dp.file_root, root / "var" / dp.name);
+    EXPECT_EQ(dp.file()->root, root / "var" / dp.name);
   }
   EXPECT_EQ(c->findDp("dp03")->rate_limit.mode, RateLimitMode::MaxRate);
   EXPECT_EQ(c->findDp("dp03")->rate_limit.bytes_per_second[12], 100u << 20);

@@ -14,11 +14,15 @@
 
 #include "content/content_test_util.h"
 #include "fakes/test_util.h"
+#include "pkgxfer/fs/fault_injecting_file_system.h"
 
 namespace pkgxfer::content {
 namespace {
 
 namespace fs = std::filesystem;
+using pkgxfer::fs::Fault;
+using pkgxfer::fs::FaultInjectingFileSystem;
+using pkgxfer::fs::Op;
 using pkgxfer::testing::readFile;
 using pkgxfer::testing::TempDir;
 using pkgxfer::testing::writeFile;
@@ -32,10 +36,21 @@ class ContentLibraryTest : public ::testing::Test {
     lib_ = openLib();
   }
 
-  std::unique_ptr<ContentLibrary> openLib(ContentLibrary::Options options = {}) {
-    auto lib = ContentLibrary::open(root_, std::move(options));
+  std::unique_ptr<ContentLibrary> openLib(ContentLibrary::Options options = {},
+                                          pkgxfer::fs::FileSystem* on = nullptr) {
+    auto lib = on != nullptr ? ContentLibrary::open(*on, root_, std::move(options))
+                             : ContentLibrary::open(root_, std::move(options));
     EXPECT_TRUE(lib.ok()) << lib.status().toString();
     return lib.ok() ? std::move(*lib) : nullptr;
+  }
+
+  // A body written on its own (not resumable, hashed as written), as a server receiving it would.
+  Result<std::unique_ptr<Upload>> newUpload(std::string_view sha256,
+                                            std::optional<std::uint64_t> size = std::nullopt) {
+    UploadSpec spec;
+    spec.sha256 = std::string(sha256);
+    spec.size = size;
+    return lib_->openUpload(spec);
   }
 
   // Writes `files` under a fresh source folder `name` and builds its manifest.
@@ -74,7 +89,9 @@ class ContentLibraryTest : public ::testing::Test {
     std::vector<std::string> out;
     for (const std::string& f : allFiles()) {
       std::string name = fs::path(f).filename().string();
-      if (name.front() == '.' && name.ends_with(".tmp")) out.push_back(f);
+      if (name.front() == '.' && (name.ends_with(".partial") || name.ends_with(".tmp"))) {
+        out.push_back(f);
+      }
     }
     return out;
   }
@@ -229,14 +246,14 @@ TEST_F(ContentLibraryTest, MissingSourceFileIsNotFound) {
 
 TEST_F(ContentLibraryTest, BodyWriterAcceptsChunksInOrder) {
   const std::string body = "0123456789abcdef";
-  auto w = lib_->createBodyWriter(sha(body), body.size());
+  auto w = newUpload(sha(body), body.size());
   ASSERT_TRUE(w.ok());
-  BodyWriter& writer = **w;
+  Upload& writer = **w;
   ASSERT_TRUE(writer.write(0, body.substr(0, 5)).ok());
   EXPECT_EQ(writer.write(3, "xx").code(), Status::Code::InvalidArgument);
   EXPECT_EQ(writer.write(6, "xx").code(), Status::Code::InvalidArgument);
   ASSERT_TRUE(writer.write(5, body.substr(5)).ok());
-  EXPECT_EQ(writer.bytesWritten(), body.size());
+  EXPECT_EQ(writer.offset(), body.size());
   EXPECT_EQ(writer.write(body.size(), "!").code(), Status::Code::InvalidArgument)
       << "more than the expected size";
   EXPECT_FALSE(lib_->hasBody(sha(body))) << "not visible before commit";
@@ -248,7 +265,7 @@ TEST_F(ContentLibraryTest, BodyWriterAcceptsChunksInOrder) {
 }
 
 TEST_F(ContentLibraryTest, BodyWriterDiscardsAMismatch) {
-  auto w = lib_->createBodyWriter(sha("expected"));
+  auto w = newUpload(sha("expected"));
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->write(0, "tampered").ok());
   Status s = (*w)->commit();
@@ -260,7 +277,7 @@ TEST_F(ContentLibraryTest, BodyWriterDiscardsAMismatch) {
 }
 
 TEST_F(ContentLibraryTest, BodyWriterDiscardsShortBody) {
-  auto w = lib_->createBodyWriter(sha("full body"), 9);
+  auto w = newUpload(sha("full body"), 9);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->write(0, "full").ok());
   EXPECT_EQ((*w)->commit().code(), Status::Code::Corruption);
@@ -269,11 +286,11 @@ TEST_F(ContentLibraryTest, BodyWriterDiscardsShortBody) {
 
 TEST_F(ContentLibraryTest, AbandonedWriterLeavesNothing) {
   {
-    auto w = lib_->createBodyWriter(sha("x"));
+    auto w = newUpload(sha("x"));
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(0, "x").ok());
   }
-  auto w = lib_->createBodyWriter(sha("y"));
+  auto w = newUpload(sha("y"));
   ASSERT_TRUE((*w)->write(0, "y").ok());
   (*w)->abort();
   EXPECT_FALSE((*w)->commit().ok());
@@ -282,10 +299,8 @@ TEST_F(ContentLibraryTest, AbandonedWriterLeavesNothing) {
 }
 
 TEST_F(ContentLibraryTest, RejectsMalformedHashes) {
-  EXPECT_EQ(lib_->createBodyWriter("../../etc/passwd").status().code(),
-            Status::Code::InvalidArgument);
-  EXPECT_EQ(lib_->createBodyWriter(std::string(64, 'A')).status().code(),
-            Status::Code::InvalidArgument);
+  EXPECT_EQ(newUpload("../../etc/passwd").status().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(newUpload(std::string(64, 'A')).status().code(), Status::Code::InvalidArgument);
   EXPECT_EQ(lib_->openBody("abc").status().code(), Status::Code::InvalidArgument);
   EXPECT_EQ(lib_->inventory({"nope"}).status().code(), Status::Code::InvalidArgument);
   EXPECT_FALSE(lib_->hasBody("nope"));
@@ -333,7 +348,7 @@ TEST_F(ContentLibraryTest, ConcurrentWritersOfSameAndDifferentBodies) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 5; ++round) {
         const std::string& body = bodies[static_cast<std::size_t>((t + round) % 4)];
-        auto w = lib_->createBodyWriter(sha(body), body.size());
+        auto w = newUpload(sha(body), body.size());
         if (!w.ok()) {
           ++failures;
           continue;
@@ -518,7 +533,7 @@ TEST_F(ContentLibraryTest, RemoveUnreferencedBodies) {
 
 TEST_F(ContentLibraryTest, RemovalSparesBodiesPinnedByAWriter) {
   add(makeContent("PS100001", 1, {{"a", "A"}}));
-  auto w = lib_->createBodyWriter(sha("A"), 1);  // e.g. a redistribution in flight
+  auto w = newUpload(sha("A"), 1);  // e.g. a redistribution in flight
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE(lib_->removeContent("PS100001", 1).ok());
   EXPECT_TRUE(lib_->hasBody(sha("A")));
@@ -526,26 +541,55 @@ TEST_F(ContentLibraryTest, RemovalSparesBodiesPinnedByAWriter) {
   ASSERT_TRUE((*w)->commit().ok());
 }
 
+TEST_F(ContentLibraryTest, PinnedBodiesSurviveRemovalsUntilReleased) {
+  // B is on its way (its bodies pinned from the start): one body shared with A was already there,
+  // one B uploaded itself, installed but not yet named by any manifest.
+  add(makeContent("PS100001", 1, {{"shared", "S"}, {"only-a", "A"}}));
+  BodyPins pins = lib_->pin({sha("S"), sha("B")});
+  ASSERT_TRUE(lib_->writeBody(sha("B"), 1,
+                              [done = false](char* b, std::size_t) mutable {
+                                if (done) return Result<std::size_t>(0);
+                                done = true;
+                                b[0] = 'B';
+                                return Result<std::size_t>(1);
+                              })
+                  .ok());
+  ASSERT_TRUE(lib_->removeContent("PS100001", 1).ok());
+  EXPECT_EQ(*lib_->removeUnreferencedBodies(), 0u);
+  EXPECT_TRUE(lib_->hasBody(sha("S")));
+  EXPECT_TRUE(lib_->hasBody(sha("B")));
+  EXPECT_FALSE(lib_->hasBody(sha("A")));
+  BodyPins moved = std::move(pins);  // movable; the pins go with it
+  EXPECT_EQ(*lib_->removeUnreferencedBodies(), 0u);
+  moved = BodyPins();  // released
+  EXPECT_EQ(*lib_->removeUnreferencedBodies(), 2u);
+}
+
 // ---- atomicity and crash recovery --------------------------------------------------------------
 
 TEST_F(ContentLibraryTest, FailureBeforeBodyRenameLeavesNothingUnderAFinalName) {
   Manifest m = makeContent("PS100001", 1, {{"a", "first"}, {"b", "second"}});
-  ContentLibrary::Options options;
+  FaultInjectingFileSystem faulty;
   std::vector<fs::path> temps_seen;
-  options.hooks.before_body_rename = [&](std::string_view sha256, const fs::path& temp) {
-    temps_seen.push_back(temp);
-    EXPECT_TRUE(fs::exists(temp));
-    if (sha256 == sha("second")) return Status::IoError("injected: disk vanished");
-    return Status::Ok();
-  };
-  lib_ = openLib(options);
+  faulty.inject(Fault::stopping(
+      Op::Rename, "FileLib/",
+      [&](Op, const fs::path& temp) {
+        temps_seen.push_back(temp);
+        EXPECT_TRUE(fs::exists(temp));
+      },
+      Fault::When::Before, 0, /*count=*/-1));
+  faulty.inject(Fault::failing(Op::Rename, sha("second"), EIO));  // the disk went away
+  lib_ = openLib({}, &faulty);
   auto r = lib_->addContentFromSource(m, src_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Status::Code::IoError);
-  EXPECT_NE(r.error().message().find("injected"), std::string::npos);
+  EXPECT_NE(r.error().message().find("Input/output error (EIO)"), std::string::npos)
+      << r.error().message();
   ASSERT_EQ(temps_seen.size(), 2u);
   EXPECT_EQ(temps_seen[1].parent_path(), lib_->bodyPath(sha("second")).parent_path())
       << "temporary files live in the body's own folder";
+  EXPECT_NE(r.error().message().find(temps_seen[1].string()), std::string::npos)
+      << "the error names the file: " << r.error().message();
   EXPECT_TRUE(lib_->hasBody(sha("first")));
   EXPECT_FALSE(lib_->hasBody(sha("second")));
   EXPECT_FALSE(lib_->hasContent("PS100001", 1));
@@ -556,17 +600,19 @@ TEST_F(ContentLibraryTest, FailureBeforeBodyRenameLeavesNothingUnderAFinalName) 
 
 TEST_F(ContentLibraryTest, FailureBeforeManifestWriteLeavesContentAbsent) {
   Manifest m = makeContent("PS100001", 1, {{"a", "A"}, {"b", "B"}});
-  ContentLibrary::Options options;
+  FaultInjectingFileSystem faulty;
   bool all_bodies_there = false;
-  options.hooks.before_manifest_write = [&](const Manifest& manifest) {
+  Fault power_cut = Fault::failing(Op::Create, "DataLib/", EIO);
+  power_cut.hook = [&](Op, const fs::path&) {
     all_bodies_there = lib_->hasBody(sha("A")) && lib_->hasBody(sha("B"));
-    EXPECT_EQ(manifest.package_id, "PS100001");
-    return Status::IoError("injected: power cut");
   };
-  lib_ = openLib(options);
+  faulty.inject(power_cut);
+  lib_ = openLib({}, &faulty);
   auto r = lib_->addContentFromSource(m, src_);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(all_bodies_there) << "the manifest is written only after every body";
+  EXPECT_NE(r.error().message().find("DataLib/.PS100001.1.json."), std::string::npos)
+      << r.error().message();
   EXPECT_FALSE(lib_->hasContent("PS100001", 1));
   EXPECT_TRUE(lib_->listContents()->empty());
   EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
@@ -579,6 +625,32 @@ TEST_F(ContentLibraryTest, FailureBeforeManifestWriteLeavesContentAbsent) {
   EXPECT_TRUE(lib_->hasContent("PS100001", 1));
 }
 
+// A commit that fails once the manifest has its name (the folder cannot be flushed, PkgLib cannot
+// be written) takes the manifest back: the content is not half committed, and a retry commits it.
+TEST_F(ContentLibraryTest, ACommitThatFailsAfterTheManifestRenameTakesItBack) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}});
+  for (auto [op, piece] : {std::pair{Op::SyncDirectory, "/DataLib"},
+                           std::pair{Op::Create, "/PkgLib/"}, std::pair{Op::Rename, "/PkgLib/"}}) {
+    SCOPED_TRACE(std::string(toString(op)) + " " + piece);
+    FaultInjectingFileSystem faulty;
+    faulty.inject(Fault::failing(op, piece, EIO));
+    lib_ = openLib({}, &faulty);
+    auto r = lib_->addContentFromSource(m, src_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("Input/output error (EIO)"), std::string::npos);
+    EXPECT_FALSE(lib_->hasContent("PS100001", 1));
+    EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
+    EXPECT_TRUE(fs::is_empty(root_ / "PkgLib"));
+    EXPECT_TRUE(tempFiles().empty());
+    ASSERT_TRUE(lib_->commitManifest(m).ok());  // the fault is gone: the retry
+    EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
+              R"({"package_id":"PS100001","versions":[1]})");
+    lib_.reset();
+    fs::remove(root_ / "DataLib/PS100001.1.json");
+    fs::remove(root_ / "PkgLib/PS100001.json");
+  }
+}
+
 // A real crash: a child process dies between writing a body and renaming it.
 TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
   Manifest m = makeContent("PS100001", 1, {{"a", "body of a"}, {"b", "body of b"}});
@@ -586,13 +658,12 @@ TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    ContentLibrary::Options options;
-    int renamed = 0;
-    options.hooks.before_body_rename = [&](std::string_view, const fs::path&) {
-      if (++renamed == 2) ::_exit(3);  // power cut after one body is in place
-      return Status::Ok();
-    };
-    auto lib = ContentLibrary::open(root_, options);
+    FaultInjectingFileSystem faulty;
+    // Power cut after one body is in place.
+    faulty.inject(Fault::stopping(
+        Op::Rename, "FileLib/", [](Op, const fs::path&) { ::_exit(3); }, Fault::When::Before,
+        /*after=*/1));
+    auto lib = ContentLibrary::open(faulty, root_, ContentLibrary::Options{});
     if (!lib.ok()) ::_exit(1);
     (void)(*lib)->addContentFromSource(m, src_);
     ::_exit(2);
@@ -615,7 +686,8 @@ TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
   }
   EXPECT_EQ(bodies, 1);
   EXPECT_TRUE(fs::is_empty(root_ / "DataLib"));
-  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.partial", "{\"partial");
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"earlier version");
 
   lib_ = openLib();
   EXPECT_TRUE(tempFiles().empty());
@@ -627,9 +699,9 @@ TEST_F(ContentLibraryTest, CrashLeavesOnlyTemporaryFilesAndReopenCleansThem) {
 
 TEST_F(ContentLibraryTest, OpeningWithoutTheSweepKeepsStaleTemporaryFiles) {
   lib_.reset();
-  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.partial", "{\"partial");
   ContentLibrary::Options options;
-  options.clean_on_open = false;
+  options.sweep_on_open = false;
   auto quick = ContentLibrary::open(root_, options);
   ASSERT_TRUE(quick.ok()) << quick.error().toString();
   EXPECT_EQ(tempFiles().size(), 1u);
@@ -643,10 +715,10 @@ TEST_F(ContentLibraryTest, OpeningCanSweepTheMetadataFoldersOnly) {
   lib_.reset();
   const std::string h = sha("left by a crash");
   fs::create_directories(root_ / "FileLib" / h.substr(0, 4));
-  writeFile(root_ / "FileLib" / h.substr(0, 4) / ("." + h + ".0123456789abcdef.tmp"), "left");
-  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.tmp", "{\"partial");
+  writeFile(root_ / "FileLib" / h.substr(0, 4) / ("." + h + ".0123456789abcdef.partial"), "left");
+  writeFile(root_ / "DataLib/.PS100001.1.json.0123456789abcdef.partial", "{\"partial");
   ContentLibrary::Options options;
-  options.clean_file_lib_on_open = false;
+  options.sweep_file_lib_on_open = false;
   auto dp = ContentLibrary::open(root_, options);
   ASSERT_TRUE(dp.ok()) << dp.error().toString();
   auto left = tempFiles();
@@ -658,7 +730,7 @@ TEST_F(ContentLibraryTest, OpeningCanSweepTheMetadataFoldersOnly) {
 }
 
 TEST_F(ContentLibraryTest, CleanupSparesTemporaryFilesOfLiveWriters) {
-  auto w = lib_->createBodyWriter(sha("in flight"));
+  auto w = newUpload(sha("in flight"));
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->write(0, "in ").ok());
   auto second = openLib();  // another instance (or process) opening the same library

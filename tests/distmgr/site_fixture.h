@@ -58,11 +58,10 @@ class SiteFixture : public ::testing::Test {
       std::snprintf(name, sizeof name, "dp%02d", i);
       config::DistributionPointConfig dp;
       dp.name = name;
-      dp.file_root = dpRoot(name);
-      dp.address = "file://" + dp.file_root.string();
-      dp.scheme = config::AddressScheme::File;
+      dp.location = config::FileAddress{dpRoot(name)};
+      dp.address = "file://" + dpRoot(name).string();
       config_.distribution_points.push_back(dp);
-      if (create) std::filesystem::create_directories(dp.file_root);
+      if (create) std::filesystem::create_directories(dpRoot(name));
     }
   }
 
@@ -140,9 +139,11 @@ class SiteFixture : public ::testing::Test {
     logs_ = std::make_unique<LogManager>(log_options);
     host_log_ = *logs_->open({"pkgxferd", "SMS_EXECUTIVE", LogFormat::Trace});
     runtime_ = std::make_unique<host::Runtime>(
-        host::RuntimeOptions{2, config_.distribution.max_concurrent_packages *
-                                        config_.distribution.max_threads_per_package +
-                                    4});
+        host::RuntimeOptions{2,
+                             config_.distribution.max_concurrent_packages *
+                                     config_.distribution.max_threads_per_package +
+                                 4,
+                             host_log_});
     host_ = std::make_unique<host::ComponentHost>(host_log_);
     {
       host::Strand strand = runtime_->makeStrand();
@@ -164,6 +165,7 @@ class SiteFixture : public ::testing::Test {
       options.wake_interval = wake_interval_;
       options.sync = false;
       options.checkpoint_bytes = checkpoint_bytes_;
+      options.streams_per_job = streams_per_job_;
       options.transport_factory = std::move(pkgxfer_transports);
       auto c = pkgxfermgr::makePackageTransferManager(
           {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
@@ -231,7 +233,11 @@ class SiteFixture : public ::testing::Test {
 
   // Every body of `m` present and correct on the DP, its manifest there, no temporary file.
   void expectInstalled(const std::string& dp, const content::Manifest& m) {
-    auto lib = content::ContentLibrary::open(dpRoot(dp));
+    EXPECT_EQ(tempFiles(dp), std::vector<std::string>{}) << dp;
+    content::ContentLibrary::Options look_only;  // a sweep would hide leftovers
+    look_only.sweep_on_open = false;
+    look_only.create_root = false;
+    auto lib = content::ContentLibrary::open(dpRoot(dp), look_only);
     ASSERT_TRUE(lib.ok());
     EXPECT_TRUE((*lib)->hasContent(m.package_id, m.version)) << dp;
     auto report = (*lib)->validate(m.package_id, m.version);
@@ -255,6 +261,7 @@ class SiteFixture : public ::testing::Test {
   TempDir dir_;
   config::Config config_;
   std::uint64_t checkpoint_bytes_ = 8ull << 20;
+  std::size_t streams_per_job_ = 8;
   // Both components' full polls and wake-ups (a test may change them before startSite()).
   std::chrono::milliseconds poll_interval_{50};
   std::chrono::milliseconds wake_interval_{50};

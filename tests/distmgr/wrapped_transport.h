@@ -1,18 +1,25 @@
 #pragma once
 
 // A Transport that forwards to a real one and records what went through it: bodies opened, bytes
-// written, and how many jobs were inside it at once. It can also hold each job a while (to make
-// concurrency observable) and fail a write once after some bytes (a connection lost mid-file).
+// written, batches installed, and how many jobs were inside it at once. It can also hold each job a
+// while (to make concurrency observable), fail a write once after some bytes (a connection lost
+// mid-file), throw from a write (a bug on a stream thread), or hang in a write until the call's
+// stop token fires (a DP that stopped answering).
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 
+#include "pkgxfer/fs/file_system.h"
+#include "pkgxfer/transport/file_transport.h"
 #include "pkgxfer/transport/transport.h"
 
 namespace pkgxfer::testing {
@@ -24,12 +31,21 @@ struct TransportRecord {
   std::atomic<int> inventory_delay_ms{0};
   std::atomic<int> inventory_calls{0};
   std::atomic<int> write_delay_us{0};  // per write (block): a slow link
-  std::atomic<int> syncs{0};           // Transport::sync() calls
+  std::atomic<int> installs{0};        // ContentSend::install() calls (one per batch)
   // When bytes_written would pass this, the write fails once with Unavailable. -1 = never.
   std::atomic<std::int64_t> fail_write_after{-1};
+  // When bytes_written would pass this, the write throws std::runtime_error once. -1 = never.
+  std::atomic<std::int64_t> throw_write_after{-1};
+  // While set, a write waits until the job's stop token fires, then fails Cancelled.
+  std::atomic<bool> hang_writes{false};
+  std::atomic<int> hanging{0};  // writes waiting now
   // Called on the job's thread after each successful write with bytes_written; set before the
   // transfers start.
   std::function<void(std::uint64_t)> after_write;
+  // The file system the DPs' libraries are reached through (default: the local one); e.g. a
+  // FaultInjectingFileSystem. Set before the transports are made, as `sync` (fsync on the DPs).
+  fs::FileSystem* file_system = nullptr;
+  bool sync = false;
 
   int opened(const std::string& sha) {
     std::lock_guard<std::mutex> lock(mu);
@@ -46,15 +62,32 @@ struct TransportRecord {
 
 class RecordingUpload final : public transport::BodyUpload {
  public:
-  RecordingUpload(std::unique_ptr<transport::BodyUpload> inner, TransportRecord& record)
-      : inner_(std::move(inner)), record_(record) {}
+  RecordingUpload(std::unique_ptr<transport::BodyUpload> inner, TransportRecord& record,
+                  std::stop_token stop)
+      : inner_(std::move(inner)), record_(record), stop_(std::move(stop)) {}
   const std::string& tempName() const override { return inner_->tempName(); }
   std::uint64_t offset() const override { return inner_->offset(); }
   Status write(const void* data, std::size_t size) override {
+    if (record_.hang_writes.load()) {
+      // A DP that stopped answering: only the call's stop token gets us out.
+      std::mutex mu;
+      std::condition_variable_any cv;
+      ++record_.hanging;
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, stop_, [] { return false; });
+      --record_.hanging;
+      return Status::Cancelled("write to the DP: stopped");
+    }
     std::int64_t limit = record_.fail_write_after.load();
     if (limit >= 0 && record_.bytes_written.load() + size > static_cast<std::uint64_t>(limit)) {
       record_.fail_write_after.store(-1);
       return Status::Unavailable("write to the DP: Connection reset by peer (ECONNRESET)");
+    }
+    std::int64_t throw_at = record_.throw_write_after.load();
+    if (throw_at >= 0 &&
+        record_.bytes_written.load() + size > static_cast<std::uint64_t>(throw_at)) {
+      record_.throw_write_after.store(-1);
+      throw std::runtime_error("vector::_M_range_check: __n (which is 7) >= this->size()");
     }
     if (int us = record_.write_delay_us.load(); us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(us));
@@ -64,30 +97,23 @@ class RecordingUpload final : public transport::BodyUpload {
     if (record_.after_write) record_.after_write(total);
     return Status::Ok();
   }
-  Status flush() override { return inner_->flush(); }
+  Status checkpoint() override { return inner_->checkpoint(); }
   Status seal() override { return inner_->seal(); }
-  Status install(bool durable) override { return inner_->install(durable); }
   void abort() override { inner_->abort(); }
   std::size_t leftoversDiscarded() const override { return inner_->leftoversDiscarded(); }
+  transport::BodyUpload& inner() { return *inner_; }
 
  private:
   std::unique_ptr<transport::BodyUpload> inner_;
   TransportRecord& record_;
+  std::stop_token stop_;
 };
 
-class RecordingTransport final : public transport::Transport {
+class RecordingSend final : public transport::ContentSend {
  public:
-  RecordingTransport(std::shared_ptr<transport::Transport> inner, TransportRecord& record)
-      : inner_(std::move(inner)), record_(record) {}
-  std::string describe() const override { return inner_->describe(); }
-  Result<transport::ProbeResult> probe() override { return inner_->probe(); }
-  Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s) override {
-    ++record_.inventory_calls;
-    if (int ms = record_.inventory_delay_ms.load(); ms > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // holds the job's slot
-    }
-    return inner_->inventory(sha256s);
-  }
+  RecordingSend(std::unique_ptr<transport::ContentSend> inner, TransportRecord& record,
+                std::stop_token stop)
+      : inner_(std::move(inner)), record_(record), stop_(std::move(stop)) {}
   Result<std::unique_ptr<transport::BodyUpload>> openBody(
       const transport::BodySpec& spec) override {
     {
@@ -96,39 +122,72 @@ class RecordingTransport final : public transport::Transport {
     }
     PKGXFER_ASSIGN_OR_RETURN(auto up, inner_->openBody(spec));
     return std::unique_ptr<transport::BodyUpload>(
-        std::make_unique<RecordingUpload>(std::move(up), record_));
+        std::make_unique<RecordingUpload>(std::move(up), record_, stop_));
   }
-  Status sync() override {
-    ++record_.syncs;
-    return inner_->sync();
+  Status install(std::span<transport::BodyUpload* const> sealed) override {
+    ++record_.installs;
+    std::vector<transport::BodyUpload*> inner;
+    for (transport::BodyUpload* b : sealed)
+      inner.push_back(&static_cast<RecordingUpload*>(b)->inner());
+    return inner_->install(inner);
   }
-  Status discardTemp(std::string_view sha256, std::string_view temp_name) override {
-    return inner_->discardTemp(sha256, temp_name);
+  Status commit() override { return inner_->commit(); }
+  Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s) override {
+    return inner_->discardLeftovers(sha256s);
   }
-  Result<std::size_t> discardTemps(const std::vector<std::string>& sha256s,
-                                   std::string_view owner) override {
-    return inner_->discardTemps(sha256s, owner);
+
+ private:
+  std::unique_ptr<transport::ContentSend> inner_;
+  TransportRecord& record_;
+  std::stop_token stop_;
+};
+
+class RecordingTransport final : public transport::Transport {
+ public:
+  RecordingTransport(std::shared_ptr<transport::Transport> inner, TransportRecord& record)
+      : inner_(std::move(inner)), record_(record) {}
+  std::string describe() const override { return inner_->describe(); }
+  Result<transport::ProbeResult> probe(const CallContext& ctx) override {
+    return inner_->probe(ctx);
   }
-  Status commitManifest(const content::Manifest& manifest) override {
-    return inner_->commitManifest(manifest);
+  Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
+                                    const CallContext& ctx) override {
+    ++record_.inventory_calls;
+    if (int ms = record_.inventory_delay_ms.load(); ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // holds the job's slot
+    }
+    return inner_->inventory(sha256s, ctx);
   }
-  Result<content::Manifest> readManifest(std::string_view package_id,
-                                         std::uint64_t version) override {
-    return inner_->readManifest(package_id, version);
+  Result<std::unique_ptr<transport::ContentSend>> beginSend(const content::Manifest& manifest,
+                                                            std::string owner,
+                                                            const CallContext& ctx) override {
+    PKGXFER_ASSIGN_OR_RETURN(auto send, inner_->beginSend(manifest, std::move(owner), ctx));
+    return std::unique_ptr<transport::ContentSend>(
+        std::make_unique<RecordingSend>(std::move(send), record_, ctx.stop));
   }
-  Result<std::string> readManifestJson(std::string_view package_id,
-                                       std::uint64_t version) override {
-    return inner_->readManifestJson(package_id, version);
+  Status discardTemp(std::string_view sha256, std::string_view temp_name,
+                     const CallContext& ctx) override {
+    return inner_->discardTemp(sha256, temp_name, ctx);
   }
-  Result<std::vector<std::uint64_t>> listVersions(std::string_view package_id) override {
-    return inner_->listVersions(package_id);
+  Result<content::Manifest> readManifest(std::string_view package_id, std::uint64_t version,
+                                         const CallContext& ctx) override {
+    return inner_->readManifest(package_id, version, ctx);
   }
-  Result<content::ValidationReport> validate(std::string_view package_id,
-                                             std::uint64_t version) override {
-    return inner_->validate(package_id, version);
+  Result<std::string> readManifestJson(std::string_view package_id, std::uint64_t version,
+                                       const CallContext& ctx) override {
+    return inner_->readManifestJson(package_id, version, ctx);
   }
-  Status removeContent(std::string_view package_id, std::uint64_t version) override {
-    return inner_->removeContent(package_id, version);
+  Result<std::vector<std::uint64_t>> listVersions(std::string_view package_id,
+                                                  const CallContext& ctx) override {
+    return inner_->listVersions(package_id, ctx);
+  }
+  Result<content::ValidationReport> validate(std::string_view package_id, std::uint64_t version,
+                                             const CallContext& ctx) override {
+    return inner_->validate(package_id, version, ctx);
+  }
+  Status removeContent(std::string_view package_id, std::uint64_t version,
+                       const CallContext& ctx) override {
+    return inner_->removeContent(package_id, version, ctx);
   }
 
  private:
@@ -136,14 +195,16 @@ class RecordingTransport final : public transport::Transport {
   TransportRecord& record_;
 };
 
-// A factory making recording file transports (no fsync) that all report to `record`.
+// File transports over record.file_system (default the local one), without fsync unless
+// record.sync, all reporting to `record`.
 inline transport::TransportFactory recordingFactory(TransportRecord& record) {
-  transport::TransportOptions options;
-  options.sync = false;
-  auto real = transport::defaultTransportFactory(options);
-  return [real, &record](const config::DistributionPointConfig& dp)
+  return [&record](const config::DistributionPointConfig& dp)
              -> Result<std::shared_ptr<transport::Transport>> {
-    PKGXFER_ASSIGN_OR_RETURN(auto inner, real(dp));
+    if (dp.file() == nullptr) return Status::Unavailable("not a file DP: " + dp.address);
+    transport::FileTransportOptions options;
+    options.sync = record.sync;
+    fs::FileSystem& on = record.file_system ? *record.file_system : fs::FileSystem::local();
+    auto inner = std::make_shared<transport::FileTransport>(on, dp.file()->root, options);
     return std::shared_ptr<transport::Transport>(
         std::make_shared<RecordingTransport>(std::move(inner), record));
   };

@@ -64,7 +64,7 @@ class TestComponent : public Component {
         done();
         break;
       case StopMode::FromPool:  // e.g. persisting in-flight jobs on the blocking pool first
-        boost::asio::post(pool_, [done = std::move(done)] { done(); });
+        boost::asio::post(pool_.get_executor(), [done = std::move(done)] { done(); });
         break;
       case StopMode::Never:
         kept_ = std::move(done);  // never called: the host must move on at the deadline
@@ -102,7 +102,7 @@ class ComponentHostTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<LogManager> logs_;
   Logger log_;
-  Runtime runtime_{RuntimeOptions{2, 2}};
+  Runtime runtime_{RuntimeOptions{2, 2, nullptr}};
   EventLog events_;
 };
 
@@ -202,7 +202,7 @@ TEST_F(ComponentHostTest, StartThatDoesNotReturnInTimeFailsAndStopsTheOthers) {
 }
 
 TEST(RuntimeTest, StrandSerializesWorkAndBlockingPoolRunsInParallel) {
-  Runtime runtime(RuntimeOptions{4, 2});
+  Runtime runtime(RuntimeOptions{4, 2, nullptr});
   runtime.start();
   Strand strand = runtime.makeStrand();
   std::atomic<int> inside{0};
@@ -220,7 +220,7 @@ TEST(RuntimeTest, StrandSerializesWorkAndBlockingPoolRunsInParallel) {
   std::atomic<int> arrived{0};
   std::atomic<bool> both{false};
   for (int i = 0; i < 2; ++i) {
-    boost::asio::post(runtime.blocking(), [&] {
+    boost::asio::post(runtime.blocking().get_executor(), [&] {
       ++arrived;
       if (pkgxfer::testing::waitFor([&] { return arrived == 2; }, 5s)) both = true;
     });

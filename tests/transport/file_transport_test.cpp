@@ -18,6 +18,8 @@
 #include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/content/sha256.h"
+#include "pkgxfer/fs/fault_injecting_file_system.h"
+#include "pkgxfer/transport/file_transport.h"
 #include "pkgxfer/transport/transport.h"
 
 namespace pkgxfer::transport {
@@ -82,21 +84,39 @@ class FileTransportTest : public ::testing::Test {
     fs::create_directories(root_);
     dp_.name = "dp01";
     dp_.address = "file://" + root_.string();
-    dp_.scheme = config::AddressScheme::File;
-    dp_.file_root = root_;
+    dp_.location = config::FileAddress{root_};
     TransportOptions options;
     options.sync = false;
     auto t = makeTransport(dp_, options);
     ASSERT_TRUE(t.ok()) << t.status().toString();
     transport_ = std::move(*t);
+    send_ = begin(*transport_);
   }
+
+  // A send of (empty) content of `owner`, for its body uploads.
+  static std::unique_ptr<ContentSend> begin(Transport& t, const std::string& owner = "PS100001",
+                                            const content::Manifest& m = {}) {
+    auto s = t.beginSend(m, owner, {});
+    EXPECT_TRUE(s.ok()) << s.status().toString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  // Seals and installs one upload.
+  static Status finish(ContentSend& send, BodyUpload& up) {
+    PKGXFER_RETURN_IF_ERROR(up.seal());
+    BodyUpload* one = &up;
+    return send.install(std::span<BodyUpload* const>(&one, 1));
+  }
+  Status finish(BodyUpload& up) { return finish(*send_, up); }
+
+  Result<std::unique_ptr<BodyUpload>> open(BodySpec spec) { return send_->openBody(spec); }
 
   // Uploads a whole body in one go.
   void upload(std::string_view data, bool verify = true) {
-    auto up = transport_->openBody({sha(data), data.size(), "PS100001", "", 0, verify});
+    auto up = open({sha(data), data.size(), "", 0, verify});
     ASSERT_TRUE(up.ok()) << up.status().toString();
     ASSERT_TRUE((*up)->write(data.data(), data.size()).ok());
-    Status s = (*up)->finish();
+    Status s = finish(**up);
     ASSERT_TRUE(s.ok()) << s.toString();
   }
 
@@ -117,10 +137,11 @@ class FileTransportTest : public ::testing::Test {
   fs::path root_;
   config::DistributionPointConfig dp_;
   std::unique_ptr<Transport> transport_;
+  std::unique_ptr<ContentSend> send_;
 };
 
 TEST_F(FileTransportTest, ProbeReportsFreeSpaceAndCreatesLibrary) {
-  auto probe = transport_->probe();
+  auto probe = transport_->probe({});
   ASSERT_TRUE(probe.ok()) << probe.status().toString();
   EXPECT_GT(probe->free_bytes, 0u);
   EXPECT_EQ(probe->location, root_.string());
@@ -132,25 +153,31 @@ TEST_F(FileTransportTest, ProbeReportsFreeSpaceAndCreatesLibrary) {
 
 TEST_F(FileTransportTest, MissingRootIsUnavailableAndNotCreated) {
   fs::remove_all(root_);
-  auto probe = transport_->probe();
+  auto probe = transport_->probe({});
   ASSERT_FALSE(probe.ok());
   EXPECT_EQ(probe.status().code(), Status::Code::Unavailable);
   EXPECT_NE(probe.status().message().find("No such file or directory"), std::string::npos)
       << probe.status().message();
   EXPECT_FALSE(fs::exists(root_));
-  EXPECT_EQ(transport_->inventory({sha("x")}).status().code(), Status::Code::Unavailable);
+  EXPECT_EQ(transport_->inventory({sha("x")}, {}).status().code(), Status::Code::Unavailable);
   // Appearing later makes it usable.
   fs::create_directories(root_);
-  EXPECT_TRUE(transport_->probe().ok());
+  EXPECT_TRUE(transport_->probe({}).ok());
 }
 
 TEST_F(FileTransportTest, ReadOnlyRootIsPermissionDenied) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores permissions";
-  fs::permissions(root_, fs::perms::owner_read | fs::perms::owner_exec);
-  auto probe = transport_->probe();
-  fs::permissions(root_, fs::perms::owner_all);
+  // A root we may not write to (EACCES from the file system; root ignores permissions, so the
+  // fault-injecting file system plays the share that refuses us).
+  pkgxfer::fs::FaultInjectingFileSystem faulty;
+  faulty.inject(pkgxfer::fs::Fault::failing(pkgxfer::fs::Op::Create, "/.pkgxfer-probe.", EACCES));
+  FileTransport t(faulty, root_, FileTransportOptions{});
+  auto probe = t.probe({});
   ASSERT_FALSE(probe.ok());
   EXPECT_EQ(probe.status().code(), Status::Code::PermissionDenied) << probe.status().toString();
+  EXPECT_NE(probe.status().message().find(root_.string() + "/.pkgxfer-probe."), std::string::npos)
+      << probe.status().message();
+  EXPECT_NE(probe.status().message().find("Permission denied (EACCES)"), std::string::npos);
+  EXPECT_TRUE(t.probe({}).ok()) << "once the share lets us write";
 }
 
 TEST_F(FileTransportTest, UploadedBodyLandsUnderItsHashWithNoTempLeft) {
@@ -159,7 +186,7 @@ TEST_F(FileTransportTest, UploadedBodyLandsUnderItsHashWithNoTempLeft) {
   const std::string h = sha(data);
   EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), data);
   EXPECT_TRUE(tempFiles(root_).empty());
-  auto inv = transport_->inventory({h, sha("other")});
+  auto inv = transport_->inventory({h, sha("other")}, {});
   ASSERT_TRUE(inv.ok());
   EXPECT_EQ(inv->size(), 1u);
   EXPECT_TRUE(inv->count(h));
@@ -169,19 +196,19 @@ TEST_F(FileTransportTest, WrongBytesAreRejectedAndDiscarded) {
   for (bool verify : {true, false}) {
     const std::string expected = "the real body";
     const std::string wrong = "the fake body";
-    auto up = transport_->openBody({sha(expected), expected.size(), "PS100001", "", 0, verify});
+    auto up = open({sha(expected), expected.size(), "", 0, verify});
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->write(wrong.data(), wrong.size()).ok());
-    Status s = (*up)->finish();
+    Status s = finish(**up);
     EXPECT_EQ(s.code(), Status::Code::Corruption) << s.toString();
     EXPECT_NE(s.message().find(sha(wrong)), std::string::npos) << s.message();
     EXPECT_TRUE(tempFiles(root_).empty());
-    EXPECT_TRUE(transport_->inventory({sha(expected)})->empty());
+    EXPECT_TRUE(transport_->inventory({sha(expected)}, {})->empty());
   }
 }
 
 TEST_F(FileTransportTest, WriteBeyondSizeIsInvalid) {
-  auto up = transport_->openBody({sha("abc"), 3, "PS100001", "", 0});
+  auto up = open({sha("abc"), 3, "", 0});
   ASSERT_TRUE(up.ok());
   EXPECT_EQ((*up)->write("abcd", 4).code(), Status::Code::InvalidArgument);
   (*up)->abort();
@@ -189,10 +216,10 @@ TEST_F(FileTransportTest, WriteBeyondSizeIsInvalid) {
 }
 
 TEST_F(FileTransportTest, ShortBodyFailsFinish) {
-  auto up = transport_->openBody({sha("abc"), 3, "PS100001", "", 0});
+  auto up = open({sha("abc"), 3, "", 0});
   ASSERT_TRUE(up.ok());
   ASSERT_TRUE((*up)->write("ab", 2).ok());
-  EXPECT_EQ((*up)->finish().code(), Status::Code::Corruption);
+  EXPECT_EQ(finish(**up).code(), Status::Code::Corruption);
   EXPECT_TRUE(tempFiles(root_).empty());
 }
 
@@ -203,10 +230,10 @@ TEST_F(FileTransportTest, ResumesAtDurableOffsetAndCutsTornTail) {
   const std::string h = sha(body);
   std::string temp;
   {
-    auto up = transport_->openBody({h, body.size(), "PS100001", "", 0});
+    auto up = open({h, body.size(), "", 0});
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->write(body.data(), 60000).ok());
-    ASSERT_TRUE((*up)->flush().ok());
+    ASSERT_TRUE((*up)->checkpoint().ok());
     // Bytes after the durable point, possibly torn: garbage.
     ASSERT_TRUE((*up)->write("XXXXXXXXXX", 10).ok());
     temp = (*up)->tempName();
@@ -214,19 +241,19 @@ TEST_F(FileTransportTest, ResumesAtDurableOffsetAndCutsTornTail) {
   }
   ASSERT_EQ(tempFiles(root_).size(), 1u);
   for (bool verify : {false, true}) {
-    auto up = transport_->openBody({h, body.size(), "PS100001", temp, 60000, verify});
+    auto up = open({h, body.size(), temp, 60000, verify});
     ASSERT_TRUE(up.ok()) << up.status().toString();
     EXPECT_EQ((*up)->tempName(), temp);
     EXPECT_EQ((*up)->offset(), 60000u);
     ASSERT_TRUE((*up)->write(body.data() + 60000, body.size() - 60000).ok());
-    Status s = (*up)->finish();
+    Status s = finish(**up);
     ASSERT_TRUE(s.ok()) << s.toString();
     EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
     EXPECT_TRUE(tempFiles(root_).empty());
     if (!verify) {
       // Next round: leave a new partial to resume with verify on.
       fs::remove(root_ / "FileLib" / h.substr(0, 4) / h);
-      auto again = transport_->openBody({h, body.size(), "PS100001", "", 0});
+      auto again = open({h, body.size(), "", 0});
       ASSERT_TRUE(again.ok());
       ASSERT_TRUE((*again)->write(body.data(), 60000).ok());
       temp = (*again)->tempName();
@@ -237,23 +264,22 @@ TEST_F(FileTransportTest, ResumesAtDurableOffsetAndCutsTornTail) {
 TEST_F(FileTransportTest, ResumeOfVanishedTempStartsOver) {
   const std::string body = "0123456789";
   const std::string h = sha(body);
-  auto up = transport_->openBody(
-      {h, body.size(), "PS100001", "." + h + ".PS100001.0123456789abcdef.partial", 5});
+  auto up = open({h, body.size(), "." + h + ".PS100001.0123456789abcdef.partial", 5});
   ASSERT_TRUE(up.ok());
   EXPECT_EQ((*up)->offset(), 0u);
   ASSERT_TRUE((*up)->write(body.data(), body.size()).ok());
-  EXPECT_TRUE((*up)->finish().ok());
+  EXPECT_TRUE(finish(**up).ok());
 }
 
 TEST_F(FileTransportTest, ResumeWithForeignNameIsIgnored) {
   const std::string body = "0123456789";
   const std::string h = sha(body);
-  auto up = transport_->openBody({h, body.size(), "PS100001", "../../etc/passwd", 5});
+  auto up = open({h, body.size(), "../../etc/passwd", 5});
   ASSERT_TRUE(up.ok());
   EXPECT_EQ((*up)->offset(), 0u);
   EXPECT_NE((*up)->tempName(), "../../etc/passwd");
   (*up)->abort();
-  EXPECT_EQ(transport_->discardTemp(h, "../x").code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(transport_->discardTemp(h, "../x", {}).code(), Status::Code::InvalidArgument);
 }
 
 TEST_F(FileTransportTest, DiscardTempDeletesAPartial) {
@@ -261,68 +287,70 @@ TEST_F(FileTransportTest, DiscardTempDeletesAPartial) {
   const std::string h = sha(body);
   std::string temp;
   {
-    auto up = transport_->openBody({h, body.size(), "PS100001", "", 0});
+    auto up = open({h, body.size(), "", 0});
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->write(body.data(), 4).ok());
     temp = (*up)->tempName();
   }
   ASSERT_EQ(tempFiles(root_).size(), 1u);
-  EXPECT_TRUE(transport_->discardTemp(h, temp).ok());
+  EXPECT_TRUE(transport_->discardTemp(h, temp, {}).ok());
   EXPECT_TRUE(tempFiles(root_).empty());
-  EXPECT_TRUE(transport_->discardTemp(h, temp).ok());  // idempotent
+  EXPECT_TRUE(transport_->discardTemp(h, temp, {}).ok());  // idempotent
 }
 
 TEST_F(FileTransportTest, ManifestCommitValidateAndRemove) {
   auto m1 = manifestOf({{"a.txt", "alpha"}, {"dir/b.txt", "shared"}});
   // Not every body there yet: refused.
   upload("alpha");
-  EXPECT_EQ(transport_->commitManifest(m1).code(), Status::Code::NotFound);
+  auto send1 = begin(*transport_, "PS100001", m1);
+  EXPECT_EQ(send1->commit().code(), Status::Code::NotFound);
   upload("shared");
-  ASSERT_TRUE(transport_->commitManifest(m1).ok());
+  ASSERT_TRUE(send1->commit().ok());
+  send1.reset();  // the send is over: its bodies are no longer pinned
   EXPECT_TRUE(fs::exists(root_ / "DataLib" / "PS100001.1.json"));
   EXPECT_TRUE(fs::exists(root_ / "PkgLib" / "PS100001.json"));
-  auto read = transport_->readManifest("PS100001", 1);
+  auto read = transport_->readManifest("PS100001", 1, {});
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(*read, m1);
-  EXPECT_EQ(transport_->readManifest("PS100001", 2).status().code(), Status::Code::NotFound);
-  EXPECT_EQ(*transport_->listVersions("PS100001"), std::vector<std::uint64_t>{1});
+  EXPECT_EQ(transport_->readManifest("PS100001", 2, {}).status().code(), Status::Code::NotFound);
+  EXPECT_EQ(*transport_->listVersions("PS100001", {}), std::vector<std::uint64_t>{1});
 
-  auto report = transport_->validate("PS100001", 1);
+  auto report = transport_->validate("PS100001", 1, {});
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok());
 
   // Another package shares a body.
   content::Manifest other = manifestOf({{"s.txt", "shared"}});
   other.package_id = "PS100002";
-  ASSERT_TRUE(transport_->commitManifest(other).ok());
+  ASSERT_TRUE(begin(*transport_, "PS100002", other)->commit().ok());
 
   // Corrupt one body, delete... validation reports it.
   const std::string ha = sha("alpha");
   writeFile(root_ / "FileLib" / ha.substr(0, 4) / ha, "alphX");
-  report = transport_->validate("PS100001", 1);
+  report = transport_->validate("PS100001", 1, {});
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->mismatched.size(), 1u);
   EXPECT_EQ(report->mismatched[0].path, "a.txt");
 
-  ASSERT_TRUE(transport_->removeContent("PS100001", 1).ok());
+  ASSERT_TRUE(transport_->removeContent("PS100001", 1, {}).ok());
   EXPECT_FALSE(fs::exists(root_ / "DataLib" / "PS100001.1.json"));
   EXPECT_FALSE(fs::exists(root_ / "FileLib" / ha.substr(0, 4) / ha));
   const std::string hs = sha("shared");
   EXPECT_TRUE(fs::exists(root_ / "FileLib" / hs.substr(0, 4) / hs));  // PS100002 still uses it
-  EXPECT_TRUE(transport_->listVersions("PS100001")->empty());
-  EXPECT_EQ(transport_->removeContent("PS100001", 1).code(), Status::Code::NotFound);
+  EXPECT_TRUE(transport_->listVersions("PS100001", {})->empty());
+  EXPECT_EQ(transport_->removeContent("PS100001", 1, {}).code(), Status::Code::NotFound);
 }
 
 TEST_F(FileTransportTest, DiscardTempsSweepsOnlyThatOwner) {
   const std::string body = "0123456789";
   const std::string h = sha(body);
   for (const char* owner : {"PS100001", "PS100001", "PS100002"}) {
-    auto up = transport_->openBody({h, body.size(), owner, "", 0});
+    auto up = begin(*transport_, owner)->openBody({h, body.size(), "", 0});
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->write(body.data(), 3).ok());
   }
   ASSERT_EQ(tempFiles(root_).size(), 3u);
-  auto n = transport_->discardTemps({h, sha("absent")}, "PS100001");
+  auto n = send_->discardLeftovers({h, sha("absent")});
   ASSERT_TRUE(n.ok()) << n.status().toString();
   EXPECT_EQ(*n, 2u);
   auto left = tempFiles(root_);
@@ -340,7 +368,7 @@ TEST_F(FileTransportTest, OpeningABodyCanDiscardItsOwnersLeftovers) {
   std::vector<std::string> names;
   for (auto [owner, of] : std::vector<std::pair<const char*, std::string>>{
            {"PS100001", h}, {"PS100001", h}, {"PS100002", h}, {"PS100001", other}}) {
-    auto up = transport_->openBody({of, body.size(), owner, "", 0});
+    auto up = begin(*transport_, owner)->openBody({of, body.size(), "", 0});
     ASSERT_TRUE(up.ok());
     EXPECT_EQ((*up)->leftoversDiscarded(), 0u);  // not asked to
     ASSERT_TRUE((*up)->write(body.data(), 3).ok());
@@ -349,9 +377,9 @@ TEST_F(FileTransportTest, OpeningABodyCanDiscardItsOwnersLeftovers) {
   ASSERT_EQ(tempFiles(root_).size(), 4u);
 
   // Resuming the second one: the first goes, the resumed one and everybody else's stay.
-  BodySpec spec{h, body.size(), "PS100001", names[1], 3};
+  BodySpec spec{h, body.size(), names[1], 3};
   spec.discard_leftovers = true;
-  auto up = transport_->openBody(spec);
+  auto up = open(spec);
   ASSERT_TRUE(up.ok()) << up.status().toString();
   EXPECT_EQ((*up)->leftoversDiscarded(), 1u);
   EXPECT_EQ((*up)->tempName(), names[1]);
@@ -361,37 +389,49 @@ TEST_F(FileTransportTest, OpeningABodyCanDiscardItsOwnersLeftovers) {
                           [&](const std::string& p) { return p.ends_with(names[0]); }),
             0);
   ASSERT_TRUE((*up)->write(body.data() + 3, body.size() - 3).ok());
-  ASSERT_TRUE((*up)->finish().ok());
+  ASSERT_TRUE(finish(**up).ok());
   EXPECT_EQ(tempFiles(root_).size(), 2u);  // PS100002's, and PS100001's of the other body
 
   // A body whose folder does not exist yet has nothing to discard.
   const std::string fresh = "fresh body";
-  spec = {sha(fresh), fresh.size(), "PS100001", "", 0};
+  spec = {sha(fresh), fresh.size(), "", 0};
   spec.discard_leftovers = true;
-  up = transport_->openBody(spec);
+  up = open(spec);
   ASSERT_TRUE(up.ok());
   EXPECT_EQ((*up)->leftoversDiscarded(), 0u);
   (*up)->abort();
 }
 
 TEST_F(FileTransportTest, SealedBodiesStayHiddenUntilInstalledAsABatch) {
+  // Durable, over a file system that counts: a batch costs one volume flush for the bodies'
+  // bytes and one for the renames, whatever its size, and never an fsync per body.
+  pkgxfer::fs::FaultInjectingFileSystem counting;
+  FileTransport t(counting, root_, FileTransportOptions{});
+  auto send = begin(t);
   const std::vector<std::string> bodies = {"first body", "second body", "third body"};
   std::vector<std::unique_ptr<BodyUpload>> uploads;
   for (const std::string& b : bodies) {
-    auto up = transport_->openBody({sha(b), b.size(), "PS100001", "", 0});
+    auto up = send->openBody({sha(b), b.size(), "", 0});
     ASSERT_TRUE(up.ok()) << up.status().toString();
     ASSERT_TRUE((*up)->write(b.data(), b.size()).ok());
-    EXPECT_EQ((*up)->install(false).code(), Status::Code::Internal);  // not sealed yet
+    BodyUpload* unsealed = up->get();
+    EXPECT_EQ(send->install(std::span<BodyUpload* const>(&unsealed, 1)).code(),
+              Status::Code::Internal);  // not sealed yet
     ASSERT_TRUE((*up)->seal().ok());
     EXPECT_EQ((*up)->write("x", 1).code(), Status::Code::Internal);  // sealed: no more bytes
     uploads.push_back(std::move(*up));
   }
   // Verified, but still under their temporary names: not part of the library yet.
   EXPECT_EQ(tempFiles(root_).size(), 3u);
-  EXPECT_TRUE(transport_->inventory({sha(bodies[0]), sha(bodies[1]), sha(bodies[2])})->empty());
-  ASSERT_TRUE(transport_->sync().ok());
-  for (auto& up : uploads) ASSERT_TRUE(up->install(false).ok());
-  ASSERT_TRUE(transport_->sync().ok());
+  EXPECT_TRUE(t.inventory({sha(bodies[0]), sha(bodies[1]), sha(bodies[2])}, {})->empty());
+  const auto volume_flushes = counting.calls(pkgxfer::fs::Op::SyncVolume);
+  const auto file_flushes = counting.calls(pkgxfer::fs::Op::Sync);
+  std::vector<BodyUpload*> batch;
+  for (auto& up : uploads) batch.push_back(up.get());
+  ASSERT_TRUE(send->install(batch).ok());
+  EXPECT_EQ(counting.calls(pkgxfer::fs::Op::SyncVolume) - volume_flushes, 2u);
+  EXPECT_EQ(counting.calls(pkgxfer::fs::Op::Sync) - file_flushes, 0u);
+  EXPECT_EQ(counting.calls(pkgxfer::fs::Op::Rename), 3u);
   EXPECT_TRUE(tempFiles(root_).empty());
   for (const std::string& b : bodies) {
     const std::string h = sha(b);
@@ -405,7 +445,7 @@ TEST_F(FileTransportTest, VerifyReadsTheBodyBackFromTheDp) {
   for (bool verify : {true, false}) {
     const std::string body = "what was sent to the DP";
     const std::string h = sha(body);
-    auto up = transport_->openBody({h, body.size(), "PS100001", "", 0, verify});
+    auto up = open({h, body.size(), "", 0, verify});
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->write(body.data(), body.size()).ok());
     const fs::path temp = root_ / "FileLib" / h.substr(0, 4) / (*up)->tempName();
@@ -436,25 +476,30 @@ TEST_F(FileTransportTest, InstalledBodiesLeaveThePageCache) {
   for (bool drop : {true, false}) {
     for (bool batch : {false, true}) {
       SCOPED_TRACE(std::string(drop ? "drop" : "keep") + (batch ? ", batch" : ", alone"));
-      TransportOptions options;  // sync on: pages are dropped once durable
+      FileTransportOptions options;  // sync on: pages are dropped once durable
       options.drop_from_cache = drop;
-      auto t = makeTransport(dp_, options);
-      ASSERT_TRUE(t.ok());
+      FileTransport t(pkgxfer::fs::FileSystem::local(), root_, options);
+      auto send = begin(t);
       const std::string body = pattern(size, seed++);
       const std::string h = sha(body);
-      auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, /*verify=*/true});
+      auto up = send->openBody({h, body.size(), "", 0, /*verify=*/true});
       ASSERT_TRUE(up.ok()) << up.status().toString();
       for (std::size_t at = 0; at < size; at += 1 << 20) {
         const std::size_t n = std::min<std::size_t>(1 << 20, size - at);
         ASSERT_TRUE((*up)->write(body.data() + at, n).ok());
       }
       if (batch) {
+        // With another body: a batch of one is installed the way a single body is.
+        const std::string other = "the other body " + std::string(1, seed);
+        auto second = send->openBody({sha(other), other.size(), "", 0});
+        ASSERT_TRUE(second.ok());
+        ASSERT_TRUE((*second)->write(other.data(), other.size()).ok());
         ASSERT_TRUE((*up)->seal().ok());
-        ASSERT_TRUE((*t)->sync().ok());
-        ASSERT_TRUE((*up)->install(false).ok());
-        ASSERT_TRUE((*t)->sync().ok());
+        ASSERT_TRUE((*second)->seal().ok());
+        std::vector<BodyUpload*> both{up->get(), second->get()};
+        ASSERT_TRUE(send->install(both).ok());
       } else {
-        Status s = (*up)->finish();
+        Status s = finish(*send, **up);
         ASSERT_TRUE(s.ok()) << s.toString();
       }
       const fs::path final_path = root_ / "FileLib" / h.substr(0, 4) / h;
@@ -480,27 +525,27 @@ TEST_F(FileTransportTest, CheckpointsOfALargeBodyLeaveThePageCache) {
   for (auto [drop, verify] :
        {std::pair{true, true}, std::pair{true, false}, std::pair{false, true}}) {
     SCOPED_TRACE(std::string(drop ? "drop" : "keep") + (verify ? ", verify" : ""));
-    TransportOptions options;  // sync on
+    FileTransportOptions options;  // sync on
     options.drop_from_cache = drop;
-    auto t = makeTransport(dp_, options);
-    ASSERT_TRUE(t.ok());
+    FileTransport t(pkgxfer::fs::FileSystem::local(), root_, options);
+    auto send = begin(t);
     const std::string body = pattern(size, seed++);
     const std::string h = sha(body);
-    auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, verify});
+    auto up = send->openBody({h, body.size(), "", 0, verify});
     ASSERT_TRUE(up.ok()) << up.status().toString();
     const fs::path temp = root_ / "FileLib" / h.substr(0, 4) / (*up)->tempName();
     for (std::size_t at = 0; at < size; at += step) {
       const std::size_t n = std::min(step, size - at);
       ASSERT_TRUE((*up)->write(body.data() + at, n).ok());
       if (at + n == size) break;
-      ASSERT_TRUE((*up)->flush().ok());
+      ASSERT_TRUE((*up)->checkpoint().ok());
       if (drop) {
         EXPECT_EQ(cachedPages(temp), 0u) << "after a checkpoint at " << at + n;
       } else {
         EXPECT_GE(cachedPages(temp), (at + n) / 4096);
       }
     }
-    Status s = (*up)->finish();
+    Status s = finish(*send, **up);
     ASSERT_TRUE(s.ok()) << s.toString();
     EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
   }
@@ -510,22 +555,18 @@ TEST_F(FileTransportTest, CheckpointsOfALargeBodyLeaveThePageCache) {
   const std::string body = pattern(2 * step, 'x');
   std::string claimed = body;
   claimed[10] ^= 1;
-  auto up = transport_->openBody({sha(claimed), claimed.size(), "PS100001", "", 0, true});
+  auto up = open({sha(claimed), claimed.size(), "", 0, true});
   ASSERT_TRUE(up.ok());
   ASSERT_TRUE((*up)->write(body.data(), step).ok());
-  ASSERT_TRUE((*up)->flush().ok());
+  ASSERT_TRUE((*up)->checkpoint().ok());
   ASSERT_TRUE((*up)->write(body.data() + step, step).ok());
-  EXPECT_EQ((*up)->finish().code(), Status::Code::Corruption);
+  EXPECT_EQ(finish(**up).code(), Status::Code::Corruption);
   EXPECT_TRUE(tempFiles(root_).empty());
 }
 
 TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
   // Sizes around page edges, odd write sizes, a buffer that is not aligned, with and without
   // read-back: the installed body is the bytes written.
-  TransportOptions options;
-  options.sync = false;
-  auto t = makeTransport(dp_, options);
-  ASSERT_TRUE(t.ok());
   AlignedBuffer buffer = makeAlignedBuffer((1 << 20) + 8192);
   char seed = 'A';
   for (std::size_t size : {std::size_t{1}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097},
@@ -537,7 +578,7 @@ TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
                      (verify ? ", verify" : ""));
         const std::string body = pattern(size, seed++);
         const std::string h = sha(body);
-        auto up = (*t)->openBody({h, body.size(), "PS100001", "", 0, verify});
+        auto up = open({h, body.size(), "", 0, verify});
         ASSERT_TRUE(up.ok()) << up.status().toString();
         // chunk 0: the whole body in one write; 8193: from an address one past a page.
         const std::size_t step = chunk == 0 ? size : chunk;
@@ -548,7 +589,7 @@ TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
           Status w = (*up)->write(from, n);
           ASSERT_TRUE(w.ok()) << w.toString();
         }
-        Status s = (*up)->finish();
+        Status s = finish(**up);
         ASSERT_TRUE(s.ok()) << s.toString();
         EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), body);
       }
@@ -557,29 +598,32 @@ TEST_F(FileTransportTest, TakesWritesOfAnyShape) {
   EXPECT_TRUE(tempFiles(root_).empty());
 }
 
-TEST_F(FileTransportTest, SyncFlushesTheDpVolumeAndNeedsTheRoot) {
-  TransportOptions options;  // sync on, as in the service
-  auto t = makeTransport(dp_, options);
-  ASSERT_TRUE(t.ok());
-  const std::string body = "durable";
-  auto up = (*t)->openBody({sha(body), body.size(), "PS100001", "", 0});
-  ASSERT_TRUE(up.ok());
-  ASSERT_TRUE((*up)->write(body.data(), body.size()).ok());
-  ASSERT_TRUE((*up)->seal().ok());
-  EXPECT_TRUE((*t)->sync().ok());
-  EXPECT_TRUE((*up)->install(false).ok());
-  EXPECT_TRUE((*t)->sync().ok());
+TEST_F(FileTransportTest, InstallFlushesTheDpVolumeAndNeedsTheRoot) {
+  FileTransport t(pkgxfer::fs::FileSystem::local(), root_, FileTransportOptions{});  // sync on
+  auto send = begin(t);
+  std::vector<std::unique_ptr<BodyUpload>> uploads;
+  for (const std::string body : {"durable", "also durable", "late"}) {
+    auto up = send->openBody({sha(body), body.size(), "", 0});
+    ASSERT_TRUE(up.ok());
+    ASSERT_TRUE((*up)->write(body.data(), body.size()).ok());
+    ASSERT_TRUE((*up)->seal().ok());
+    uploads.push_back(std::move(*up));
+  }
+  std::vector<BodyUpload*> batch{uploads[0].get(), uploads[1].get()};
+  EXPECT_TRUE(send->install(batch).ok());
   fs::remove_all(root_);
-  EXPECT_EQ((*t)->sync().code(), Status::Code::Unavailable);
+  BodyUpload* late = uploads[2].get();
+  EXPECT_EQ(send->install(std::span<BodyUpload* const>(&late, 1)).code(),
+            Status::Code::Unavailable);
 }
 
 // openBody() does not stat the root for every body: a root that went away (an unmounted share)
 // must still come out as Unavailable, not as a create error, and must not be remade.
 TEST_F(FileTransportTest, RootGoneMidJobIsUnavailableAndNotRemade) {
-  ASSERT_TRUE(transport_->probe().ok());
+  ASSERT_TRUE(transport_->probe({}).ok());
   upload("first body");
   fs::remove_all(root_);
-  auto up = transport_->openBody({sha("second body"), 11, "PS100001", "", 0});
+  auto up = open({sha("second body"), 11, "", 0});
   ASSERT_FALSE(up.ok());
   EXPECT_EQ(up.status().code(), Status::Code::Unavailable) << up.status().toString();
   EXPECT_FALSE(fs::exists(root_));
@@ -587,7 +631,7 @@ TEST_F(FileTransportTest, RootGoneMidJobIsUnavailableAndNotRemade) {
 
 // A FileLib deleted behind the transport's back is made again under a root that is still there.
 TEST_F(FileTransportTest, MissingFileLibIsMadeAgain) {
-  ASSERT_TRUE(transport_->probe().ok());
+  ASSERT_TRUE(transport_->probe({}).ok());
   fs::remove_all(root_ / "FileLib");
   const std::string data = "body after FileLib went";
   upload(data);
@@ -596,15 +640,14 @@ TEST_F(FileTransportTest, MissingFileLibIsMadeAgain) {
 }
 
 TEST_F(FileTransportTest, OwnerMustBeASimpleName) {
-  EXPECT_EQ(transport_->openBody({sha("x"), 1, "../x", "", 0}).status().code(),
-            Status::Code::InvalidArgument);
+  EXPECT_EQ(transport_->beginSend({}, "../x", {}).status().code(), Status::Code::InvalidArgument);
 }
 
 TEST(MakeTransportTest, SchemesWithoutTransportAreUnavailable) {
   config::DistributionPointConfig dp;
   dp.name = "dp02";
   dp.address = "smb://fs02/ContentLib";
-  dp.scheme = config::AddressScheme::Smb;
+  dp.location = config::SmbAddress{"fs02", 0, "ContentLib", ""};
   auto t = makeTransport(dp);
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), Status::Code::Unavailable);

@@ -48,6 +48,11 @@ struct CallContext {
   // ("<what>: timed out"), for the point between two steps of a call.
   Status check(std::string_view what) const {
     if (stopRequested()) return Status::Cancelled(std::string(what) + ": stopped");
+    return checkDeadline(what);
+  }
+  // The deadline only: for a call that must still run after a stop was requested (a job that
+  // stops keeps what it sent by finishing a short local step).
+  Status checkDeadline(std::string_view what) const {
     if (expired()) return Status::Unavailable(std::string(what) + ": timed out");
     return Status::Ok();
   }

@@ -59,8 +59,6 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is "<context>: <message>"; OK stays OK.
   Status withContext(std::string_view context) const;
 
-  bool isRetryable() const { return code() == Code::Unavailable || code() == Code::IoError; }
-
  private:
   struct State {
     Code code;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "pkgxfer/common/status.h"
@@ -86,14 +87,43 @@ struct Credentials {
   std::string password_env;  // the environment variable holding the password; never the password
 };
 
+// A DP's address, parsed once when the config is read; transports receive this form.
+// file://: the library root, absolute (a relative path after "file://" is resolved against the
+// config file's folder).
+struct FileAddress {
+  std::filesystem::path root;
+  bool operator==(const FileAddress&) const = default;
+};
+// smb://host[:port]/share[/path]: the library is `path` inside the share.
+struct SmbAddress {
+  std::string host;
+  std::uint16_t port = 0;  // 0 = the default (445)
+  std::string share;
+  std::string path;  // "" (the share's root) or "/a/b", without a trailing '/'
+  bool operator==(const SmbAddress&) const = default;
+};
+// http(s)://host[:port][/path]
+struct HttpAddress {
+  bool https = false;
+  std::string host;        // without brackets
+  std::uint16_t port = 0;  // 0 = the default (80 or 443)
+  std::string base_path;   // "" or "/a/b", without a trailing '/'
+  std::uint16_t portOrDefault() const { return port != 0 ? port : (https ? 443 : 80); }
+  // "https://[::1]:8531/base": the normalized URL (no trailing '/').
+  std::string url() const;
+  bool operator==(const HttpAddress&) const = default;
+};
+using DpAddress = std::variant<FileAddress, SmbAddress, HttpAddress>;
+
 struct DistributionPointConfig {
   std::string name;  // unique, [A-Za-z0-9._-]{1,64}
   DpType type = DpType::Standard;
-  std::string address;  // as written
-  AddressScheme scheme = AddressScheme::File;
-  // For file:// addresses, the library root (absolute; a relative path after "file://" is
-  // resolved against the config file's folder).
-  std::filesystem::path file_root;
+  std::string address;  // as written: for messages and logs
+  DpAddress location;   // the address, parsed
+  AddressScheme scheme() const;
+  const FileAddress* file() const { return std::get_if<FileAddress>(&location); }
+  const SmbAddress* smb() const { return std::get_if<SmbAddress>(&location); }
+  const HttpAddress* http() const { return std::get_if<HttpAddress>(&location); }
   // http(s) base URL others download from, without a trailing '/'; defaults to `address` when
   // that is http(s); "" if the DP has no HTTP endpoint.
   std::string content_url;

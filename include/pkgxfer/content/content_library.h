@@ -1,25 +1,39 @@
 #pragma once
 
-// ContentLibrary: the single-instance store on the site server and on every DP (SPEC §3).
+// ContentLibrary: the single-instance store on the site server and on every DP (SPEC §3), and the
+// only code that writes one: the site's, a file or SMB DP's reached through a transport, an HTTP
+// DP's own, a pull DP's. It runs over the file-system seam (fs::FileSystem), so the same class
+// serves the local disk, a share and, in tests, a file system that fails on purpose.
 //
 //   <root>/FileLib/<first 4 hex digits>/<sha256>   each distinct file body, stored once
 //   <root>/DataLib/<PackageID>.<version>.json      the manifest of a content version
 //   <root>/PkgLib/<PackageID>.json                 {"package_id": ..., "versions": [1, 3]}
 //
 // Invariants, kept across crashes:
-// - A body appears under its final name only complete and with a matching SHA-256: it is written
-//   to `.<sha256>.<random>.tmp` in the same folder while being hashed, checked, made durable
-//   (fsync; or one syncfs() per batch of bodies in addContentFromSource), renamed into place, and
-//   the rename made durable (folder fsync; or one syncfs() before the manifest).
-// - A content version is present iff its DataLib manifest exists; the manifest is written (temp,
-//   fsync, rename, folder fsync) only after every body it names is in FileLib. PkgLib is derived
-//   from DataLib and repaired on open().
-// - Removal deletes the manifest first, then the bodies no other manifest references.
-// - A temporary file is locked (flock) by its writer for its whole life. open() and
-//   cleanTemporaryFiles() delete every temporary file that no live writer holds, so leftovers of a
-//   crashed process go away without disturbing another process writing to the same library.
-
-#include <sys/types.h>
+// - A body appears under its final name only complete and with a matching SHA-256. It is written
+//   to a temporary name in its own folder (an Upload), checked, made durable, renamed into place,
+//   and the rename made durable: alone (fsync of the body and of its folder) or in a batch
+//   (install(): one volume flush before the renames and one after).
+// - A content version is present iff its DataLib manifest exists; the manifest is written
+//   (temporary file, fsync, rename, folder fsync) only after every body it names is in FileLib.
+//   PkgLib is derived from DataLib and repaired on open().
+// - Removal deletes the manifest first, then the bodies no other manifest references and nobody
+//   has pinned.
+//
+// Temporary files. Every file is first written under ".<final name>[.<owner>].<16 hex>.partial"
+// in the folder of its final name (the owner, e.g. a package ID, only on bodies). Two kinds:
+// - A resumable upload (a transfer to a DP) keeps its temporary file when it is interrupted: its
+//   writer records the name and a durable offset and resumes there later. Only its owner deletes
+//   it (discardUploads(), discardUpload()), so a library that receives resumable uploads is
+//   opened with sweep_file_lib_on_open off.
+// - Everything else (imports, manifests, PkgLib entries) holds a lock on its temporary file for
+//   its whole life; open() and cleanTemporaryFiles() delete every temporary file no live writer
+//   holds, so leftovers of a crashed process go away without disturbing another process writing to
+//   the same library. Names ending in ".tmp" (left by earlier versions) are swept the same way.
+//
+// Pins. A body an upload is writing, or that a caller pinned (pin(): a job sending a content
+// version pins all its bodies until its manifest is committed), is never deleted by a concurrent
+// removal within the process, even while no manifest names it yet.
 
 #include <compare>
 #include <cstddef>
@@ -29,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +54,7 @@
 #include "pkgxfer/common/status.h"
 #include "pkgxfer/content/manifest.h"
 #include "pkgxfer/content/sha256.h"
+#include "pkgxfer/fs/file_system.h"
 
 namespace pkgxfer::content {
 
@@ -49,85 +65,131 @@ struct ContentRef {
   auto operator<=>(const ContentRef&) const = default;
 };
 
-// Read access to one stored body. Movable; closes its file on destruction. Thread-safe for
-// concurrent readAt() calls (pread).
+// Who writes a body: [A-Za-z0-9_-]{0,64} (the transfer manager uses the package ID).
+bool isValidOwner(std::string_view owner);
+
+// Read access to one stored body. Movable. Thread-safe for concurrent readAt() calls.
 class BodyReader {
  public:
-  BodyReader(BodyReader&& other) noexcept;
-  BodyReader& operator=(BodyReader&& other) noexcept;
-  BodyReader(const BodyReader&) = delete;
-  BodyReader& operator=(const BodyReader&) = delete;
-  ~BodyReader();
-
   std::uint64_t size() const { return size_; }
-  // The open descriptor (for sendfile); owned by this object.
-  int fd() const { return fd_; }
   // Reads up to `size` bytes at `offset`; returns fewer only at the end of the body (0 at or past
   // the end). IoError on a read failure.
-  Result<std::size_t> readAt(std::uint64_t offset, void* buffer, std::size_t size) const;
+  Result<std::size_t> readAt(std::uint64_t offset, void* buffer, std::size_t size) const {
+    return file_->readAt(offset, buffer, size);
+  }
 
  private:
   friend class ContentLibrary;
-  BodyReader(int fd, std::uint64_t size, std::filesystem::path path)
-      : fd_(fd), size_(size), path_(std::move(path)) {}
+  BodyReader(std::unique_ptr<fs::File> file, std::uint64_t size)
+      : file_(std::move(file)), size_(size) {}
 
-  int fd_ = -1;
+  std::unique_ptr<fs::File> file_;
   std::uint64_t size_ = 0;
-  std::filesystem::path path_;
+};
+
+// What to upload (ContentLibrary::openUpload()).
+struct UploadSpec {
+  std::string sha256;                 // 64 lower-case hex digits: the body's name
+  std::optional<std::uint64_t> size;  // bytes of the whole body, enforced when known
+  std::string owner;                  // isValidOwner(); part of the temporary name
+  // Resumable: destroying the Upload without abort() keeps the temporary file for a resume
+  // (see the header comment). Not resumable: it is deleted, and locked while it lives.
+  bool resumable = false;
+  // To resume: a tempName() an earlier upload of this body reported, and the offset known to be
+  // durable there. A name that is not one of this body's temporary names, or a file that is gone
+  // or shorter than the offset, starts a new upload (offset() tells).
+  std::string resume_name;
+  std::uint64_t resume_offset = 0;
+  // seal() checks the hash of what the library holds, read back (checkpoint by checkpoint for a
+  // large body), rather than of the bytes as they were written. A resumed upload always reads
+  // back: it never saw its first bytes.
+  bool read_back = false;
+  // Delete the temporary files `owner` left for this body in earlier uploads (e.g. the process
+  // died before their resume point was recorded), except resume_name; leftoversDiscarded() says
+  // how many. The caller makes sure no other upload of that owner for this body is in progress.
+  bool discard_leftovers = false;
 };
 
 class ContentLibrary;
 
-// Writes one body into a library: chunks in order, then commit() checks the SHA-256 (and size)
-// and moves the body into place, or discards it. Created by ContentLibrary::createBodyWriter().
-// Not thread-safe (one thread at a time); must not outlive its library. Destroying a writer that
-// was not committed discards its temporary file.
-class BodyWriter {
+// One body being written into a library: bytes in order (at offset()), optional checkpoints,
+// seal() (size and hash checked), then ContentLibrary::install() — or commit() for a body on its
+// own. Not thread-safe (one thread at a time); must not outlive its library. Failures leave the
+// upload failed (later calls return the same error) and delete a non-resumable upload's file.
+class Upload {
  public:
-  ~BodyWriter();
-  BodyWriter(const BodyWriter&) = delete;
-  BodyWriter& operator=(const BodyWriter&) = delete;
+  ~Upload();
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
 
   const std::string& sha256() const { return sha256_; }
-  std::uint64_t bytesWritten() const { return written_; }
+  // The temporary file's name in the body's folder: a resumable upload's writer keeps it.
+  const std::string& tempName() const { return temp_name_; }
+  // Bytes in the temporary file: where the next write goes. On a resume, the durable offset that
+  // was asked for (or 0 if the upload started over).
+  std::uint64_t offset() const { return offset_; }
+  std::size_t leftoversDiscarded() const { return leftovers_; }
+  bool sealed() const { return state_ == State::Sealed; }
 
-  // Appends `size` bytes that belong at `offset` of the body. `offset` must equal bytesWritten()
-  // (chunks arrive in order; a sender resuming after an error restarts at bytesWritten()).
-  // InvalidArgument for a wrong offset or more bytes than the expected size; IoError (e.g. disk
-  // full) leaves the writer failed: later calls return the same error and commit() fails.
-  Status write(std::uint64_t offset, const void* data, std::size_t size);
-  Status write(std::uint64_t offset, std::string_view data) {
-    return write(offset, data.data(), data.size());
+  // Writes `size` bytes that belong at `at` of the body. InvalidArgument unless at == offset()
+  // (bytes arrive in order) or past the body's size; IoError (e.g. disk full) with the cause.
+  Status write(std::uint64_t at, const void* data, std::size_t size);
+  Status write(std::uint64_t at, std::string_view data) {
+    return write(at, data.data(), data.size());
   }
-
-  // Checks size and SHA-256, fsyncs, renames the body into FileLib and fsyncs the folder.
-  // Corruption if the bytes do not hash to sha256() or their count differs from the expected
-  // size: the temporary file is deleted and nothing becomes visible. IoError on a file system
-  // failure, or whatever a fault hook returned. Renaming over an existing body with the same
-  // name is fine (same content).
+  Status append(const void* data, std::size_t size) { return write(offset_, data, size); }
+  // Makes every byte written so far durable (fdatasync); afterwards offset() may be recorded as a
+  // resume point. With read-back, also hashes the newly durable bytes from the file and drops
+  // their pages from the page cache, so a large body never sits in memory whole.
+  Status checkpoint();
+  // Checks the size, then the SHA-256. Corruption (the temporary file is deleted) on a mismatch.
+  // The body stays under its temporary name, not yet durable: install() puts it in place.
+  Status seal();
+  // seal() and install() of this body alone.
   Status commit();
-
-  // Deletes the temporary file; later calls fail. Idempotent.
+  // Deletes the temporary file (unless installed). Idempotent.
   void abort();
 
  private:
   friend class ContentLibrary;
-  // Open -> (verify) Verified -> (publish) Committed; any failure -> Failed.
-  enum class State { Open, Verified, Committed, Aborted, Failed };
-  BodyWriter(ContentLibrary& library, std::string sha256, std::optional<std::uint64_t> expected,
-             std::filesystem::path temp, int fd);
-  void discard();
+  enum class State { Open, Sealed, Installed, Failed, Aborted };
+  Upload(ContentLibrary& library, const UploadSpec& spec, fs::Path dir, std::string temp_name,
+         std::unique_ptr<fs::File> file, std::uint64_t offset, std::size_t leftovers,
+         bool created_dir);
+  fs::Path tempPath() const { return dir_ / temp_name_; }
+  Status fail(Status status);
+  Status readBack(std::uint64_t to);
 
   ContentLibrary& library_;
-  std::string sha256_;
-  std::optional<std::uint64_t> expected_size_;
-  std::filesystem::path temp_path_;
-  int fd_ = -1;
+  const std::string sha256_;
+  const std::optional<std::uint64_t> size_;
+  const bool resumable_;
+  const bool read_back_;
+  const fs::Path dir_;
+  const std::string temp_name_;
+  std::unique_ptr<fs::File> file_;  // open until sealed (resumable) or installed
+  std::uint64_t offset_;
+  std::uint64_t hashed_ = 0;  // with read_back_: [0, hashed_) is read back into hasher_
   Sha256 hasher_;
-  std::uint64_t written_ = 0;
   State state_ = State::Open;
   Status failure_;
-  bool created_dir_ = false;  // this writer created FileLib/<prefix>
+  const std::size_t leftovers_;
+  const bool created_dir_;  // this upload made FileLib/<prefix>
+};
+
+// Bodies kept safe from removal (ContentLibrary::pin()) until destroyed. Movable; must not
+// outlive its library.
+class BodyPins {
+ public:
+  BodyPins() = default;
+  BodyPins(BodyPins&& other) noexcept;
+  BodyPins& operator=(BodyPins&& other) noexcept;
+  ~BodyPins();
+
+ private:
+  friend class ContentLibrary;
+  ContentLibrary* library_ = nullptr;
+  std::vector<std::string> shas_;
 };
 
 // What addContentFromSource() did.
@@ -157,97 +219,109 @@ struct ValidationReport {
   std::string describe(std::size_t max_items = 10) const;
 };
 
-// A content library rooted at a folder. Thread-safe: every method may be called from any thread.
-// Bodies are written concurrently without a lock (each writer has its own temporary file; the
-// same body written twice at once is fine). Metadata changes (commitManifest, removeContent,
-// removeUnreferencedBodies, cleanTemporaryFiles) are serialized by a mutex and, across
-// processes, by flock() on the root folder. Bodies being written or imported by this object are
-// pinned and never deleted by a concurrent removal. Not covered: a body uploaded by a
-// BodyWriter and not yet named by a committed manifest may be deleted by a concurrent
-// removeContent() of content that also named it, or by removeUnreferencedBodies(); the commit
-// then fails with NotFound and the sender retries.
+// A content library rooted at a folder of a file system. Thread-safe: every method may be called
+// from any thread. Bodies are written concurrently without a lock (each upload has its own
+// temporary file; the same body written twice at once is fine). Metadata changes
+// (commitManifest, removeContent, removeUnreferencedBodies, cleanTemporaryFiles) are serialized
+// by a mutex and, across processes, by the file system's folder lock on the root.
 class ContentLibrary {
  public:
-  // Test-only failure injection. Each hook may return a non-OK Status to make the operation fail
-  // at that point (or may crash the process, to simulate a power cut).
-  struct FaultHooks {
-    // After a body was written, its hash checked and its data made durable, just before the
-    // rename into place.
-    std::function<Status(std::string_view sha256, const std::filesystem::path& temp)>
-        before_body_rename;
-    // After every body of a manifest is present, just before the manifest is written.
-    std::function<Status(const Manifest& manifest)> before_manifest_write;
-  };
-
   struct Options {
-    // Make bodies, manifests and renames durable (fsync/syncfs) before the next step depends on
-    // them. Turn off only in tests and benchmarks that measure nothing about durability.
+    // Make bodies, manifests and renames durable before the next step depends on them. Turn off
+    // only in tests and benchmarks that measure nothing about durability.
     bool sync = true;
-    // Bytes per read/write when copying a body from a file. Default 1 MiB.
+    // Bytes per read/write when copying a body in from a file, and per read of a read-back.
+    // Default 1 MiB.
     std::size_t copy_buffer_size = 1 << 20;
-    // Delete stale temporary files (left by a crash) when opening. It lists every FileLib prefix
-    // folder (up to 65,536: ~0.5 s on a large library), so the service does it when it starts and
-    // short-lived tools such as the CLI skip it; a stale file costs only disk space until then.
-    bool clean_on_open = true;
-    // With clean_on_open: sweep the FileLib prefix folders too (not only DataLib and PkgLib). A
-    // DP's library reached through a file transport turns it off: its bodies arrive as transport
-    // uploads, never as this library's temporary files, so the listing would find nothing, and it
-    // cost the first check after a start ~0.8 s on a DP of 100,000 bodies.
-    bool clean_file_lib_on_open = true;
-    FaultHooks hooks;
+    // With `sync`: drop an upload's pages from the page cache once they are durable (at each
+    // checkpoint and at install). Sending a package then holds no more memory than its batches in
+    // flight, does not push the files a DP serves out of its cache, and the next batch reuses the
+    // pages this one freed (docs/performance.md).
+    bool drop_from_cache = true;
+    // Create the root (and its parents) if missing. Off for a DP's library reached through a
+    // transport: a missing root is an offline DP (an unmounted share), never something to make.
+    // NotFound then.
+    bool create_root = true;
+    // Delete stale temporary files when opening: those of DataLib and PkgLib, and with
+    // sweep_file_lib_on_open those of FileLib too, which lists every prefix folder (up to 65,536:
+    // ~0.5 s on a large library). The service sweeps the site library when it starts; short-lived
+    // tools such as the CLI skip it (a stale file costs only disk space until then). A library
+    // that receives resumable uploads (a DP's) must not sweep FileLib: see the header comment.
+    bool sweep_on_open = true;
+    bool sweep_file_lib_on_open = true;
   };
 
-  // Opens (creating if needed) the library at `root`: makes FileLib, DataLib and PkgLib, deletes
-  // stale temporary files and rewrites PkgLib entries that disagree with DataLib. IoError /
-  // PermissionDenied naming the path on failure.
-  static Result<std::unique_ptr<ContentLibrary>> open(const std::filesystem::path& root,
+  // Opens the library at `root` of `fs`: makes FileLib, DataLib and PkgLib (and the root, with
+  // create_root), deletes stale temporary files and rewrites PkgLib entries that disagree with
+  // DataLib. Errors name the path and the cause. `fs` must outlive the library.
+  static Result<std::unique_ptr<ContentLibrary>> open(fs::FileSystem& fs, const fs::Path& root,
                                                       Options options);
-  static Result<std::unique_ptr<ContentLibrary>> open(const std::filesystem::path& root);
+  // On the local file system.
+  static Result<std::unique_ptr<ContentLibrary>> open(const fs::Path& root, Options options);
+  static Result<std::unique_ptr<ContentLibrary>> open(const fs::Path& root);
   ~ContentLibrary();
   ContentLibrary(const ContentLibrary&) = delete;
   ContentLibrary& operator=(const ContentLibrary&) = delete;
 
-  const std::filesystem::path& root() const { return root_; }
+  const fs::Path& root() const { return root_; }
+  fs::FileSystem& fileSystem() const { return fs_; }
+  // The root as the file system shows it ("/srv/dp01", "smb://fs02/ContentLib").
+  std::string describe() const { return fs_.display(root_); }
   // Where a body lives (whether or not it is present). Precondition: isSha256Hex(sha256).
-  std::filesystem::path bodyPath(std::string_view sha256) const;
-  std::filesystem::path manifestPath(std::string_view package_id, std::uint64_t version) const;
+  fs::Path bodyPath(std::string_view sha256) const;
+  fs::Path manifestPath(std::string_view package_id, std::uint64_t version) const;
 
   // ---- bodies ----
 
   bool hasBody(std::string_view sha256) const;
   // NotFound if absent; InvalidArgument for a malformed hash.
   Result<BodyReader> openBody(std::string_view sha256) const;
-  // Starts writing a body (an upload). `expected_size`, if known, is enforced. InvalidArgument
-  // for a malformed hash; IoError if the temporary file cannot be created.
-  Result<std::unique_ptr<BodyWriter>> createBodyWriter(
-      std::string_view sha256, std::optional<std::uint64_t> expected_size = std::nullopt);
+  // Which of `sha256s` are present, reading each FileLib/<prefix> folder once (one listing per
+  // distinct prefix, or a stat per body in folders holding few of them). InvalidArgument for a
+  // malformed hash.
+  Result<ShaSet> inventory(const std::vector<std::string>& sha256s) const;
+
+  // Starts (or resumes, see UploadSpec) writing a body. InvalidArgument for a malformed hash or
+  // owner; the file system's error (naming the path) if the temporary file cannot be made.
+  Result<std::unique_ptr<Upload>> openUpload(const UploadSpec& spec);
+  // Puts sealed uploads in place: a batch with one volume flush for their bytes before the
+  // renames and one for the renames after (one upload: an fsync of the body and of its folder
+  // instead). An upload not renamed because of a failure stays sealed (abort() it, or retry).
+  // Internal if an upload is not sealed.
+  Status install(std::span<Upload* const> uploads);
+  // Deletes a resumable upload's temporary file by name (e.g. of a job that was superseded). OK if
+  // absent; InvalidArgument if `temp_name` is not a temporary name of that body.
+  Status discardUpload(std::string_view sha256, std::string_view temp_name);
+  // Deletes every temporary file `owner` left for these bodies; returns how many. The caller makes
+  // sure no upload of that owner is in progress.
+  Result<std::size_t> discardUploads(const std::vector<std::string>& sha256s,
+                                     std::string_view owner);
+  // Keeps these bodies from being deleted by a removal in this process until the pins are
+  // destroyed: a job pins the bodies of the content it sends until its manifest is committed.
+  BodyPins pin(std::vector<std::string> sha256s);
+
   // Pulls bytes from `read` (which fills up to `capacity` bytes of `buffer` and returns how many,
-  // 0 at the end) into a new body; same checks as BodyWriter::commit(). An error from `read` is
-  // returned as is.
+  // 0 at the end) into a new body and commits it; same checks as Upload::seal(). An error from
+  // `read` is returned as is.
   using Reader = std::function<Result<std::size_t>(char* buffer, std::size_t capacity)>;
   Status writeBody(std::string_view sha256, std::optional<std::uint64_t> expected_size,
                    const Reader& read);
-  // Copies `file` in as body `sha256`, hashing while copying (one pass). Corruption if the file
-  // does not match (e.g. it changed since its manifest was made); NotFound/PermissionDenied
-  // naming the file.
-  Status importBody(const std::filesystem::path& file, std::string_view sha256,
+  // Copies `file` (on this library's file system) in as body `sha256`, hashing while copying (one
+  // pass). Corruption if the file does not match (e.g. it changed since its manifest was made);
+  // NotFound/PermissionDenied naming the file.
+  Status importBody(const fs::Path& file, std::string_view sha256,
                     std::optional<std::uint64_t> expected_size = std::nullopt);
-  // Which of `sha256s` are present, reading each FileLib/<prefix> folder once (one listing per
-  // distinct prefix, no stat per body). InvalidArgument for a malformed hash.
-  Result<ShaSet> inventory(const std::vector<std::string>& sha256s) const;
 
   // ---- content versions ----
 
   // Copies every body of `manifest` that is not present from `source` (the package source
   // folder the manifest was built from), hashing while copying, then commits the manifest.
-  // Bodies are staged in batches (128 bodies or 256 MiB) made durable with one syncfs() each,
-  // which on small files is several times faster than an fsync per body (docs/performance.md);
-  // syncfs() flushes the whole file system holding the library. Idempotent: content already
+  // Bodies are installed in batches (128 bodies or 256 MiB), which on small files is several
+  // times faster than an fsync per body (docs/performance.md). Idempotent: content already
   // present returns OK with nothing copied. Errors: Corruption (a source file no longer matches
   // the manifest: rebuild it), NotFound/PermissionDenied (source file), AlreadyExists (a
   // different manifest is stored under the same package and version), IoError.
-  Result<AddResult> addContentFromSource(const Manifest& manifest,
-                                         const std::filesystem::path& source);
+  Result<AddResult> addContentFromSource(const Manifest& manifest, const fs::Path& source);
   // Writes `manifest` into DataLib (and updates PkgLib) once every body it names is present.
   // NotFound listing missing bodies; AlreadyExists if a different manifest is stored under that
   // package and version (the same one again is OK); Corruption if it is invalid.
@@ -266,58 +340,72 @@ class ContentLibrary {
   // damaged. A failed check is a report, not an error.
   Result<ValidationReport> validate(std::string_view package_id, std::uint64_t version,
                                     boost::asio::thread_pool* pool = nullptr) const;
-  // Deletes the manifest (and updates PkgLib), then the bodies no other manifest references.
-  // NotFound if the content is not present. If another manifest cannot be read, the content is
-  // still removed but its bodies are kept, and Corruption names that manifest.
+  // Deletes the manifest (and updates PkgLib), then the bodies no other manifest references and
+  // nobody pinned. NotFound if the content is not present. If another manifest cannot be read,
+  // the content is still removed but its bodies are kept, and Corruption names that manifest.
   Status removeContent(std::string_view package_id, std::uint64_t version);
   // Deletes every body no manifest references (e.g. left by a crash during a removal), except
   // pinned ones. Returns how many were deleted. Careful: a body uploaded for a manifest not yet
-  // committed is unreferenced too.
+  // committed is unreferenced too unless pinned.
   Result<std::size_t> removeUnreferencedBodies();
-  // Deletes temporary files no live writer holds; returns how many. open() calls it.
-  // `file_lib` false: only DataLib and PkgLib (see Options::clean_file_lib_on_open).
+  // Deletes the temporary files no live writer holds; returns how many. `file_lib` false: only
+  // those of DataLib and PkgLib (FileLib's include resumable uploads: see the header comment).
   Result<std::size_t> cleanTemporaryFiles(bool file_lib = true);
 
  private:
-  friend class BodyWriter;
+  friend class Upload;
+  friend class BodyPins;
   class MetaLock;
-  class PinGuard;
 
-  ContentLibrary(std::filesystem::path root, Options options, int root_fd);
+  ContentLibrary(fs::FileSystem& fs, fs::Path root, Options options);
 
-  std::filesystem::path fileLib() const { return root_ / "FileLib"; }
-  std::filesystem::path dataLib() const { return root_ / "DataLib"; }
-  std::filesystem::path pkgLib() const { return root_ / "PkgLib"; }
+  fs::Path fileLib() const { return root_ / "FileLib"; }
+  fs::Path dataLib() const { return root_ / "DataLib"; }
+  fs::Path pkgLib() const { return root_ / "PkgLib"; }
 
-  void pin(const std::string& sha256);
-  void unpin(const std::string& sha256);
-  // Checks size and hash (Open -> Verified); Corruption discards the body.
-  Status verifyBody(BodyWriter& writer);
-  // Renames a verified body into place (Verified -> Committed), calling the fault hook first.
-  // Durability of the data and of the rename is the caller's business.
-  Status publishBody(BodyWriter& writer);
-  // verify + fsync + publish + fsync of the folder: the single-body path of BodyWriter::commit().
-  Status commitBody(BodyWriter& writer);
-  // Copies `file` into a new writer and verifies it, without publishing.
-  Result<std::unique_ptr<BodyWriter>> stageFromFile(const std::filesystem::path& file,
-                                                    std::string_view sha256,
-                                                    std::optional<std::uint64_t> expected_size);
-  Status copyInto(BodyWriter& writer, const Reader& read);
-  // syncfs() on the library's file system (one journal commit for a batch of bodies).
-  Status syncFileSystem();
+  void pinOne(const std::string& sha256);
+  void unpinOne(const std::string& sha256);
+  bool pinned(const std::string& sha256) const;
+  // Makes FileLib/<prefix> (and FileLib itself if it went missing): true if made now.
+  Result<bool> makePrefixFolder(const fs::Path& dir);
+  // A new temporary file for `final_name` in `dir`, locked with `lock` (or failing).
+  struct TempFile {
+    std::unique_ptr<fs::File> file;
+    std::string name;
+  };
+  Result<TempFile> createTemp(const fs::Path& dir, std::string_view final_name,
+                              std::string_view owner, bool lock);
+  // Deletes the temporary files of body `sha256` by `owner` in `dir`, except `keep`.
+  Result<std::size_t> sweepUploads(const fs::Path& dir, std::string_view sha256,
+                                   std::string_view owner, std::string_view keep);
+  // Deletes `path` if it is a temporary file no live writer holds. True if deleted.
+  bool removeIfStale(const fs::Path& path);
+  Status installOne(Upload& upload);
+  // install()'s batch; the flush of the renames is left to the caller when `sync_renames` is off
+  // (addContentFromSource flushes the renames of all its batches at once, before the manifest).
+  Status installBatch(std::span<Upload* const> uploads, bool sync_renames);
+  // Moves a sealed upload's file to its final name.
+  Status rename(Upload& upload);
+  // Copies `file` into a new upload and seals it, without installing.
+  Result<std::unique_ptr<Upload>> stageFromFile(const fs::Path& file, std::string_view sha256,
+                                                std::optional<std::uint64_t> expected_size);
+  Status copyInto(Upload& upload, const Reader& read);
+  Status listDir(const fs::Path& dir, const fs::FileSystem::ListFn& fn) const {
+    return fs_.list(dir, fn);
+  }
   Result<std::vector<ContentRef>> listContentsUnlocked() const;
   Status writePkgLibUnlocked(const std::string& package_id);
   Status repairPkgLibUnlocked();
   Result<ShaSet> referencedBodiesUnlocked() const;
-  Status writeFileAtomically(const std::filesystem::path& path, std::string_view content);
+  Status writeFileAtomically(const fs::Path& path, std::string_view content);
 
-  const std::filesystem::path root_;
+  fs::FileSystem& fs_;
+  const fs::Path root_;
   const Options options_;
-  const int root_fd_;  // held for flock(); closed in the destructor
 
   std::mutex meta_mu_;  // serializes metadata changes within the process
 
-  std::mutex pin_mu_;
+  mutable std::mutex pin_mu_;
   std::unordered_map<std::string, int> pins_;  // guarded by pin_mu_
 };
 

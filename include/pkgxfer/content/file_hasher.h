@@ -15,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "pkgxfer/common/status.h"
+#include "pkgxfer/fs/file_system.h"
 
 namespace pkgxfer::content {
 
@@ -39,13 +40,16 @@ struct HashedFile {
   std::uint32_t mode = 0;     // st_mode & 07777 (POSIX permission bits)
 };
 
-// Hashes one regular file, following symlinks. Reads sequentially with `buffer_size` reads and
-// POSIX_FADV_SEQUENTIAL. The file's size, mtime, ctime and inode are taken with fstat before and
+// Hashes one regular file of `fs`, following symlinks. Reads sequentially with `buffer_size` reads
+// and a sequential-access hint. The file's size, mtime, ctime and identity are taken before and
 // after the read; if they differ (or the byte count read differs from the size) the file is read
 // again, up to `max_attempts` times.
 // Errors (each message names the file): NotFound (missing), PermissionDenied (EACCES/EPERM),
 // InvalidArgument (not a regular file: directory, FIFO, socket, device), Unavailable (still
 // changing after max_attempts reads), Cancelled, IoError (other OS errors).
+Result<HashedFile> hashFile(fs::FileSystem& fs, const std::filesystem::path& file,
+                            const HashOptions& options = {});
+// On the local file system.
 Result<HashedFile> hashFile(const std::filesystem::path& file, const HashOptions& options = {});
 
 // Hashes `files` on `pool` and returns one result per input, in input order. The calling thread
@@ -53,6 +57,12 @@ Result<HashedFile> hashFile(const std::filesystem::path& file, const HashOptions
 // own threads cannot deadlock (it just runs with less help). At most `parallelism` pool tasks are
 // posted (0 = std::thread::hardware_concurrency()). `options` must stay valid until the call
 // returns (it does: the call blocks until every file is done).
+std::vector<Result<HashedFile>> hashFiles(fs::FileSystem& fs,
+                                          const std::vector<std::filesystem::path>& files,
+                                          boost::asio::thread_pool& pool,
+                                          const HashOptions& options = {},
+                                          unsigned parallelism = 0);
+// On the local file system.
 std::vector<Result<HashedFile>> hashFiles(const std::vector<std::filesystem::path>& files,
                                           boost::asio::thread_pool& pool,
                                           const HashOptions& options = {},

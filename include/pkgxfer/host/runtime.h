@@ -2,25 +2,29 @@
 
 // Runtime: the threads of a pkgxferd process. One io_context run by a few threads (every
 // component's asynchronous work, each component on its own strand) and a bounded pool for blocking
-// file/SMB I/O and hashing, so a slow disk never stalls the io_context.
+// file/SMB I/O and hashing, so a slow disk never stalls the io_context. Every thread has a
+// top-level catch (blocking_pool.h): an exception escaping a handler is logged and the thread
+// goes on.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "pkgxfer/common/log.h"
+#include "pkgxfer/host/blocking_pool.h"
+
 namespace pkgxfer::host {
 
 using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
-using BlockingPool = boost::asio::thread_pool;
 
 struct RuntimeOptions {
   int io_threads = 2;         // threads running the io_context; 1..64
   int blocking_threads = 16;  // bounded pool for blocking I/O; 1..1024
+  Logger log;                 // where uncaught exceptions are reported (pkgxferd.log); null: stderr
 };
 
 // Thread-safe. start() and stop() are called by the owner (the host's main thread) only.

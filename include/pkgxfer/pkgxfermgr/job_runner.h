@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "pkgxfer/common/log.h"
 #include "pkgxfer/common/status.h"
 #include "pkgxfer/content/content_library.h"
+#include "pkgxfer/host/blocking_pool.h"
 #include "pkgxfer/store/transfer_job_repository.h"
 #include "pkgxfer/transport/rate_limiter.h"
 #include "pkgxfer/transport/schedule.h"
@@ -46,9 +48,9 @@ enum class CancelMode : int {
   Discard = 2,  // the job was superseded or cancelled: delete the temporary file
 };
 
-// A running job's stop request. The job polls it between blocks and sleeps on it while a rate
-// limit makes it wait, so a stop or a cancel ends the wait at once instead of after it.
-// Thread-safe.
+// A running job's stop request. The job polls it between blocks, sleeps on it while a rate
+// limit makes it wait, and hands its token to every transport call, so a stop or a cancel ends a
+// wait — or a call that hangs on the network — at once instead of after it. Thread-safe.
 class CancelFlag {
  public:
   CancelMode load() const { return static_cast<CancelMode>(mode_.load()); }
@@ -58,7 +60,10 @@ class CancelFlag {
       mode_.store(static_cast<int>(mode));
     }
     cv_.notify_all();
+    if (mode != CancelMode::None) stop_.request_stop();
   }
+  // Stops when a mode other than None is stored (CallContext::stop of the job's transport calls).
+  std::stop_token token() const { return stop_.get_token(); }
   // Waits `wait` (real time) or until a stop is requested, whichever comes first; returns the mode.
   CancelMode waitFor(std::chrono::nanoseconds wait) const {
     std::unique_lock<std::mutex> lock(mu_);
@@ -70,6 +75,7 @@ class CancelFlag {
   std::atomic<int> mode_{0};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
+  std::stop_source stop_;
 };
 
 struct JobSpec {
@@ -80,12 +86,14 @@ struct JobSpec {
   std::uint64_t checkpoint_bytes = 8ull << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t block_size = 1 << 20;  // bytes per read from the site library / write to the DP
-  // Bodies sent at once within the job, each stream on its own thread. Small files are bound by
-  // per-file latency (create, write, read back, rename; a round trip on a remote DP), which
-  // streams overlap, and hashing one body's read-back overlaps another's copy; bodies made
-  // durable together are installed in batches per stream. 8: see docs/performance.md ("Eight
-  // streams per job").
+  // Bodies sent at once within the job. Small files are bound by per-file latency (create, write,
+  // read back, rename; a round trip on a remote DP), which streams overlap, and hashing one body's
+  // read-back overlaps another's copy; bodies made durable together are installed in batches per
+  // stream. 8: see docs/performance.md ("Eight streams per job"). The first stream runs on the
+  // job's own thread, the others on `stream_pool` when it has a thread free (host::runOnHelpers):
+  // a busy pool gives the job fewer streams, never a wait. Null pool: one stream.
   std::size_t streams = 8;
+  host::BlockingPool* stream_pool = nullptr;
   // The DP's schedule and rate limit (shared by every job to the DP); null = always open,
   // unlimited. Only adds and redistributes obey them.
   const transport::ScheduleEvaluator* schedule = nullptr;
@@ -111,9 +119,10 @@ std::string jobTag(const store::TransferJob& job);
 transport::Priority toTransportPriority(store::Priority priority);
 
 // Runs the job to completion, or to a pause when spec.schedule closes (checked before the job
-// starts sending and before each block). Errors: Cancelled (asked to stop), and the transport's or
-// the site library's errors with their cause. Thread-safe as long as each call has its own
-// `events`.
+// starts sending and before each block). Errors: Cancelled (asked to stop), the transport's or the
+// site library's errors with their cause, and Internal naming an exception that escaped the job's
+// code on any of its streams (the job fails; the service goes on). Thread-safe as long as each
+// call has its own `events`.
 Result<JobOutcome> runJob(const JobSpec& spec, transport::Transport& dp,
                           content::ContentLibrary& site, JobEvents& events,
                           const CancelFlag& cancel, Clock& clock, const Logger& log);

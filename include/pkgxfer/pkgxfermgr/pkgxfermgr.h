@@ -2,7 +2,8 @@
 
 // The Package Transfer Manager component (SPEC §1, pkgxfermgr.log): runs the transfer jobs the
 // distribution manager writes to the site database, with a bounded pool (job_selection.h), one
-// blocking-pool thread per running job (job_runner.h).
+// blocking-pool thread per running job (job_runner.h) and a shared pool for the jobs' other
+// streams.
 //
 // Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand: its timer
 // wakes every `wake_interval` and polls when another connection committed since the last poll
@@ -35,6 +36,10 @@ struct Options {
   bool sync = true;  // fsync on the DPs (tests may turn it off)
   std::uint64_t checkpoint_bytes = 8ull << 20;
   std::size_t streams_per_job = 8;  // JobSpec::streams
+  // Threads shared by every running job for its streams beyond the first (which runs on the job's
+  // own blocking-pool thread): the bound on the threads of all transfers is the blocking pool plus
+  // this. With the default 3 x 5 pool a single job still gets all its 8 streams.
+  int stream_threads = 16;
 };
 
 // Not thread-safe itself: start() and stop() are called on ctx.strand, as the host does.

@@ -1,10 +1,10 @@
-#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/distribution/retry_policy.h"
 
 #include <gtest/gtest.h>
 
 #include "fakes/fake_clock.h"
 
-namespace pkgxfer::distmgr {
+namespace pkgxfer::distribution {
 namespace {
 
 TEST(RetryPolicyTest, RetriesUntilCountThenGivesUp) {
@@ -35,6 +35,22 @@ TEST(RetryPolicyTest, PermanentErrorsAreNotRetried) {
   EXPECT_TRUE(decideRetry(1, Status::Corruption("hash mismatch on the DP"), cfg, {}).retry);
 }
 
+// What an administrator expects from ConfigMgr: a failure of the DP or of the content on the way
+// is tried again, whatever it is — a DP down, a wrong password or ACL (fixed by an administrator
+// meanwhile), a full disk, a hash mismatch, a different manifest on the DP, something missing.
+// Only a wrong request or configuration and a bug fail at once: trying again cannot change them.
+TEST(RetryPolicyTest, WhichErrorsAreRetried) {
+  using Code = Status::Code;
+  for (Code code : {Code::NotFound, Code::AlreadyExists, Code::IoError, Code::Unavailable,
+                    Code::PermissionDenied, Code::Cancelled, Code::Corruption}) {
+    EXPECT_TRUE(isRetried(Status(code, "x"))) << codeName(code);
+  }
+  for (Code code : {Code::InvalidArgument, Code::Internal}) {
+    EXPECT_FALSE(isRetried(Status(code, "x"))) << codeName(code);
+  }
+  EXPECT_FALSE(isRetried(Status::Ok())) << "not a failure";
+}
+
 TEST(RetryPolicyTest, DefaultsMirrorConfigMgr) {
   config::DistributionConfig cfg;  // 100 retries, 30 minutes apart
   testing::FakeClock clock;
@@ -46,4 +62,4 @@ TEST(RetryPolicyTest, DefaultsMirrorConfigMgr) {
 }
 
 }  // namespace
-}  // namespace pkgxfer::distmgr
+}  // namespace pkgxfer::distribution

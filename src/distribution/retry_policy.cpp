@@ -1,8 +1,8 @@
-#include "pkgxfer/distmgr/retry_policy.h"
+#include "pkgxfer/distribution/retry_policy.h"
 
 #include <ctime>
 
-namespace pkgxfer::distmgr {
+namespace pkgxfer::distribution {
 namespace {
 
 // Local time as ConfigMgr logs a restart time: "11/25/2026 16:49:25".
@@ -17,11 +17,21 @@ std::string localTime(store::Timestamp t) {
 
 }  // namespace
 
+bool isRetried(const Status& error) {
+  switch (error.code()) {
+    case Status::Code::InvalidArgument:
+    case Status::Code::Internal:
+    case Status::Code::Ok:  // not a failure
+      return false;
+    default:
+      return true;
+  }
+}
+
 RetryDecision decideRetry(int failures, const Status& error, const config::DistributionConfig& cfg,
                           store::Timestamp now) {
   RetryDecision d;
-  const auto code = error.code();
-  if (code == Status::Code::InvalidArgument || code == Status::Code::Internal) return d;
+  if (!isRetried(error)) return d;
   if (failures > cfg.retry_count) return d;
   d.retry = true;
   d.next_attempt = now + cfg.retry_delay;
@@ -50,4 +60,4 @@ Result<RetryDecision> recordFailure(store::DistributionRepository& repo,
   return d;
 }
 
-}  // namespace pkgxfer::distmgr
+}  // namespace pkgxfer::distribution
