@@ -2,7 +2,12 @@
 # Times distribution to file:// DPs (pkgxferd: distmgr + pkgxfermgr) against the shell tools that
 # do the same work, in the same run:
 #
-#   bench/distribution_bench.sh path/to/bin      # the folder holding pkgxferd and pkgxfer
+#   bench/distribution_bench.sh path/to/bin [path/to/other/bin]
+#
+# The folder holding pkgxferd and pkgxfer. With a second folder (e.g. a build of the commit
+# before a change), every pkgxfer round also runs with that build, in the same round, the order
+# of the two alternating from round to round; its times are reported with the suffix _B and the
+# report ends with the ratios of the first build to the second.
 #
 # Build first: cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 #              cmake --build build -t pkgxferd pkgxfer
@@ -42,10 +47,22 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-BIN=${1:?usage: $0 path/to/bin}
+BIN=${1:?usage: $0 path/to/bin [path/to/other/bin]}
 BIN=$(readlink -f "$BIN")
+BIN_B=${2:-}
+[[ -n $BIN_B ]] && BIN_B=$(readlink -f "$BIN_B")
 PKGXFERD=$BIN/pkgxferd
 PKGXFER=$BIN/pkgxfer
+SUF=
+# use_bin A|B: the build the next pkgxfer commands run; SUF is the suffix of its time names.
+use_bin() {
+  if [[ $1 == B ]]; then PKGXFERD=$BIN_B/pkgxferd; PKGXFER=$BIN_B/pkgxfer; SUF=_B
+  else PKGXFERD=$BIN/pkgxferd; PKGXFER=$BIN/pkgxfer; SUF=; fi
+}
+# builds ROUND: the builds to run in this round, in this round's order.
+builds() {
+  if [[ -z $BIN_B ]]; then echo A; elif (($1 % 2)); then echo A B; else echo B A; fi
+}
 BASE=${BASE:-/tmp/pkgxfer-dist-bench}
 RUNS=${RUNS:-3}
 NOOP_RUNS=${NOOP_RUNS:-3}
@@ -63,7 +80,9 @@ VERIFY=${VERIFY:-true}
 CASES=${CASES:-big small noop fanout}
 NOOP_SEED=${NOOP_SEED:-copy}
 
-for x in "$PKGXFERD" "$PKGXFER"; do [[ -x $x ]] || { echo "no binary $x" >&2; exit 2; }; done
+for x in "$PKGXFERD" "$PKGXFER" ${BIN_B:+"$BIN_B/pkgxferd" "$BIN_B/pkgxfer"}; do
+  [[ -x $x ]] || { echo "no binary $x" >&2; exit 2; }
+done
 for tool in python3 rsync sha256sum; do
   command -v $tool > /dev/null || { echo "missing $tool (apt-get install -y $tool)" >&2; exit 2; }
 done
@@ -276,11 +295,15 @@ if [[ " $CASES " == *" big "* ]]; then
     rm -rf "$BASE/big/cp"
     time_cmd big_cp_openssl bash -c "cp '$BASE/big/src/big.bin' '$BASE/big/cp' && openssl dgst -sha256 '$BASE/big/cp'"
     rm -rf "$BASE/big/cp"
-    reset_dps big
-    start_daemon big
-    timed_distribute big big_pkgxfer pkgxfermgr.log 'Finished: content' 1 --dp dp01
-    add_time big_pkgxfer_job "$(log_secs "$BASE/big/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
-    stop_daemon
+    for b in $(builds "$r"); do
+      use_bin "$b"
+      reset_dps big
+      start_daemon big
+      timed_distribute big big_pkgxfer$SUF pkgxfermgr.log 'Finished: content' 1 --dp dp01
+      add_time big_pkgxfer_job$SUF "$(log_secs "$BASE/big/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
+      stop_daemon
+    done
+    use_bin A
   done
 fi
 
@@ -311,18 +334,22 @@ if [[ " $CASES " == *" small "* ]]; then
     retire "$BASE/small/rs"; mkdir "$BASE/small/rs"
     time_cmd small_cp_r cp -r "$BASE/small/src" "$BASE/small/rs/x"
     retire "$BASE/small/rs"
-    reset_dps small retire
-    start_daemon small
-    timed_distribute small small_pkgxfer pkgxfermgr.log 'Finished: content' 1 --dp dp01
-    add_time small_pkgxfer_job "$(log_secs "$BASE/small/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
-    stop_daemon
-    if [[ ${SMALL_BOTH:-1} == 1 ]]; then
-      reset_dps "small_v$SMALL_OTHER" retire
-      start_daemon "small_v$SMALL_OTHER"
-      timed_distribute "small_v$SMALL_OTHER" "small_pkgxfer_verify_$SMALL_OTHER" pkgxfermgr.log \
-        'Finished: content' 1 --dp dp01
+    for b in $(builds "$r"); do
+      use_bin "$b"
+      reset_dps small retire
+      start_daemon small
+      timed_distribute small small_pkgxfer$SUF pkgxfermgr.log 'Finished: content' 1 --dp dp01
+      add_time small_pkgxfer_job$SUF "$(log_secs "$BASE/small/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
       stop_daemon
-    fi
+      if [[ ${SMALL_BOTH:-1} == 1 ]]; then
+        reset_dps "small_v$SMALL_OTHER" retire
+        start_daemon "small_v$SMALL_OTHER"
+        timed_distribute "small_v$SMALL_OTHER" "small_pkgxfer_verify_$SMALL_OTHER$SUF" \
+          pkgxfermgr.log 'Finished: content' 1 --dp dp01
+        stop_daemon
+      fi
+    done
+    use_bin A
   done
 fi
 
@@ -356,19 +383,29 @@ if [[ " $CASES " == *" noop "* ]]; then
   warm "$BASE/noop/src"; warm "$BASE/noop/site"; warm "$BASE/noop/dp"
   find "$BASE/noop/rs" > /dev/null
   INFO[noop]="$NOOP_FILES files, $(du -sb "$BASE/noop/src" | cut -f1) B (du)"
-  start_daemon noop
+  # One service for all rounds (the first check after a start lists more), one per build.
+  noop_round() {  # builds the round runs with, their services already started
+    before=$("$PKGXFER" --config "$BASE/noop/pkgxfer.json" status PS100001 --json)
+    timed_distribute noop noop_pkgxfer$SUF distmgr.log 'already holds' 1 --dp dp01
+    after=$("$PKGXFER" --config "$BASE/noop/pkgxfer.json" status PS100001 --json)
+    [[ $before != "$after" ]] || { echo "noop: status did not change" >&2; exit 1; }
+    add_time noop_pkgxfer_check$SUF "$(log_secs "$BASE/noop/log/distmgr.log" 'Found request' 'already holds' "$LAST_FROM")"
+    add_time noop_pkgxfer_checkonly$SUF "$(log_secs "$BASE/noop/log/distmgr.log" 'Checking DP' 'already holds' "$LAST_FROM")"
+  }
   for ((r = 1; r <= NOOP_RUNS; r++)); do
     echo "noop round $r/$NOOP_RUNS (load $(load))" >&2
     time_cmd noop_rsync rsync -a "$BASE/noop/src/" "$BASE/noop/rs/"
     time_cmd noop_find_count bash -c "find '$BASE/noop/src' -type f | wc -l"
-    before=$("$PKGXFER" --config "$BASE/noop/pkgxfer.json" status PS100001 --json)
-    timed_distribute noop noop_pkgxfer distmgr.log 'already holds' 1 --dp dp01
-    after=$("$PKGXFER" --config "$BASE/noop/pkgxfer.json" status PS100001 --json)
-    [[ $before != "$after" ]] || { echo "noop: status did not change" >&2; exit 1; }
-    add_time noop_pkgxfer_check "$(log_secs "$BASE/noop/log/distmgr.log" 'Found request' 'already holds' "$LAST_FROM")"
-    add_time noop_pkgxfer_checkonly "$(log_secs "$BASE/noop/log/distmgr.log" 'Checking DP' 'already holds' "$LAST_FROM")"
+    for b in $(builds "$r"); do
+      use_bin "$b"
+      start_daemon noop
+      # The first check after a start is not what is timed: warm the service up once.
+      [[ -z $BIN_B ]] || timed_distribute noop "noop_warmup$SUF" distmgr.log 'already holds' 1 --dp dp01
+      noop_round
+      stop_daemon
+    done
+    use_bin A
   done
-  stop_daemon
 fi
 
 # ---------------------------------------------------------------- 4. fanout
@@ -396,12 +433,16 @@ if [[ " $CASES " == *" fanout "* ]]; then
     find "$BASE/fanout/cp" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf; sync
     time_cmd fanout_cp_r_sync bash -c "$(declare -f cpall); BASE='$BASE' NDPS=$NDPS; cpall; sync"
     find "$BASE/fanout/cp" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
-    reset_dps fanout
-    start_daemon fanout
-    timed_distribute fanout fanout_pkgxfer pkgxfermgr.log 'Finished: content' "$NDPS" --all-dps
-    add_time fanout_pkgxfer_job "$(log_secs "$BASE/fanout/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
-    stop_daemon
-    reset_dps fanout
+    for b in $(builds "$r"); do
+      use_bin "$b"
+      reset_dps fanout
+      start_daemon fanout
+      timed_distribute fanout fanout_pkgxfer$SUF pkgxfermgr.log 'Finished: content' "$NDPS" --all-dps
+      add_time fanout_pkgxfer_job$SUF "$(log_secs "$BASE/fanout/log/pkgxfermgr.log" 'Found send request' 'Finished: content' "$LAST_FROM")"
+      stop_daemon
+      reset_dps fanout
+    done
+    use_bin A
   done
 fi
 
@@ -437,4 +478,12 @@ if [[ -v T[fanout_pkgxfer] ]]; then
   printf '  fanout throughput: pkgxfer %s MB/s, cp -r %s MB/s\n' \
     "$(python3 -c "print(int($FAN_BYTES * $NDPS / $(median "${T[fanout_pkgxfer]}") / 1e6))")" \
     "$(python3 -c "print(int($FAN_BYTES * $NDPS / $(median "${T[fanout_cp_r]}") / 1e6))")"
+fi
+if [[ -n $BIN_B ]]; then
+  printf '\nthis build / the other build (%s vs %s), same rounds, lower is better:\n' "$BIN" "$BIN_B"
+  for name in big_pkgxfer big_pkgxfer_job small_pkgxfer small_pkgxfer_job \
+    small_pkgxfer_verify_true small_pkgxfer_verify_false noop_pkgxfer noop_pkgxfer_check \
+    fanout_pkgxfer fanout_pkgxfer_job; do
+    has "$name" "${name}_B" && printf '  %-28s %s\n' "$name" "$(ratio "$name" "${name}_B")"
+  done
 fi

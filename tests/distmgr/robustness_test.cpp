@@ -90,8 +90,8 @@ TEST_P(DpFaultTest, FailsNamingTheFileAndTheCauseThenCompletes) {
   EXPECT_EQ(all[0].state, JobState::Failed);
   EXPECT_EQ(all[1].state, JobState::Done);
   EXPECT_EQ(dist("PS100001", "dp01").attempts, 1);
-  const std::string cause = std::string(std::strerror(p.error)) + " (" +
-                            ::strerrorname_np(p.error) + ")";
+  const std::string cause =
+      std::string(std::strerror(p.error)) + " (" + ::strerrorname_np(p.error) + ")";
   EXPECT_NE(all[0].error.find(cause), std::string::npos) << all[0].error;
   EXPECT_NE(all[0].error.find(dpRoot("dp01").string()), std::string::npos)
       << "names the file: " << all[0].error;
