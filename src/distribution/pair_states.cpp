@@ -19,16 +19,10 @@ DistributionState queuedState(JobAction action) {
 }
 
 DistributionState runningState(JobAction action) {
-  switch (action) {
-    case JobAction::Validate:
-      return DistributionState::Verifying;
-    case JobAction::Remove:
-      return DistributionState::Removing;
-    case JobAction::Add:
-    case JobAction::Redistribute:
-      break;
-  }
-  return DistributionState::Transferring;
+  // A validate or a remove shows the same state waiting and running; a transfer says when it
+  // begins.
+  const bool transfer = action == JobAction::Add || action == JobAction::Redistribute;
+  return transfer ? DistributionState::Transferring : queuedState(action);
 }
 
 PairStates::PairStates(store::Database& db, const config::DistributionConfig& cfg, Clock& clock,
