@@ -102,15 +102,22 @@ class Sender {
   }
 
  private:
-  // Whether the DP's schedule is closed to this package now; if so, remembers when it opens.
-  // Called by every stream.
+  // A stop or a cancel (not a pause: windowClosed() handles that).
+  bool stopping() const {
+    const CancelMode c = cancel_.load();
+    return c == CancelMode::Stop || c == CancelMode::Discard;
+  }
+
+  // Whether the DP's schedule is closed to this package now (or the manager said so: Pause); if
+  // so, remembers when it opens. Called by every stream.
   bool windowClosed() {
-    if (spec_.schedule == nullptr) return false;
+    const bool told = cancel_.load() == CancelMode::Pause;
+    if (spec_.schedule == nullptr && !told) return false;
     const auto now = clock_.systemNow();
-    if (spec_.schedule->allows(priority_, now)) return false;
+    if (!told && spec_.schedule->allows(priority_, now)) return false;
     std::lock_guard<std::mutex> lock(mu_);
     paused_ = true;
-    next_opening_ = spec_.schedule->nextOpening(priority_, now);
+    next_opening_ = spec_.schedule ? spec_.schedule->nextOpening(priority_, now) : std::nullopt;
     return true;
   }
   bool paused() {
@@ -213,7 +220,8 @@ class Sender {
     } else {
       work(0);
     }
-    if (CancelMode c = cancel_.load(); c != CancelMode::None) {
+    if (stopping()) {
+      const CancelMode c = cancel_.load();
       // Stop: keep what was sent and verified (install it); superseded: discard it.
       for (Stream& stream : streams) {
         if (c != CancelMode::Stop || !installStaged(stream).ok()) abortStaged(stream);
@@ -233,7 +241,8 @@ class Sender {
       return stream.status;
     }
     for (Stream& stream : streams) PKGXFER_RETURN_IF_ERROR(installStaged(stream));
-    if (paused_) return pausedOutcome();
+    if (cancel_.load() == CancelMode::Pause) windowClosed();  // a call it reached may have ended
+    if (paused()) return pausedOutcome();
     maybeReport(true);
     const auto elapsed = clock_.steadyNow() - started;
     PX_LOG_INFO(log_, "Sent {} file(s), {} in {:.3f} s ({}); every hash verified{}; {}",
@@ -241,7 +250,7 @@ class Sender {
                 std::chrono::duration<double>(elapsed).count(), rate(bytes_sent_, elapsed),
                 spec_.verify ? " by reading the body back from the DP" : "", tag_);
 
-    if (cancel_.load() != CancelMode::None) return cancelled(cancel_);
+    if (stopping()) return cancelled(cancel_);
     events_.verifying();
     PKGXFER_RETURN_IF_ERROR(send_->commit().withContext("commit manifest"));
     PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
@@ -277,7 +286,7 @@ class Sender {
       halt_.store(true);
     };
     while (!halt_.load()) {
-      if (cancel_.load() != CancelMode::None) return;
+      if (stopping()) return;
       if (windowClosed()) {
         halt_.store(true);
         return;
@@ -363,8 +372,8 @@ class Sender {
       return Status::Ok();
     };
     while (offset < use.size) {
-      if (CancelMode c = cancel_.load(); c != CancelMode::None) {
-        if (c == CancelMode::Stop) {
+      if (stopping()) {
+        if (cancel_.load() == CancelMode::Stop) {
           if (Status s = checkpoint(); !s.ok()) up->abort();
         } else {
           up->abort();

@@ -163,13 +163,21 @@ class PackageTransferManager final : public host::Component {
   void poll() {
     if (stopping_) return;
     watch_->reading();
-    // Jobs the distribution manager superseded or cancelled while they ran.
+    // Jobs the distribution manager superseded or cancelled while they ran, and jobs whose DP's
+    // schedule window closed (the job sees that at its next block; this reaches a call that
+    // hangs meanwhile).
     for (auto& [id, r] : running_) {
+      if (r.cancel->load() != CancelMode::None) continue;
       auto job = jobs_->get(id);
-      if (job.ok() && store::isTerminal(job->state) && r.cancel->load() == CancelMode::None) {
+      if (job.ok() && store::isTerminal(job->state)) {
         PX_LOG_INFO(ctx_.logger, "Job {} was {} by the Distribution Manager; stopping it; {}", id,
                     store::toString(job->state), jobTag(r.job));
         r.cancel->store(CancelMode::Discard);
+      } else if (windowClosedFor(r.job)) {
+        PX_LOG_INFO(ctx_.logger,
+                    "The schedule window of DP {} closed while job {} was sending; pausing it; {}",
+                    r.job.dp, id, jobTag(r.job));
+        r.cancel->store(CancelMode::Pause);
       }
     }
     constexpr int kRunnableLimit = 1000;
@@ -255,6 +263,15 @@ class PackageTransferManager final : public host::Component {
     const transport::LocalTime t = schedule.zone().localTime(*at);
     return fmt::format("opens {:04}-{:02}-{:02} {:02}:{:02} ({} time)", t.year, t.month, t.day,
                        t.hour, t.minute, zoneLabel(schedule.zone()));
+  }
+
+  // Whether the schedule of `job`'s DP keeps it from sending now (only adds and redistributes obey
+  // schedules).
+  bool windowClosedFor(const store::TransferJob& job) const {
+    if (job.action != JobAction::Add && job.action != JobAction::Redistribute) return false;
+    const DpPolicy* policy = policyFor(job.dp);
+    return policy != nullptr && policy->schedule &&
+           !policy->schedule->allows(toTransportPriority(job.priority), ctx_.clock.systemNow());
   }
 
   // Whether `job` must wait for its DP's schedule window now. The first time it is found waiting
@@ -393,11 +410,13 @@ class PackageTransferManager final : public host::Component {
     const bool mine = stillRunning(id);
 
     if (!result.ok() && result.status().code() == Status::Code::Cancelled) {
-      if (cancel == CancelMode::Stop && mine) {
+      if ((cancel == CancelMode::Stop || cancel == CancelMode::Pause) && mine) {
+        // What was sent is kept; a closed window keeps it waiting (the poll's filter) until
+        // it opens.
         logIfError(jobs_->setState(id, JobState::Queued), id, "queue again");
-        PX_LOG_INFO(ctx_.logger,
-                    "Sending paused (service stopping); it resumes at the next "
-                    "start; {}",
+        PX_LOG_INFO(ctx_.logger, "Sending paused ({}); it resumes {}; {}",
+                    cancel == CancelMode::Stop ? "service stopping" : "the window closed",
+                    cancel == CancelMode::Stop ? "at the next start" : "when the window opens",
                     tag);
       } else {
         discardPartials(job, transport);

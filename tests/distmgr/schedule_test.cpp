@@ -137,5 +137,35 @@ TEST_F(ScheduleTest, StopInterruptsARateLimitWaitAndKeepsWhatWasSent) {
   EXPECT_EQ((*partial)->offset, 1024u);
 }
 
+// A window that closes while the job is stuck in a call to a DP that stopped answering: the
+// manager's poll sees the schedule closed and stops the job's token, which reaches the call; the
+// job keeps what it sent, waits for the window, and finishes once the DP answers again.
+TEST_F(ScheduleTest, AWindowThatClosesReachesACallThatHangs) {
+  addDps(1);
+  config_.distribution_points[0].schedule.hours[weekHour(t0_ + 1h)] = config::ScheduleLevel::Closed;
+  auto m = addPackage("PS100001", {{"big.bin", std::string(3 << 20, 'w')}});
+  TransportRecord record;
+  record.hang_writes = true;
+  startSite(recordingFactory(record));
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] { return record.hanging.load() > 0; }));
+
+  fake_.setSystemTime(t0_ + 1h + 1min);  // the window closes while the write hangs
+  ASSERT_TRUE(waitFor([&] { return record.hanging.load() == 0; }, 10s))
+      << "the closing window did not reach the hung call";
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Waiting));
+  EXPECT_NE(dist("PS100001", "dp01").last_error.find("waiting for the schedule window of dp01"),
+            std::string::npos);
+  EXPECT_NE(log("pkgxfermgr").find("closed while job"), std::string::npos);
+  EXPECT_EQ(jobs().size(), 1u) << "paused, not failed: no retry job";
+
+  record.hang_writes = false;
+  fake_.setSystemTime(t0_ + 2h + 1min);  // the window opens; the DP answers again
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  expectInstalled("dp01", m);
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_EQ(dist("PS100001", "dp01").attempts, 0);
+}
+
 }  // namespace
 }  // namespace pkgxfer::testing

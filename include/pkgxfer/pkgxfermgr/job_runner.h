@@ -46,6 +46,10 @@ enum class CancelMode : int {
   None = 0,
   Stop = 1,     // the service stops: keep what was sent (flush, save the resume point)
   Discard = 2,  // the job was superseded or cancelled: delete the temporary file
+  // The DP's schedule window closed (the manager saw it): as if the job had seen it itself at a
+  // block boundary, keep what was sent and end Paused; stopping the token reaches a call that
+  // hangs meanwhile.
+  Pause = 3,
 };
 
 // A running job's stop request. The job polls it between blocks, sleeps on it while a rate
