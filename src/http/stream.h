@@ -1,0 +1,95 @@
+#pragma once
+
+// Private to the http module: the byte stream under a connection, plain TCP or TLS over TCP, as one
+// type, so the server's connection and the client's code are written once for both. Not
+// thread-safe: used on one strand (server) or one thread (client), like the streams it wraps.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <openssl/ssl.h>
+
+#include "text.h"
+
+namespace pkgxfer::http::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+// `Lowest` is the TCP layer: a raw tcp::socket for the server (whose connections keep their own
+// lazily re-armed deadline timer, see connection.h) or a beast::tcp_stream for the client (whose
+// per-operation timeouts cost nothing there: one thread runs everything of a call).
+template <class Lowest>
+class BasicStream {
+ public:
+  using executor_type = net::any_io_executor;
+  using TlsStream = beast::ssl_stream<Lowest>;
+
+  // A plain stream over an accepted socket.
+  explicit BasicStream(tcp::socket socket) : plain_(std::in_place, std::move(socket)) {}
+  // A TLS stream over an accepted socket (the handshake is the caller's).
+  BasicStream(tcp::socket socket, net::ssl::context& ctx)
+      : tls_(std::in_place, std::move(socket), ctx) {}
+  // Unconnected streams for a client.
+  explicit BasicStream(const executor_type& ex) : plain_(std::in_place, ex) {}
+  BasicStream(const executor_type& ex, net::ssl::context& ctx) : tls_(std::in_place, ex, ctx) {}
+
+  executor_type get_executor() { return tls_ ? tls_->get_executor() : plain_->get_executor(); }
+  Lowest& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+  tcp::socket& socket() {
+    if constexpr (std::is_same_v<Lowest, tcp::socket>) {
+      return lowest();
+    } else {
+      return lowest().socket();
+    }
+  }
+  bool isTls() const { return tls_.has_value(); }
+  TlsStream& tls() { return *tls_; }  // REQUIRES: isTls()
+
+  template <class MutableBufferSequence, class ReadHandler>
+  void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffers, std::forward<ReadHandler>(handler));
+    } else {
+      plain_->async_read_some(buffers, std::forward<ReadHandler>(handler));
+    }
+  }
+
+  template <class ConstBufferSequence, class WriteHandler>
+  void async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    if (tls_) {
+      tls_->async_write_some(buffers, std::forward<WriteHandler>(handler));
+    } else {
+      plain_->async_write_some(buffers, std::forward<WriteHandler>(handler));
+    }
+  }
+
+ private:
+  std::optional<Lowest> plain_;
+  std::optional<TlsStream> tls_;
+};
+
+using ServerStream = BasicStream<tcp::socket>;
+using ClientStream = BasicStream<beast::tcp_stream>;
+
+// An Asio/Beast/OpenSSL error as words: OS errors as errnoText() writes them ("Connection refused
+// (ECONNREFUSED)"), others by their category's message ("end of stream").
+std::string errorText(const error_code& ec);
+// errorText() of a TLS handshake error, plus the certificate verify reason when verification is
+// what failed: "certificate verify failed (certificate has expired)".
+std::string tlsErrorText(const error_code& ec, SSL* ssl);
+
+// True for the errors a peer that went away produces (EOF, reset, broken pipe, aborted, TLS
+// truncation): worth a debug line, not a warning.
+bool isDisconnect(const error_code& ec);
+
+}  // namespace pkgxfer::http::detail

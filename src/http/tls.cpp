@@ -1,0 +1,122 @@
+#include "tls.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include <exception>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "stream.h"
+#include "text.h"
+
+namespace pkgxfer::http::detail {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// OpenSSL's reason for the last failure, and an empty error queue for whoever comes next.
+std::string sslReason(const boost::system::error_code& ec) {
+  std::string text = ec ? ec.message() : "unknown OpenSSL error";
+  ::ERR_clear_error();
+  return text;
+}
+
+void restrictProtocols(ssl::context& ctx) {
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                  ssl::context::no_compression);
+  ::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+}
+
+}  // namespace
+
+bool isIpLiteral(const std::string& host) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+Result<std::unique_ptr<ssl::context>> makeServerTlsContext(
+    const std::filesystem::path& cert_chain_file, const std::filesystem::path& private_key_file) {
+  const std::string chain_path = cert_chain_file.string();
+  const std::string key_path = private_key_file.string();
+  PKGXFER_ASSIGN_OR_RETURN(std::string chain, readSmallFile("TLS certificate chain", chain_path));
+  PKGXFER_ASSIGN_OR_RETURN(std::string key, readSmallFile("TLS private key", key_path));
+  try {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    restrictProtocols(*ctx);
+    // No session tickets: a ticket is data the server sends unasked after the handshake, which a
+    // client waiting for "100 Continue" would take for the start of a response.
+    ::SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_TICKET);
+    ::SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+    boost::system::error_code ec;
+    ctx->use_certificate_chain(boost::asio::buffer(chain), ec);
+    if (ec) {
+      return Status::InvalidArgument("TLS certificate chain " + chain_path +
+                                     ": not a PEM certificate chain (" + sslReason(ec) + ")");
+    }
+    ctx->use_private_key(boost::asio::buffer(key), ssl::context::pem, ec);
+    if (ec) {
+      return Status::InvalidArgument("TLS private key " + key_path + ": not a PEM private key (" +
+                                     sslReason(ec) + ")");
+    }
+    if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      ::ERR_clear_error();
+      return Status::InvalidArgument("TLS private key " + key_path +
+                                     " does not belong to the certificate in " + chain_path);
+    }
+    return ctx;
+  } catch (const std::exception& e) {  // SSL_CTX_new failed (out of memory)
+    return Status::Internal(std::string("TLS server context: ") + e.what());
+  }
+}
+
+Result<std::unique_ptr<ssl::context>> makeClientTlsContext(const std::filesystem::path& ca_file) {
+  try {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    restrictProtocols(*ctx);
+    ctx->set_verify_mode(ssl::verify_peer);
+    boost::system::error_code ec;
+    if (ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+      if (ec) {
+        return Status::InvalidArgument("TLS: cannot load the system's CA store (" + sslReason(ec) +
+                                       ")");
+      }
+    } else {
+      const std::string path = ca_file.string();
+      PKGXFER_ASSIGN_OR_RETURN(std::string pem, readSmallFile("TLS CA file", path));
+      ctx->add_certificate_authority(boost::asio::buffer(pem), ec);
+      if (ec) {
+        return Status::InvalidArgument("TLS CA file " + path + ": not a PEM certificate list (" +
+                                       sslReason(ec) + ")");
+      }
+    }
+    return ctx;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("TLS client context: ") + e.what());
+  }
+}
+
+Status prepareClientTls(SSL* ssl, const std::string& host) {
+  X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
+  ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (isIpLiteral(host)) {
+    // RFC 6066: no SNI for an address; the certificate must name it as an iPAddress SAN.
+    if (::X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
+      ::ERR_clear_error();
+      return Status::InvalidArgument("TLS: bad IP address " + host);
+    }
+  } else {
+    if (::SSL_set_tlsext_host_name(ssl, host.c_str()) != 1 ||
+        ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) != 1) {
+      ::ERR_clear_error();
+      return Status::InvalidArgument("TLS: bad host name " + host);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace pkgxfer::http::detail
