@@ -1,0 +1,622 @@
+// The server's limits, timeouts, keep-alive, pipelining, auth, error handling and stop.
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "http/http_test_util.h"
+#include "pkgxfer/http/server.h"
+
+namespace pkgxfer::http {
+namespace {
+
+using namespace std::chrono_literals;
+using pkgxfer::testing::waitFor;
+using testing::HttpTest;
+using testing::RawSocket;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kToken = "s3cret-token-4f9a1c";
+
+Handler echoBody(std::size_t limit = 1 << 20) {
+  return [limit](Request& req, Response& res) {
+    PKGXFER_ASSIGN_OR_RETURN(std::string body, req.readBody(limit));
+    return res.send(200, body, "text/plain");
+  };
+}
+
+Handler fixed(std::string body) {
+  return [body](Request&, Response& res) { return res.send(200, body, "text/plain"); };
+}
+
+class ServerTest : public HttpTest {};
+
+// Verifies that one client reuses one connection for many calls, and the server saw one.
+TEST_F(ServerTest, KeepAliveReusesOneConnection) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  auto client = makeClient(s.port());
+  for (int i = 0; i < 20; ++i) {
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    ASSERT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(client->stats().connections_opened, 1u);
+  EXPECT_EQ(client->stats().reused, 19u);
+  EXPECT_EQ(s.stats().accepted, 1u);
+  EXPECT_EQ(s.stats().requests, 20u);
+}
+
+// Verifies that max_requests_per_connection closes a connection after that many requests.
+TEST_F(ServerTest, RequestCapPerConnection) {
+  ServerOptions o = serverOptions();
+  o.max_requests_per_connection = 3;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  auto client = makeClient(s.port());
+  for (int i = 0; i < 7; ++i) {
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->header("Connection") == "close", i % 3 == 2) << i;
+  }
+  EXPECT_EQ(client->stats().connections_opened, 3u);
+}
+
+// Verifies that pipelined requests, one with a body, are answered in order on one connection.
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/seq/{n}", {}, [](Request& req, Response& res) {
+                   return res.send(200, "seq " + req.param("n"), "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("POST", "/echo", {}, echoBody()).ok());
+  });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(
+      sock.send("GET /seq/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+                "GET /seq/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /seq/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r) << i;
+    bodies.push_back(std::to_string(r->status) + " " + (r->status == 404 ? "" : r->body));
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"200 seq 1", "200 hello world", "200 seq 2", "404 ",
+                                              "200 seq 3"}));
+  EXPECT_TRUE(sock.waitClosed(5s));
+  EXPECT_EQ(s.stats().accepted, 1u);
+}
+
+// Verifies that "Connection: close" and HTTP/1.0 without keep-alive close after the response.
+TEST_F(ServerTest, ConnectionCloseIsHonoured) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(sock.waitClosed(5s));
+  }
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("GET /x HTTP/1.0\r\n\r\n"));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(sock.waitClosed(5s));
+  }
+}
+
+// Verifies that a request head over max_header_bytes gets 431 and the connection closes.
+TEST_F(ServerTest, OversizedHeaderGets431) {
+  ServerOptions o = serverOptions();
+  o.max_header_bytes = 2048;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(
+      sock.send("GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n"));
+  auto r = sock.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["status"], 431);
+  EXPECT_TRUE(sock.waitClosed(5s));
+  // A head just under the limit is fine.
+  auto client = makeClient(s.port());
+  auto ok = client->get(within(5s), "/x", {{"X-Big", std::string(1500, 'a')}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+}
+
+// Verifies that a declared Content-Length over the route's limit gets 413 before any byte of the
+// body is sent, and the handler does not run.
+TEST_F(ServerTest, DeclaredBodyOverLimitGets413WithoutReadingIt) {
+  std::atomic<int> runs{0};
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    RouteOptions ro;
+    ro.max_body_bytes = 1024;
+    ASSERT_TRUE(s.addRoute("PUT", "/up", ro, [&](Request& req, Response& res) {
+                   ++runs;
+                   return echoBody()(req, res);
+                 }).ok());
+  });
+  RawSocket sock(s.port());
+  // 1 GiB declared, nothing of it sent: the answer cannot depend on reading it.
+  ASSERT_TRUE(sock.send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"));
+  auto r = sock.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(sock.waitClosed(5s));
+  EXPECT_EQ(runs.load(), 0);
+}
+
+// Verifies chunked uploads: decoded for the handler, 413 past the limit, 411 where a route needs
+// a length.
+TEST_F(ServerTest, ChunkedBodies) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("POST", "/echo", {}, echoBody()).ok());
+    RouteOptions small;
+    small.max_body_bytes = 8;
+    ASSERT_TRUE(s.addRoute("POST", "/small", small, echoBody()).ok());
+    RouteOptions sized;
+    sized.requires_content_length = true;
+    ASSERT_TRUE(s.addRoute("POST", "/sized", sized, echoBody()).ok());
+  });
+  const std::string chunked =
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("POST /echo HTTP/1.1\r\nHost: x\r\n" + chunked));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello world");
+  }
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("POST /small HTTP/1.1\r\nHost: x\r\n" + chunked));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(sock.waitClosed(5s));
+  }
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("POST /sized HTTP/1.1\r\nHost: x\r\n" + chunked));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 411);
+  }
+  {
+    RawSocket sock(s.port());  // a transfer coding the server does not do
+    ASSERT_TRUE(sock.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+  }
+}
+
+// Verifies "Expect: 100-continue": the go-ahead comes when the handler reads, and a request the
+// server refuses gets its final status instead.
+TEST_F(ServerTest, ExpectContinue) {
+  ServerOptions o = serverOptions();
+  o.bearer_token = kToken;
+  Server& s = startServer(o, [](Server& s) {
+    ASSERT_TRUE(s.addRoute("PUT", "/echo", {}, echoBody()).ok());
+    RouteOptions auth;
+    auth.requires_auth = true;
+    ASSERT_TRUE(s.addRoute("PUT", "/auth", auth, echoBody()).ok());
+  });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(sock.send(
+      "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto cont = sock.readResponse(5s);
+  ASSERT_TRUE(cont);
+  EXPECT_EQ(cont->status, 100);
+  ASSERT_TRUE(sock.send("hello"));
+  auto r = sock.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello");
+
+  ASSERT_TRUE(sock.send(
+      "PUT /auth HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto refused = sock.readResponse(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_TRUE(sock.waitClosed(5s));  // the body it did not want was never sent
+}
+
+// Verifies that a body shorter than declared, from a client that then hangs, is cut at the
+// request timeout: the handler's read fails and the connection closes.
+TEST_F(ServerTest, ShortBodyIsCutAtRequestTimeout) {
+  ServerOptions o = serverOptions();
+  o.request_timeout = 800ms;
+  std::promise<Status> read_result;
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("PUT", "/up", {}, [&](Request& req, Response& res) {
+                   auto body = req.readBody(1000);
+                   read_result.set_value(body.status());
+                   if (!body.ok()) return body.status();
+                   return res.send(200, "");
+                 }).ok());
+  });
+  RawSocket sock(s.port());
+  const auto start = Clock::now();
+  ASSERT_TRUE(sock.send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"));
+  EXPECT_TRUE(sock.waitClosed(10s));
+  const auto elapsed = Clock::now() - start;
+  EXPECT_GE(elapsed, 700ms);
+  EXPECT_LT(elapsed, 8s);
+  auto fut = read_result.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  Status st = fut.get();
+  EXPECT_EQ(st.code(), Status::Code::Unavailable) << st.toString();
+  EXPECT_NE(st.message().find("timed out"), std::string::npos) << st.toString();
+}
+
+// Verifies that a client sending its request a byte at a time is cut at the request timeout,
+// while other clients are served meanwhile.
+TEST_F(ServerTest, SlowClientIsCutWhileOthersAreServed) {
+  ServerOptions o = serverOptions();
+  o.request_timeout = 1500ms;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+
+  std::atomic<bool> slow_closed{false};
+  Clock::duration slow_lasted{};
+  std::jthread slow([&] {  // joins even if an assertion below returns early
+    RawSocket sock(s.port());
+    const std::string request =
+        "GET /x HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(64, 'p') + "\r\n\r\n";
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < request.size(); ++i) {
+      if (!sock.send(request.substr(i, 1))) break;
+      // The pace between bytes is a wait for the server to close, not a sleep.
+      if (sock.waitClosed(250ms)) break;
+    }
+    slow_closed = sock.waitClosed(10s);
+    slow_lasted = Clock::now() - start;
+  });
+
+  auto client = makeClient(s.port());
+  int served = 0;
+  const auto until = Clock::now() + 1200ms;
+  while (Clock::now() < until) {
+    const auto t0 = Clock::now();
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    ASSERT_EQ(r->status, 200);
+    EXPECT_LT(Clock::now() - t0, 1s);
+    ++served;
+  }
+  slow.join();
+  EXPECT_TRUE(slow_closed.load());
+  EXPECT_GE(slow_lasted, 1400ms);
+  EXPECT_LT(slow_lasted, 6s);
+  EXPECT_GT(served, 10);
+  EXPECT_NE(logText().find("request head not complete"), std::string::npos);
+}
+
+// Verifies that an idle keep-alive connection is closed after the idle timeout.
+TEST_F(ServerTest, IdleConnectionIsClosed) {
+  ServerOptions o = serverOptions();
+  o.idle_timeout = 300ms;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(sock.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(sock.readResponse(5s));
+  const auto start = Clock::now();
+  EXPECT_TRUE(sock.waitClosed(5s));
+  EXPECT_GE(Clock::now() - start, 250ms);
+  EXPECT_TRUE(waitFor([&] { return s.stats().open_connections == 0; }));
+}
+
+// Verifies the connection cap: beyond it a connection gets 503 and is closed; once one closes, a
+// new one is served.
+TEST_F(ServerTest, ConnectionCapAnswers503) {
+  ServerOptions o = serverOptions();
+  o.max_connections = 2;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  auto a = std::make_unique<RawSocket>(s.port());
+  RawSocket b(s.port());
+  for (RawSocket* sock : {a.get(), &b}) {
+    ASSERT_TRUE(sock->send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = sock->readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  {
+    RawSocket c(s.port());
+    ASSERT_TRUE(c.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.readResponse(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->header("retry-after"), "1");
+    EXPECT_EQ(nlohmann::json::parse(r->body)["status"], 503);
+    EXPECT_TRUE(c.waitClosed(5s));
+  }
+  EXPECT_EQ(s.stats().refused, 1u);
+  a.reset();
+  ASSERT_TRUE(waitFor([&] { return s.stats().open_connections == 1; }));
+  RawSocket d(s.port());
+  ASSERT_TRUE(d.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = d.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+// Verifies bearer auth: a missing or wrong token gets 401 with WWW-Authenticate and the handler
+// does not run; the right one is served; no token ever reaches the log.
+TEST_F(ServerTest, BearerTokenIsRequiredWhereDeclared) {
+  ServerOptions o = serverOptions();
+  o.bearer_token = kToken;
+  std::atomic<int> runs{0};
+  Server& s = startServer(o, [&](Server& s) {
+    RouteOptions auth;
+    auth.requires_auth = true;
+    ASSERT_TRUE(s.addRoute("PUT", "/v1/files/{sha256}", auth, [&](Request& req, Response& res) {
+                   ++runs;
+                   return echoBody()(req, res);
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/v1/files/{sha256}", {}, fixed("anonymous")).ok());
+  });
+  ClientRequest put;
+  put.method = "PUT";
+  put.target = "/v1/files/ab";
+  put.body = "data";
+
+  auto anonymous = makeClient(s.port());
+  auto r = anonymous->request(within(5s), put);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->header("WWW-Authenticate").substr(0, 6), "Bearer");
+  EXPECT_EQ(responseStatus(*r).code(), Status::Code::PermissionDenied);
+  auto g = anonymous->get(within(5s), "/v1/files/ab");  // reads need no token
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->body, "anonymous");
+
+  for (const char* wrong :
+       {"wrong-token-value-xyz", "s3cret-token-4f9a1", "s3cret-token-4f9a1c0", ""}) {
+    ClientOptions co;
+    co.bearer_token = wrong;
+    auto c = makeClient(s.port(), co);
+    auto w = c->request(within(5s), put);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(w->status, 401) << wrong;
+  }
+  {
+    RawSocket sock(s.port());  // another scheme
+    ASSERT_TRUE(
+        sock.send(std::string("PUT /v1/files/ab HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ") +
+                  kToken + "\r\nContent-Length: 0\r\n\r\n"));
+    auto b = sock.readResponse(5s);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->status, 401);
+  }
+  EXPECT_EQ(runs.load(), 0);
+
+  ClientOptions co;
+  co.bearer_token = kToken;
+  auto authorized = makeClient(s.port(), co);
+  auto ok = authorized->request(within(5s), put);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "data");
+  EXPECT_EQ(runs.load(), 1);
+
+  const std::string log = logText();
+  EXPECT_EQ(log.find(kToken), std::string::npos);
+  EXPECT_EQ(log.find("wrong-token-value-xyz"), std::string::npos);
+  EXPECT_EQ(log.find("s3cret-token-4f9a1"), std::string::npos);
+}
+
+// Verifies that requests the server cannot understand get a 4xx/505 and it keeps serving.
+TEST_F(ServerTest, MalformedRequestsGet4xxAndServerStaysUp) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  struct Case {
+    std::string request;
+    int status;
+    bool closes;  // unparseable requests close the connection; a bad path alone does not
+  };
+  const std::vector<Case> cases = {
+      {"GARBAGE\r\n\r\n", 400, true},
+      {"G@T /x HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
+      {"GET /x HTTP/9.9\r\nHost: x\r\n\r\n", 505, true},
+      {"GET /x HTTP/1.1\r\n\r\n", 400, true},  // no Host
+      {"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, true},
+      {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n", 400, true},
+      {"GET x HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+      {"GET http://elsewhere/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+  };
+  for (const Case& c : cases) {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send(c.request));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r) << c.request;
+    EXPECT_EQ(r->status, c.status) << c.request;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["status"], c.status) << c.request;
+    if (c.closes) {
+      EXPECT_TRUE(sock.waitClosed(5s)) << c.request;
+    }
+  }
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+// Verifies that a handler that throws, fails or answers nothing becomes a 500, logged, and the
+// server goes on serving (on the same connection).
+TEST_F(ServerTest, HandlerFailuresBecome500) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/throw", {}, [](Request&, Response&) -> Status {
+                   throw std::runtime_error("boom in handler");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/fail", {}, [](Request&, Response&) {
+                   return Status::IoError("open /srv/x: No space left on device");
+                 }).ok());
+    ASSERT_TRUE(
+        s.addRoute("GET", "/silent", {}, [](Request&, Response&) { return Status::Ok(); }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  auto client = makeClient(s.port());
+  auto t = client->get(within(5s), "/throw");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->status, 500);
+  EXPECT_EQ(nlohmann::json::parse(t->body)["error"], "internal error");
+  auto f = client->get(within(5s), "/fail");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->status, 500);
+  Status st = responseStatus(*f);
+  EXPECT_EQ(st.code(), Status::Code::Unavailable);
+  EXPECT_NE(st.message().find("No space left on device"), std::string::npos) << st.toString();
+  auto n = client->get(within(5s), "/silent");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->status, 500);
+  auto ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(client->stats().connections_opened, 1u);
+  EXPECT_NE(logText().find("boom in handler"), std::string::npos);
+}
+
+// Verifies that a streamed response the handler leaves short closes the connection, so the client
+// sees a cut body rather than a hang or a mixed-up next response.
+TEST_F(ServerTest, ShortStreamedResponseClosesTheConnection) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/short", {}, [](Request&, Response& res) {
+                   PKGXFER_RETURN_IF_ERROR(res.beginStream(200, 100));
+                   std::string half(50, 'h');
+                   PKGXFER_RETURN_IF_ERROR(res.write(half.data(), half.size()));
+                   EXPECT_EQ(res.write(half.data(), 51).code(),
+                             Status::Code::InvalidArgument);  // past the length
+                   return Status::Ok();
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/short");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable) << r.status().toString();
+  auto ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(client->stats().connections_opened, 2u);
+}
+
+// Verifies graceful stop: idle connections close at once, no new connection is accepted, the
+// request in flight finishes (its response says close), then done is called.
+TEST_F(ServerTest, GracefulStopLetsTheRequestInFlightFinish) {
+  std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/slow", {}, [&](Request&, Response& res) {
+                   started = true;
+                   waitFor([&] { return release.load(); }, 30s);
+                   return res.send(200, "finished", "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok());
+  });
+  const std::uint16_t port = s.port();
+  RawSocket idle(port);
+  ASSERT_TRUE(idle.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(idle.readResponse(5s));
+
+  auto client = makeClient(port);
+  std::promise<Result<ClientResponse>> result;
+  auto fut = result.get_future();
+  std::jthread caller([&] { result.set_value(client->get(within(20s), "/slow")); });
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag = true; }  // an early return must not leave the handler waiting
+  } guard{release};
+  ASSERT_TRUE(waitFor([&] { return started.load(); }));
+
+  std::atomic<bool> done{false};
+  s.stop([&] { done = true; });
+  EXPECT_TRUE(idle.waitClosed(5s));
+  EXPECT_TRUE(waitFor([&] { return !RawSocket(port).connected(); }));
+  EXPECT_FALSE(done.load());
+
+  release = true;
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  auto r = fut.get();
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "finished");
+  EXPECT_EQ(r->header("Connection"), "close");
+  EXPECT_TRUE(waitFor([&] { return done.load(); }));
+}
+
+// Verifies that past stop_timeout the server closes connections under their handlers, which see
+// their stop token, and then reports done.
+TEST_F(ServerTest, StopTimeoutClosesBusyConnections) {
+  ServerOptions o = serverOptions();
+  o.stop_timeout = 300ms;
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_stop{false};
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/forever", {}, [&](Request& req, Response&) {
+                   started = true;
+                   saw_stop = waitFor([&] { return req.stopToken().stop_requested(); }, 20s);
+                   return Status::Cancelled("stopped");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  std::promise<Result<ClientResponse>> result;
+  std::jthread caller([&] { result.set_value(client->get(within(20s), "/forever")); });
+  ASSERT_TRUE(waitFor([&] { return started.load(); }));
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(stopServer(s));
+  EXPECT_LT(Clock::now() - t0, 5s);
+  caller.join();
+  EXPECT_TRUE(saw_stop.load());
+  auto r = result.get_future().get();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable) << r.status().toString();
+}
+
+// Verifies start-up errors: a busy port, no handler executor, an auth route without a token.
+TEST_F(ServerTest, StartUpErrorsAreClear) {
+  Server& first = startServer(serverOptions(), nullptr);
+  ServerOptions same = serverOptions();
+  same.port = first.port();
+  Server busy(io_, same);
+  Status st = busy.start();
+  EXPECT_EQ(st.code(), Status::Code::IoError);
+  EXPECT_NE(st.message().find("listen on 127.0.0.1:" + std::to_string(first.port())),
+            std::string::npos)
+      << st.toString();
+  EXPECT_NE(st.message().find("Address already in use"), std::string::npos) << st.toString();
+
+  ServerOptions no_exec = serverOptions();
+  no_exec.handler_executor = {};
+  EXPECT_EQ(Server(io_, no_exec).start().code(), Status::Code::InvalidArgument);
+
+  Server no_token(io_, serverOptions());
+  RouteOptions auth;
+  auth.requires_auth = true;
+  ASSERT_TRUE(no_token.addRoute("PUT", "/x", auth, fixed("x")).ok());
+  st = no_token.start();
+  EXPECT_EQ(st.code(), Status::Code::InvalidArgument);
+  EXPECT_NE(st.message().find("PUT /x"), std::string::npos) << st.toString();
+}
+
+}  // namespace
+}  // namespace pkgxfer::http
