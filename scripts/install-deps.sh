@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libssl-dev
+  openssl                 # the CLI: the http tests make their own CA and certificates
   libcli11-dev
   libsmbclient-dev        # SMB transport (optional: -DPKGXFER_WITH_SMB=OFF builds without it)
   tzdata                  # IANA zones for site.timezone and schedules

@@ -1,0 +1,568 @@
+// The client: pooling, deadlines and stop, errors, streamed bodies, and responses of every
+// framing.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "http/http_test_util.h"
+#include "pkgxfer/http/client.h"
+#include "pkgxfer/http/server.h"
+
+namespace pkgxfer::http {
+namespace {
+
+using namespace std::chrono_literals;
+using pkgxfer::testing::waitFor;
+using testing::HttpTest;
+using testing::Sha256;
+using Clock = std::chrono::steady_clock;
+
+// A TCP server that accepts connections, reads each request head and answers it with a fixed
+// script: `response` (then closes if `close_after`), or nothing at all when `response` is empty.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::string response = {}, bool close_after = true)
+      : response_(std::move(response)), close_after_(close_after) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+    for (int fd : fds_) ::close(fd);
+  }
+  std::uint16_t port() const { return port_; }
+  int heads() const { return heads_.load(); }
+
+ private:
+  void run() {
+    std::vector<std::string> pending;
+    while (!stop_) {
+      std::vector<pollfd> polls{{listen_fd_, POLLIN, 0}};
+      for (int fd : fds_) polls.push_back({fd, POLLIN, 0});
+      if (::poll(polls.data(), polls.size(), 20) <= 0) continue;
+      if (polls[0].revents & POLLIN) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+          fds_.push_back(fd);
+          pending.emplace_back();
+        }
+      }
+      for (std::size_t i = 1; i < polls.size(); ++i) {
+        if (!(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        char buf[4096];
+        const ssize_t n = ::recv(polls[i].fd, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        std::string& p = pending[i - 1];
+        p.append(buf, static_cast<std::size_t>(n));
+        const std::size_t end = p.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        p.erase(0, end + 4);
+        ++heads_;
+        if (response_.empty()) continue;  // silent
+        ::send(polls[i].fd, response_.data(), response_.size(), MSG_NOSIGNAL);
+        if (close_after_) ::shutdown(polls[i].fd, SHUT_WR);
+      }
+    }
+  }
+
+  const std::string response_;
+  const bool close_after_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> fds_;
+  std::atomic<int> heads_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A port nothing listens on.
+std::uint16_t closedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class ClientTest : public HttpTest {};
+
+// Verifies that a refused connection is Unavailable with the OS text and where it went.
+TEST_F(ClientTest, ConnectionRefusedIsUnavailable) {
+  const std::uint16_t port = closedPort();
+  auto client = makeClient(port);
+  auto r = client->get(within(5s), "/v1/files/ab");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable);
+  const std::string& m = r.status().message();
+  EXPECT_NE(m.find("GET http://127.0.0.1:" + std::to_string(port) + "/v1/files/ab"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused"),
+            std::string::npos)
+      << m;
+}
+
+// Verifies that the call's deadline bounds a call to a server that accepts and never answers.
+TEST_F(ClientTest, DeadlineBoundsACallToASilentServer) {
+  ScriptedServer silent;
+  auto client = makeClient(silent.port());
+  const auto t0 = Clock::now();
+  auto r = client->get(within(300ms), "/x");
+  const auto elapsed = Clock::now() - t0;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(r.status().message().find("timed out"), std::string::npos) << r.status().toString();
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 3s);
+}
+
+// Verifies that io_timeout alone (no deadline) cuts a server that stops answering.
+TEST_F(ClientTest, IoTimeoutCutsASilentServer) {
+  ScriptedServer silent;
+  ClientOptions o;
+  o.io_timeout = 300ms;
+  auto client = makeClient(silent.port(), o);
+  const auto t0 = Clock::now();
+  auto r = client->get(CallContext{}, "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(r.status().message().find("no progress for 300 ms"), std::string::npos)
+      << r.status().toString();
+  EXPECT_LT(Clock::now() - t0, 3s);
+}
+
+// Verifies that a stop request aborts a hanging call at once with Cancelled.
+TEST_F(ClientTest, StopTokenCancelsAHangingCallAtOnce) {
+  ScriptedServer silent;
+  auto client = makeClient(silent.port());
+  std::stop_source stop;
+  CallContext ctx;
+  ctx.stop = stop.get_token();
+  std::promise<Result<ClientResponse>> result;
+  auto fut = result.get_future();
+  std::jthread caller([&] { result.set_value(client->get(ctx, "/x")); });
+  struct StopOnExit {
+    std::stop_source& stop;
+    ~StopOnExit() { stop.request_stop(); }  // an early return must not leave the call hanging
+  } guard{stop};
+  ASSERT_TRUE(waitFor([&] { return silent.heads() == 1; }));  // the call now waits for a response
+  const auto t0 = Clock::now();
+  stop.request_stop();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  const auto elapsed = Clock::now() - t0;
+  caller.join();
+  auto r = fut.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Cancelled) << r.status().toString();
+  EXPECT_LT(elapsed, 1s);
+
+  // A context already stopped does not even connect.
+  auto again = client->get(ctx, "/x");
+  EXPECT_EQ(again.status().code(), Status::Code::Cancelled);
+  EXPECT_EQ(silent.heads(), 1);
+}
+
+// Verifies that an error response keeps the server's JSON error text in its Status.
+TEST_F(ClientTest, ErrorResponsesBecomeStatusesWithTheServersText) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/v1/files/{sha256}", {}, [](Request&, Response& res) {
+                   return res.sendError(404, "no such body");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/plain", {}, [](Request&, Response& res) {
+                   return res.send(409, "conflict\nhere", "text/plain");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/v1/files/ab");
+  ASSERT_TRUE(r.ok());
+  Status st = responseStatus(*r);
+  EXPECT_EQ(st.code(), Status::Code::NotFound);
+  EXPECT_EQ(st.message(), "GET http://127.0.0.1:" + std::to_string(s.port()) +
+                              "/v1/files/ab: HTTP 404 Not Found: no such body");
+  auto p = client->get(within(5s), "/plain");
+  ASSERT_TRUE(p.ok());
+  st = responseStatus(*p);
+  EXPECT_EQ(st.code(), Status::Code::AlreadyExists);
+  EXPECT_NE(st.message().find("HTTP 409 Conflict: conflict here"), std::string::npos)
+      << st.toString();
+  ClientResponse ok;
+  ok.status = 206;
+  EXPECT_TRUE(responseStatus(ok).ok());
+}
+
+// Verifies a 64 MiB streamed upload and download, block by block, SHA-256 checked on both sides.
+TEST_F(ClientTest, StreamsA64MiBUploadAndDownload) {
+  constexpr std::uint64_t kSize = 64ull << 20;
+  // Written by handlers on the pool, read here: a socket is no happens-before edge to TSan.
+  std::mutex mu;
+  std::string uploaded_hash;
+  std::uint64_t uploaded_bytes = 0;
+  std::string served_hash;
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    RouteOptions big;
+    big.max_body_bytes = kSize;
+    ASSERT_TRUE(s.addRoute("PUT", "/v1/files/{sha256}", big, [&](Request& req, Response& res) {
+                   std::vector<char> buf(1 << 20);
+                   Sha256 h;
+                   std::uint64_t total = 0;
+                   while (true) {
+                     PKGXFER_ASSIGN_OR_RETURN(std::size_t n, req.read(buf.data(), buf.size()));
+                     if (n == 0) break;
+                     h.update(buf.data(), n);
+                     total += n;
+                   }
+                   const std::string hash = h.hex();
+                   {
+                     std::lock_guard<std::mutex> lock(mu);
+                     uploaded_hash = hash;
+                     uploaded_bytes = total;
+                   }
+                   if (hash != req.param("sha256")) {
+                     return res.sendError(400, "hash mismatch");
+                   }
+                   return res.send(201, "");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/v1/files/{sha256}", {}, [&](Request&, Response& res) {
+                   PKGXFER_RETURN_IF_ERROR(res.beginStream(200, kSize));
+                   std::vector<char> buf(1 << 20);
+                   Sha256 h;
+                   for (std::uint64_t off = 0; off < kSize; off += buf.size()) {
+                     testing::fillPattern(buf.data(), buf.size(), off);
+                     h.update(buf.data(), buf.size());
+                     PKGXFER_RETURN_IF_ERROR(res.write(buf.data(), buf.size()));
+                   }
+                   std::lock_guard<std::mutex> lock(mu);
+                   served_hash = h.hex();
+                   return Status::Ok();
+                 }).ok());
+  });
+  // The expected hash, computed from the same pattern.
+  std::string expected;
+  {
+    std::vector<char> buf(1 << 20);
+    Sha256 h;
+    for (std::uint64_t off = 0; off < kSize; off += buf.size()) {
+      testing::fillPattern(buf.data(), buf.size(), off);
+      h.update(buf.data(), buf.size());
+    }
+    expected = h.hex();
+  }
+  auto client = makeClient(s.port());
+
+  ClientRequest put;
+  put.method = "PUT";
+  put.target = "/v1/files/" + expected;
+  std::uint64_t offset = 0;
+  int blocks = 0;
+  auto up = client->upload(within(60s), put, kSize, [&](char* buf, std::size_t size) {
+    EXPECT_LE(size, 1u << 20);
+    testing::fillPattern(buf, size, offset);
+    offset += size;
+    ++blocks;
+    return Result<std::size_t>(size);
+  });
+  ASSERT_TRUE(up.ok()) << up.status().toString();
+  EXPECT_EQ(up->status, 201) << up->body;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(uploaded_bytes, kSize);
+    EXPECT_EQ(uploaded_hash, expected);
+  }
+  EXPECT_EQ(blocks, 64);
+
+  Sha256 h;
+  std::uint64_t received = 0;
+  std::size_t largest = 0;
+  DownloadSink sink;
+  sink.on_head = [&](const ClientResponse& head) {
+    EXPECT_EQ(head.header("Content-Length"), std::to_string(kSize));
+    return Status::Ok();
+  };
+  sink.on_data = [&](const char* data, std::size_t size) {
+    h.update(data, size);
+    received += size;
+    largest = std::max(largest, size);
+    return Status::Ok();
+  };
+  ClientRequest get;
+  get.target = "/v1/files/" + expected;
+  auto down = client->download(within(60s), get, sink);
+  ASSERT_TRUE(down.ok()) << down.status().toString();
+  EXPECT_EQ(down->status, 200);
+  EXPECT_TRUE(down->body.empty());
+  EXPECT_EQ(received, kSize);
+  EXPECT_LE(largest, 1u << 20);
+  EXPECT_EQ(h.hex(), expected);
+  // The handler records its hash after its last write, which may be after the client's read.
+  EXPECT_TRUE(waitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return served_hash == expected;
+  }));
+  EXPECT_EQ(client->stats().connections_opened, 1u);  // both on one kept-alive connection
+}
+
+// Verifies that a refused upload costs no body: with Expect: 100-continue the server answers 401
+// first and the source is never asked for a block.
+TEST_F(ClientTest, RefusedUploadSendsNoBody) {
+  ServerOptions o = serverOptions();
+  o.bearer_token = "token";
+  Server& s = startServer(o, [](Server& s) {
+    RouteOptions auth;
+    auth.requires_auth = true;
+    auth.max_body_bytes = 1ull << 30;
+    ASSERT_TRUE(s.addRoute("PUT", "/up", auth, [](Request&, Response& res) {
+                   return res.send(200, "");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  ClientRequest put;
+  put.method = "PUT";
+  put.target = "/up";
+  int calls = 0;
+  auto r = client->upload(within(10s), put, 64ull << 20, [&](char*, std::size_t size) {
+    ++calls;
+    return Result<std::size_t>(size);
+  });
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(calls, 0);
+}
+
+// Verifies that an upload source that fails ends the call with its Status, and one that gives
+// too little is an error; neither leaves a connection that a later call would trip on.
+TEST_F(ClientTest, UploadSourceErrors) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("PUT", "/up", {}, [](Request& req, Response& res) {
+                   PKGXFER_ASSIGN_OR_RETURN(std::string b, req.readBody(1 << 20));
+                   return res.send(200, std::to_string(b.size()));
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [](Request&, Response& res) {
+                   return res.send(200, "x");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  ClientRequest put;
+  put.method = "PUT";
+  put.target = "/up";
+  auto r = client->upload(within(5s), put, 1000, [](char*, std::size_t) -> Result<std::size_t> {
+    return Status::IoError("read /src/a.bin: Input/output error (EIO)");
+  });
+  EXPECT_EQ(r.status().code(), Status::Code::IoError);
+  r = client->upload(within(5s), put, 1000,
+                     [](char*, std::size_t) { return Result<std::size_t>(0); });
+  EXPECT_EQ(r.status().code(), Status::Code::InvalidArgument);
+  auto ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok()) << ok.status().toString();
+  EXPECT_EQ(ok->body, "x");
+}
+
+// Verifies that a response not read to its end (a sink error, a body over the buffered limit)
+// drops its connection instead of returning it to the pool.
+TEST_F(ClientTest, ResponseNotFullyReadNeverReturnsToThePool) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/big", {}, [](Request&, Response& res) {
+                   return res.send(200, std::string(3 << 20, 'b'), "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/big-error", {}, [](Request&, Response& res) {
+                   return res.send(404, std::string(3 << 20, 'e'), "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [](Request&, Response& res) {
+                   return res.send(200, "x");
+                 }).ok());
+  });
+  ClientOptions o;
+  o.max_buffered_body_bytes = 1 << 20;
+  auto client = makeClient(s.port(), o);
+  DownloadSink sink;
+  sink.on_data = [](const char*, std::size_t) { return Status::IoError("disk full"); };
+  ClientRequest get;
+  get.target = "/big";
+  auto d = client->download(within(5s), get, sink);
+  EXPECT_EQ(d.status().code(), Status::Code::IoError);
+  auto ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok()) << ok.status().toString();
+  EXPECT_EQ(ok->body, "x");
+  EXPECT_EQ(client->stats().connections_opened, 2u);
+
+  auto over = client->get(within(5s), "/big");
+  EXPECT_EQ(over.status().code(), Status::Code::InvalidArgument) << over.status().toString();
+  ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok()) << ok.status().toString();
+  EXPECT_EQ(client->stats().connections_opened, 3u);
+
+  // An error response to a download keeps the start of its body; the rest is not read.
+  get.target = "/big-error";
+  sink.on_data = [](const char*, std::size_t) { return Status::Ok(); };
+  auto e = client->download(within(5s), get, sink);
+  ASSERT_TRUE(e.ok()) << e.status().toString();
+  EXPECT_EQ(e->status, 404);
+  EXPECT_EQ(e->body.size(), 64u * 1024);
+  ok = client->get(within(5s), "/x");
+  ASSERT_TRUE(ok.ok()) << ok.status().toString();
+  EXPECT_EQ(client->stats().connections_opened, 4u);
+}
+
+// Verifies that a pooled connection the server closed while idle is not used again: the next call
+// goes out on a new one and succeeds.
+TEST_F(ClientTest, ConnectionClosedByTheServerWhileIdleIsReplaced) {
+  ServerOptions o = serverOptions();
+  o.idle_timeout = 200ms;
+  Server& s = startServer(o, [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [](Request&, Response& res) {
+                   return res.send(200, "x");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  ASSERT_TRUE(client->get(within(5s), "/x").ok());
+  ASSERT_TRUE(waitFor([&] { return s.stats().open_connections == 0; }));
+  auto r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(client->stats().connections_opened, 2u);
+}
+
+// Verifies that many threads can share one client.
+TEST_F(ClientTest, ConcurrentCallsShareThePool) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/n/{n}", {}, [](Request& req, Response& res) {
+                   return res.send(200, req.param("n"), "text/plain");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const std::string n = std::to_string(t * 100 + i);
+        auto r = client->get(within(10s), "/n/" + n);
+        if (r.ok() && r->status == 200 && r->body == n) ++good;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 200);
+  EXPECT_LE(client->stats().connections_opened, 16u);
+}
+
+// Verifies HEAD through the client: headers, no body, and the connection stays usable.
+TEST_F(ClientTest, HeadRequestReadsNoBody) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [](Request&, Response& res) {
+                   return res.send(200, "twelve bytes");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  ClientRequest head;
+  head.method = "HEAD";
+  head.target = "/x";
+  auto h = client->request(within(5s), head);
+  ASSERT_TRUE(h.ok()) << h.status().toString();
+  EXPECT_EQ(h->header("Content-Length"), "12");
+  EXPECT_TRUE(h->body.empty());
+  auto g = client->get(within(5s), "/x");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->body, "twelve bytes");
+  EXPECT_EQ(client->stats().connections_opened, 1u);
+}
+
+// Verifies responses framed in other ways than ours: chunked, ended by the connection's close, an
+// unasked-for 100 Continue first, and garbage.
+TEST_F(ClientTest, ReadsResponsesOfEveryFraming) {
+  {
+    ScriptedServer chunked(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
+        /*close_after=*/false);
+    auto client = makeClient(chunked.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->body, "Wikipedia");
+  }
+  {
+    ScriptedServer close_delimited("HTTP/1.0 200 OK\r\n\r\nuntil the end");
+    auto client = makeClient(close_delimited.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->body, "until the end");
+  }
+  {
+    ScriptedServer informational(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    auto client = makeClient(informational.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+  }
+  {
+    ScriptedServer cut("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+    auto client = makeClient(cut.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::Unavailable);
+    EXPECT_NE(r.status().message().find("after 9 of 100"), std::string::npos)
+        << r.status().toString();
+  }
+  {
+    ScriptedServer garbage("SSH-2.0-OpenSSH_9.2\r\n\r\n");
+    auto client = makeClient(garbage.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::Unavailable) << r.status().toString();
+  }
+}
+
+// Verifies that bad base URLs and requests are rejected up front.
+TEST_F(ClientTest, RejectsBadUrlsAndRequests) {
+  for (const char* url : {"", "ftp://x", "http://", "http://host:99999", "http://host:x",
+                          "http://host/path", "http://user@host", "http://[::1"}) {
+    ClientOptions o;
+    o.base_url = url;
+    EXPECT_EQ(Client::create(o).status().code(), Status::Code::InvalidArgument) << url;
+  }
+  for (const char* url :
+       {"http://127.0.0.1:8531", "https://dp03:8531/", "http://[::1]:80", "http://localhost"}) {
+    ClientOptions o;
+    o.base_url = url;
+    EXPECT_TRUE(Client::create(o).ok()) << url;
+  }
+  auto client = makeClient(closedPort());
+  EXPECT_EQ(client->get(within(1s), "no-slash").status().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(client->get(within(1s), "/a b").status().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(client->get(within(1s), "/x", {{"X-Evil", "a\r\nInjected: 1"}}).status().code(),
+            Status::Code::InvalidArgument);
+  EXPECT_EQ(client->get(within(1s), "/x", {{"Host", "elsewhere"}}).status().code(),
+            Status::Code::InvalidArgument);
+}
+
+}  // namespace
+}  // namespace pkgxfer::http
