@@ -1,11 +1,5 @@
 #include "text.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <memory>
-
-#include "pkgxfer/common/os_error.h"
-
 namespace pkgxfer::http::detail {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -38,23 +32,6 @@ std::string hostPort(std::string_view host, std::uint16_t port) {
   out += ':';
   out += std::to_string(port);
   return out;
-}
-
-Result<std::string> readSmallFile(const std::string& what, const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return errnoStatus("open " + what, path, errno);
-  std::string data;
-  char buf[16384];
-  while (true) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, f.get());
-    data.append(buf, n);
-    if (n < sizeof buf) break;
-    if (data.size() > (16u << 20)) {
-      return Status::InvalidArgument(what + " " + path + ": larger than 16 MiB");
-    }
-  }
-  if (std::ferror(f.get())) return errnoStatus("read " + what, path, errno);
-  return data;
 }
 
 std::string clip(std::string_view s, std::size_t max) {

@@ -19,10 +19,6 @@ std::string_view trimOws(std::string_view s);
 // "host:port", with brackets around an IPv6 host.
 std::string hostPort(std::string_view host, std::uint16_t port);
 
-// Reads a whole (small) file for the TLS setup, naming it in errors: NotFound / PermissionDenied /
-// IoError as errnoStatus() chooses, InvalidArgument over 16 MiB.
-Result<std::string> readSmallFile(const std::string& what, const std::string& path);
-
 // At most `max` bytes of `s` for a log line or an error message, with "…" when cut.
 std::string clip(std::string_view s, std::size_t max);
 

@@ -8,11 +8,19 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "pkgxfer/fs/file_system.h"
 #include "stream.h"
 #include "text.h"
 
 namespace pkgxfer::http::detail {
 namespace {
+
+// A PEM file (certificate chain, key, CA bundle): small, read whole, named in errors.
+Result<std::string> readPem(std::string_view what, const std::filesystem::path& path) {
+  auto pem = fs::readWholeFile(fs::FileSystem::local(), path, 16u << 20);
+  if (!pem.ok()) return pem.status().withContext(what);
+  return pem;
+}
 
 namespace ssl = boost::asio::ssl;
 
@@ -42,8 +50,8 @@ Result<std::unique_ptr<ssl::context>> makeServerTlsContext(
     const std::filesystem::path& cert_chain_file, const std::filesystem::path& private_key_file) {
   const std::string chain_path = cert_chain_file.string();
   const std::string key_path = private_key_file.string();
-  PKGXFER_ASSIGN_OR_RETURN(std::string chain, readSmallFile("TLS certificate chain", chain_path));
-  PKGXFER_ASSIGN_OR_RETURN(std::string key, readSmallFile("TLS private key", key_path));
+  PKGXFER_ASSIGN_OR_RETURN(std::string chain, readPem("TLS certificate chain", chain_path));
+  PKGXFER_ASSIGN_OR_RETURN(std::string key, readPem("TLS private key", key_path));
   try {
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
     restrictProtocols(*ctx);
@@ -87,7 +95,7 @@ Result<std::unique_ptr<ssl::context>> makeClientTlsContext(const std::filesystem
       }
     } else {
       const std::string path = ca_file.string();
-      PKGXFER_ASSIGN_OR_RETURN(std::string pem, readSmallFile("TLS CA file", path));
+      PKGXFER_ASSIGN_OR_RETURN(std::string pem, readPem("TLS CA file", path));
       ctx->add_certificate_authority(boost::asio::buffer(pem), ec);
       if (ec) {
         return Status::InvalidArgument("TLS CA file " + path + ": not a PEM certificate list (" +
