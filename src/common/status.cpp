@@ -49,4 +49,14 @@ Status Status::withContext(std::string_view context) const {
   return Status(state_->code, std::move(msg));
 }
 
+std::string exceptionText(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
 }  // namespace pkgxfer

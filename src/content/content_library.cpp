@@ -289,7 +289,9 @@ Status Upload::write(std::uint64_t at, const void* data, std::size_t size) {
   offset_ += size;
   // Start writing the bytes back now, so the flush that makes them durable later finds them on
   // their way (a streaming writer's throughput instead of a write-then-flush stall).
-  if (library_.options_.sync && size > 0) file_->startWriteback(offset_ - size, size);
+  if (library_.options_.sync && library_.options_.early_writeback && size > 0) {
+    file_->startWriteback(offset_ - size, size);
+  }
   return Status::Ok();
 }
 
@@ -560,6 +562,10 @@ Result<ContentLibrary::TempFile> ContentLibrary::createTemp(const Path& dir,
 
 Result<std::size_t> ContentLibrary::sweepUploads(const Path& dir, std::string_view sha256,
                                                  std::string_view owner, std::string_view keep) {
+  if (owner.empty()) {
+    return Status::InvalidArgument(
+        "discarding uploads needs their owner (an empty one names none)");
+  }
   std::vector<std::string> names;
   Status listed = listDir(dir, [&](std::string_view name, fs::FileType) {
     if (name == keep) return;
@@ -584,21 +590,23 @@ Result<std::size_t> ContentLibrary::sweepUploads(const Path& dir, std::string_vi
 
 Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spec) {
   PKGXFER_RETURN_IF_ERROR(checkSha(spec.sha256));
-  if (!isValidOwner(spec.owner)) {
+  if (!isValidOwner(spec.owner) || (spec.resumable && spec.owner.empty())) {
     return Status::InvalidArgument("\"" + displayBytes(spec.owner) +
-                                   "\" is not an upload owner ([A-Za-z0-9_-], at most 64)");
+                                   "\" is not an upload owner ([A-Za-z0-9_-], 1 to 64; a " +
+                                   "resumable upload needs one)");
   }
+  const std::string_view owner = spec.resumable ? std::string_view(spec.owner) : "";
   const Path dir = bodyPath(spec.sha256).parent_path();
   PKGXFER_ASSIGN_OR_RETURN(bool created, makePrefixFolder(dir));
   // A folder made just now holds no leftovers: most bodies of a first distribution skip the
   // listing.
   std::size_t leftovers = 0;
-  if (spec.discard_leftovers && !created) {
-    PKGXFER_ASSIGN_OR_RETURN(leftovers,
-                             sweepUploads(dir, spec.sha256, spec.owner, spec.resume_name));
+  if (spec.discard_leftovers && !created && !owner.empty()) {
+    PKGXFER_ASSIGN_OR_RETURN(leftovers, sweepUploads(dir, spec.sha256, owner, spec.resume_name));
   }
 
-  if (!spec.resume_name.empty() && internal::parseBodyTempName(spec.resume_name, spec.sha256)) {
+  if (spec.resumable && !spec.resume_name.empty() &&
+      internal::parseBodyTempName(spec.resume_name, spec.sha256) == owner) {
     const Path path = dir / spec.resume_name;
     auto file = fs_.open(path, fs::OpenMode::ReadWrite);
     if (file.ok()) {
@@ -614,7 +622,7 @@ Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spe
     if (file.status().code() != Status::Code::NotFound) return file.status();
   }
   PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
-                           createTemp(dir, spec.sha256, spec.owner, /*lock=*/!spec.resumable));
+                           createTemp(dir, spec.sha256, owner, /*lock=*/!spec.resumable));
   return std::unique_ptr<Upload>(new Upload(*this, spec, dir, std::move(temp.name),
                                             std::move(temp.file), 0, leftovers, created));
 }
@@ -624,6 +632,19 @@ Status ContentLibrary::rename(Upload& u) {
   u.state_ = Upload::State::Installed;
   u.file_.reset();  // closes (and unlocks): the name is gone already
   return Status::Ok();
+}
+
+void ContentLibrary::dropPages(Upload& u) {
+  // Its bytes are on the disk now, so its pages are clean: drop them. Advisory (a page still under
+  // writeback simply stays), so a body that cannot be opened for it is installed anyway.
+  fs::File* file = u.file_.get();
+  std::unique_ptr<fs::File> reopened;
+  if (file == nullptr) {
+    auto opened = fs_.open(u.tempPath(), fs::OpenMode::Read);
+    if (opened.ok()) reopened = std::move(*opened);
+    file = reopened.get();
+  }
+  if (file != nullptr) file->dropCache(0, 0);
 }
 
 Status ContentLibrary::installOne(Upload& u) {
@@ -648,18 +669,7 @@ Status ContentLibrary::installOne(Upload& u) {
 Status ContentLibrary::installBatch(std::span<Upload* const> uploads, bool sync_renames) {
   if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
   for (Upload* u : uploads) {
-    if (options_.sync && options_.drop_from_cache) {
-      // Its bytes are on the disk now, so its pages are clean: drop them. Advisory (a page still
-      // under writeback simply stays), so a body that cannot be opened for it is renamed anyway.
-      fs::File* file = u->file_.get();
-      std::unique_ptr<fs::File> reopened;
-      if (file == nullptr) {
-        auto opened = fs_.open(u->tempPath(), fs::OpenMode::Read);
-        if (opened.ok()) reopened = std::move(*opened);
-        file = reopened.get();
-      }
-      if (file != nullptr) file->dropCache(0, 0);
-    }
+    if (options_.sync && options_.drop_from_cache) dropPages(*u);
     PKGXFER_RETURN_IF_ERROR(rename(*u));
   }
   if (options_.sync && sync_renames) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
@@ -671,6 +681,9 @@ Status ContentLibrary::install(std::span<Upload* const> uploads) {
     if (!u->sealed()) {
       return Status::Internal("upload of " + u->sha256() + " is not sealed or already installed");
     }
+    if (&u->library_ != this) {
+      return Status::Internal("upload of " + u->sha256() + " belongs to another library");
+    }
   }
   if (uploads.empty()) return Status::Ok();
   if (uploads.size() == 1) return installOne(*uploads[0]);
@@ -678,7 +691,8 @@ Status ContentLibrary::install(std::span<Upload* const> uploads) {
 }
 
 Status ContentLibrary::discardUpload(std::string_view sha256, std::string_view temp_name) {
-  if (!isSha256Hex(sha256) || !internal::parseBodyTempName(temp_name, sha256)) {
+  auto owner = isSha256Hex(sha256) ? internal::parseBodyTempName(temp_name, sha256) : std::nullopt;
+  if (!owner || owner->empty()) {
     return Status::InvalidArgument("\"" + displayBytes(temp_name) +
                                    "\" is not a temporary name of body " + displayBytes(sha256));
   }
@@ -839,8 +853,13 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
                             "first " + first->sha256 + " (" + displayBytes(first->path) + ")");
   }
 
+  // The bodies are there; make sure their renames are durable too before a manifest names them
+  // (one of them may have been installed by an attempt whose flush of the renames failed, or by a
+  // job still between its renames and its flush). One flush of the volume, not one per body.
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
+
   const Path path = manifestPath(manifest.package_id, manifest.version);
-  Result<std::string> existing = fs::readWholeFile(fs_, path);
+  Result<std::string> existing = fs::readWholeFile(fs_, path, kMaxManifestBytes);
   if (existing.ok()) {
     Result<Manifest> stored = parseManifest(*existing);
     if (stored.ok()) {
@@ -1106,7 +1125,10 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   auto sweep = [&](const Path& dir) -> Status {
     std::vector<std::string> temps;
     Status s = listDir(dir, [&](std::string_view name, fs::FileType) {
-      if (internal::isTempName(name)) temps.emplace_back(name);
+      // A resumable upload is its owner's to resume or discard, alive or not.
+      if (internal::isTempName(name) && !internal::isOwnedBodyTempName(name)) {
+        temps.emplace_back(name);
+      }
     });
     for (const std::string& name : temps) {
       if (removeIfStale(dir / name)) ++removed;

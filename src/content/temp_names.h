@@ -67,4 +67,16 @@ inline std::optional<std::string_view> parseBodyTempName(std::string_view name,
   return owner;
 }
 
+// True for a resumable upload's temporary file of some body: one with an owner (see
+// content_library.h), which no sweep deletes.
+inline bool isOwnedBodyTempName(std::string_view name) {
+  if (name.size() < 1 + 64 || name.front() != '.') return false;
+  const std::string_view sha = name.substr(1, 64);
+  for (char c : sha) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  auto owner = parseBodyTempName(name, sha);
+  return owner && !owner->empty();
+}
+
 }  // namespace pkgxfer::content::internal

@@ -18,10 +18,8 @@ void runCatchingExceptions(boost::asio::io_context& io, std::string_view where, 
     try {
       io.run();
       return;
-    } catch (const std::exception& e) {
-      what = e.what();
     } catch (...) {
-      what = "an exception that is not a std::exception";
+      what = exceptionText(std::current_exception());
     }
     // Asio lets the exception out of run(); run() may simply be called again.
     if (log) {

@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "resolver.h"
 #include "stream.h"
 #include "text.h"
 #include "tls.h"
@@ -403,57 +404,21 @@ class Call {
     return {result, bytes};
   }
 
-  // The server's addresses. An IP literal needs no lookup; a name is resolved on a thread of its
-  // own (getaddrinfo cannot be interrupted), which this call stops waiting for at its deadline,
-  // connect_timeout or a stop request, leaving the thread to finish on its own.
+  // The server's addresses. An IP literal needs no lookup; a name is looked up on the module's
+  // lookup threads (resolver.h), waited for until this call's deadline, connect_timeout or a stop
+  // request.
   Result<std::vector<tcp::endpoint>> resolve() {
     const BaseUrl& url = client_.url();
     error_code ec;
     const auto address = net::ip::make_address(url.host, ec);
     if (!ec) return std::vector<tcp::endpoint>{tcp::endpoint(address, url.port)};
-
-    struct Lookup {
-      std::mutex mu;
-      std::condition_variable_any cv;
-      bool done = false;
-      error_code ec;
-      std::vector<tcp::endpoint> endpoints;
-    };
-    auto lookup = std::make_shared<Lookup>();
-    try {
-      std::thread([lookup, host = url.host, port = std::to_string(url.port)] {
-        net::io_context ioc(1);
-        tcp::resolver resolver(ioc);
-        error_code e;
-        auto results = resolver.resolve(host, port, tcp::resolver::numeric_service, e);
-        std::vector<tcp::endpoint> endpoints;
-        if (!e) {
-          for (const auto& r : results) endpoints.push_back(r.endpoint());
-        }
-        std::lock_guard<std::mutex> lock(lookup->mu);
-        lookup->done = true;
-        lookup->ec = e;
-        lookup->endpoints = std::move(endpoints);
-        lookup->cv.notify_all();
-      }).detach();
-    } catch (const std::system_error& e) {
-      return Status::Unavailable(what_ + ": resolve " + url.host + ": " + e.what());
-    }
     const auto left = ctx_.remaining();
     const auto until =
         Clock::now() +
         (left < options_.connect_timeout ? left : Clock::duration(options_.connect_timeout));
-    std::unique_lock<std::mutex> lock(lookup->mu);
-    lookup->cv.wait_until(lock, ctx_.stop, until, [&] { return lookup->done; });
-    if (!lookup->done) {
-      if (ctx_.stopRequested()) return Status::Cancelled(what_ + ": stopped");
-      return Status::Unavailable(what_ + ": resolve " + url.host + ": timed out");
-    }
-    if (lookup->ec || lookup->endpoints.empty()) {
-      return Status::Unavailable(what_ + ": resolve " + url.host + ": " +
-                                 (lookup->ec ? errorText(lookup->ec) : std::string("no address")));
-    }
-    return lookup->endpoints;
+    auto endpoints = Resolver::instance().start(url.host, url.port)->wait(until, ctx_.stop);
+    if (!endpoints.ok()) return endpoints.status().withContext(what_);
+    return endpoints;
   }
 
   Status connect() {

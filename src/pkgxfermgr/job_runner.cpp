@@ -29,17 +29,6 @@ Status cancelled(const CancelFlag& cancel) {
                                : "the job was superseded or cancelled");
 }
 
-// What an exception escaping the job's code says, for the job's error.
-std::string exceptionText(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(std::move(error));
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
-
 // Per body: how many files of the manifest use it and their bytes (a body listed twice counts
 // twice in the totals, as total_bytes does).
 struct BodyUse {
@@ -66,6 +55,10 @@ struct Stream {
   Clock::SteadyTime staged_since{};
   Status status;  // why the stream stopped early, if it failed
 };
+
+// How long a step the job finishes after a stop or a pause may take (windDown()): well inside the
+// service's 25-second stop grace.
+constexpr std::chrono::seconds kWindDown{10};
 
 // A batch of staged bodies is installed at this many bodies or bytes, or after
 // JobSpec::checkpoint_interval, whichever comes first.
@@ -137,8 +130,10 @@ class Sender {
   Result<JobOutcome> send() {
     // The manager starts a job only in an open window, but the window may have closed since.
     if (windowClosed()) return pausedOutcome();
-    PKGXFER_ASSIGN_OR_RETURN(content::Manifest manifest,
+    PKGXFER_ASSIGN_OR_RETURN(content::Manifest read,
                              site_.readManifest(job_.package_id, job_.version));
+    const auto shared = std::make_shared<const content::Manifest>(std::move(read));
+    const content::Manifest& manifest = *shared;
     std::vector<std::string> bodies = content::uniqueBodies(manifest);
     std::unordered_map<std::string, BodyUse> uses;
     for (const auto& f : manifest.files) {
@@ -149,7 +144,7 @@ class Sender {
     }
     // The send pins the content's bodies on the DP from before the inventory until the commit: a
     // removal of other content that shares one cannot delete it in between.
-    PKGXFER_ASSIGN_OR_RETURN(send_, dp_.beginSend(manifest, job_.package_id, ctx_));
+    PKGXFER_ASSIGN_OR_RETURN(send_, dp_.beginSend(shared, job_.package_id, ctx_));
     PKGXFER_ASSIGN_OR_RETURN(content::ShaSet present, dp_.inventory(bodies, ctx_));
     const bool all = job_.action == JobAction::Redistribute;
 
@@ -220,11 +215,12 @@ class Sender {
     } else {
       work(0);
     }
+    // What the streams staged last is installed in one call (on a file DP: one pair of flushes,
+    // not one per stream).
     if (stopping()) {
-      const CancelMode c = cancel_.load();
       // Stop: keep what was sent and verified (install it); superseded: discard it.
-      for (Stream& stream : streams) {
-        if (c != CancelMode::Stop || !installStaged(stream).ok()) abortStaged(stream);
+      if (cancel_.load() != CancelMode::Stop || !installStaged(streams, windDown()).ok()) {
+        for (Stream& stream : streams) abortStaged(stream);
       }
       return cancelled(cancel_);
     }
@@ -232,15 +228,13 @@ class Sender {
       if (stream.status.ok()) continue;
       // The bodies verified before the failure are good: keep them (installStaged() discards
       // them if the DP fails that too, and the retry sends them again).
-      for (Stream& other : streams) {
-        if (Status kept = installStaged(other); !kept.ok()) {
-          PX_LOG_WARN(log_, "Cannot keep the files sent before the failure: {}; {}",
-                      kept.toString(), tag_);
-        }
+      if (Status kept = installStaged(streams, windDown()); !kept.ok()) {
+        PX_LOG_WARN(log_, "Cannot keep the files sent before the failure: {}; {}", kept.toString(),
+                    tag_);
       }
       return stream.status;
     }
-    for (Stream& stream : streams) PKGXFER_RETURN_IF_ERROR(installStaged(stream));
+    PKGXFER_RETURN_IF_ERROR(installStaged(streams, windDown()));
     if (cancel_.load() == CancelMode::Pause) windowClosed();  // a call it reached may have ended
     if (paused()) return pausedOutcome();
     maybeReport(true);
@@ -252,13 +246,13 @@ class Sender {
 
     if (stopping()) return cancelled(cancel_);
     events_.verifying();
-    PKGXFER_RETURN_IF_ERROR(send_->commit().withContext("commit manifest"));
+    PKGXFER_RETURN_IF_ERROR(send_->commit(ctx_).withContext("commit manifest"));
     PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
                 content::contentId(job_.package_id, job_.version), tag_);
     // Uploads of this package whose resume point never reached the database (the process died
     // before the first checkpoint) left temporary files nobody will resume: none may remain.
     // Opening a body deleted those of the bodies sent; the rest are the bodies kept.
-    auto swept = send_->discardLeftovers(kept);
+    auto swept = send_->discardLeftovers(kept, ctx_);
     if (!swept.ok()) {
       PX_LOG_WARN(log_, "Cannot delete leftover temporary files: {}; {}", swept.status().toString(),
                   tag_);
@@ -307,7 +301,9 @@ class Sender {
       }
       if (stream.staged.size() >= kBatchBodies || stream.staged_bytes >= kBatchBytes ||
           clock_.steadyNow() - stream.staged_since >= spec_.checkpoint_interval) {
-        if (Status s = installStaged(stream); !s.ok()) return fail(std::move(s));
+        if (Status s = installStaged(std::span<Stream>(&stream, 1), ctx_); !s.ok()) {
+          return fail(std::move(s));
+        }
       }
       maybeReport(false);
     }
@@ -330,7 +326,8 @@ class Sender {
     // No other upload of this body by this package is running: one stream per body, and the
     // manager runs one job per package and DP at a time (selectJobsToStart's busy pairs).
     body.discard_leftovers = true;
-    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up, send_->openBody(body));
+    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up,
+                             send_->openBody(body, ctx_));
     leftovers_ += up->leftoversDiscarded();
     std::uint64_t offset = up->offset();
     if (offset > 0) {
@@ -354,8 +351,9 @@ class Sender {
     } guard{up, checkpointed};
     std::uint64_t since_checkpoint = 0;
     auto checkpoint_at = clock_.steadyNow() + spec_.checkpoint_interval;
+    // A checkpoint at a stop or a pause still runs (windDown()): it is what keeps the bytes sent.
     auto checkpoint = [&]() -> Status {
-      PKGXFER_RETURN_IF_ERROR(up->checkpoint());
+      PKGXFER_RETURN_IF_ERROR(up->checkpoint(windDown()));
       store::PartialBody p;
       p.job_id = job_.id;
       p.sha256 = sha;
@@ -374,7 +372,9 @@ class Sender {
     while (offset < use.size) {
       if (stopping()) {
         if (cancel_.load() == CancelMode::Stop) {
-          if (Status s = checkpoint(); !s.ok()) up->abort();
+          // A failed checkpoint keeps an earlier one: the guard deletes the file only if no resume
+          // point names it.
+          (void)checkpoint();
         } else {
           up->abort();
           if (checkpointed) forget(sha);
@@ -415,7 +415,7 @@ class Sender {
         return Status::Corruption(fmt::format("body {} in the site library ended at {} of {} bytes",
                                               sha, offset, use.size));
       }
-      PKGXFER_RETURN_IF_ERROR(up->write(buffer, n));
+      PKGXFER_RETURN_IF_ERROR(up->write(buffer, n, ctx_));
       offset += n;
       since_checkpoint += n;
       addBytes(n, n);
@@ -428,7 +428,7 @@ class Sender {
         }
       }
     }
-    Status sealed = up->seal();
+    Status sealed = up->seal(ctx_);
     if (!sealed.ok()) {
       if (sealed.code() == Status::Code::Corruption && checkpointed) forget(sha);
       return sealed.withContext("file " + use.first_path);
@@ -451,30 +451,40 @@ class Sender {
     events_.partialForgotten(sha);
   }
 
-  // Puts a stream's staged (sealed) bodies in place with one call to the DP (a file DP: one flush
-  // of its volume for their bytes, the renames, one flush for the renames). Counts their files as
-  // done.
-  Status installStaged(Stream& stream) {
-    if (stream.staged.empty()) return Status::Ok();
+  // Puts the staged (sealed) bodies of `streams` in place with one call to the DP (a file DP: one
+  // flush of its volume for their bytes, the renames, one flush for the renames). Counts their
+  // files as done. On failure, discards them all (the retry sends them again).
+  Status installStaged(std::span<Stream> streams, const CallContext& ctx) {
     std::vector<transport::BodyUpload*> batch;
-    batch.reserve(stream.staged.size());
-    for (Staged& b : stream.staged) batch.push_back(b.upload.get());
-    Status s = send_->install(batch).withContext("install the sent files on the DP");
+    for (Stream& stream : streams) {
+      for (Staged& b : stream.staged) batch.push_back(b.upload.get());
+    }
+    if (batch.empty()) return Status::Ok();
+    Status s = send_->install(batch, ctx).withContext("install the sent files on the DP");
     if (!s.ok()) {
-      abortStaged(stream);
+      for (Stream& stream : streams) abortStaged(stream);
       return s;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    for (Staged& b : stream.staged) {
-      b.upload.reset();
-      if (b.checkpointed) events_.partialForgotten(b.sha256);
-      progress_.files_done += b.files;
-      // The bytes were counted as sent; count the duplicates of this body too.
-      progress_.bytes_done += b.size * (b.files - 1);
+    for (Stream& stream : streams) {
+      for (Staged& b : stream.staged) {
+        b.upload.reset();
+        if (b.checkpointed) events_.partialForgotten(b.sha256);
+        progress_.files_done += b.files;
+        // The bytes were counted as sent; count the duplicates of this body too.
+        progress_.bytes_done += b.size * (b.files - 1);
+      }
+      stream.staged.clear();
+      stream.staged_bytes = 0;
     }
-    stream.staged.clear();
-    stream.staged_bytes = 0;
     return Status::Ok();
+  }
+
+  // The context of a step the job still finishes once it was told to stop or pause (a checkpoint,
+  // installing what it verified): the job's own while nothing was asked, else one that cannot be
+  // stopped and ends in kWindDown.
+  CallContext windDown() const {
+    return cancel_.load() == CancelMode::None ? ctx_ : CallContext::finishing(kWindDown);
   }
 
   // Deletes the temporary files of a stream's staged bodies not installed yet.

@@ -167,13 +167,15 @@ class PackageTransferManager final : public host::Component {
     // schedule window closed (the job sees that at its next block; this reaches a call that
     // hangs meanwhile).
     for (auto& [id, r] : running_) {
-      if (r.cancel->load() != CancelMode::None) continue;
+      // A job being paused may still be superseded: then what it sent is no longer wanted.
+      const CancelMode mode = r.cancel->load();
+      if (mode != CancelMode::None && mode != CancelMode::Pause) continue;
       auto job = jobs_->get(id);
       if (job.ok() && store::isTerminal(job->state)) {
         PX_LOG_INFO(ctx_.logger, "Job {} was {} by the Distribution Manager; stopping it; {}", id,
                     store::toString(job->state), jobTag(r.job));
         r.cancel->store(CancelMode::Discard);
-      } else if (windowClosedFor(r.job)) {
+      } else if (mode == CancelMode::None && windowClosedFor(r.job)) {
         PX_LOG_INFO(ctx_.logger,
                     "The schedule window of DP {} closed while job {} was sending; pausing it; {}",
                     r.job.dp, id, jobTag(r.job));
@@ -345,6 +347,7 @@ class PackageTransferManager final : public host::Component {
     if (partials.ok()) r.spec.partials = *partials;
     r.spec.verify = ctx_.config.distribution.verify;
     r.spec.checkpoint_bytes = options_.checkpoint_bytes;
+    r.spec.checkpoint_interval = options_.checkpoint_interval;
     r.spec.streams = options_.streams_per_job;
     r.spec.stream_pool = streams_.get();
     if (const DpPolicy* policy = policyFor(job.dp)) {
@@ -423,6 +426,8 @@ class PackageTransferManager final : public host::Component {
         PX_LOG_INFO(ctx_.logger, "Sending stopped: {}; {}", result.status().message(), tag);
       }
     } else if (!mine) {
+      // Superseded or cancelled as it ended on its own: nobody will resume what it left.
+      discardPartials(job, transport);
       PX_LOG_INFO(ctx_.logger, "Job ended after it was superseded or cancelled; {}", tag);
     } else if (!result.ok()) {
       failJob(job, result.status(), transport);

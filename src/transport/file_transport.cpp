@@ -9,16 +9,27 @@
 namespace pkgxfer::transport {
 namespace {
 
-// A body on its way into the DP's library: a resumable content::Upload.
+// A body on its way into the DP's library: a resumable content::Upload. Local calls cannot be
+// interrupted: the context is checked before each.
 class FileBodyUpload final : public BodyUpload {
  public:
-  explicit FileBodyUpload(std::unique_ptr<content::Upload> upload) : upload_(std::move(upload)) {}
+  FileBodyUpload(std::unique_ptr<content::Upload> upload, const FileTransport& transport)
+      : upload_(std::move(upload)), transport_(transport) {}
 
   const std::string& tempName() const override { return upload_->tempName(); }
   std::uint64_t offset() const override { return upload_->offset(); }
-  Status write(const void* data, std::size_t size) override { return upload_->append(data, size); }
-  Status checkpoint() override { return upload_->checkpoint(); }
-  Status seal() override { return upload_->seal(); }
+  Status write(const void* data, std::size_t size, const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("write to " + transport_.describe());
+    return upload_->append(data, size);
+  }
+  Status checkpoint(const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("checkpoint on " + transport_.describe());
+    return upload_->checkpoint();
+  }
+  Status seal(const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("seal on " + transport_.describe());
+    return upload_->seal();
+  }
   void abort() override { upload_->abort(); }
   std::size_t leftoversDiscarded() const override { return upload_->leftoversDiscarded(); }
 
@@ -26,6 +37,7 @@ class FileBodyUpload final : public BodyUpload {
 
  private:
   std::unique_ptr<content::Upload> upload_;
+  const FileTransport& transport_;
 };
 
 }  // namespace
@@ -33,17 +45,17 @@ class FileBodyUpload final : public BodyUpload {
 // One content version on its way to the DP: its bodies pinned in the library until the send ends.
 class FileTransport::Send final : public ContentSend {
  public:
-  Send(FileTransport& transport, content::ContentLibrary& library, content::Manifest manifest,
-       std::string owner, CallContext ctx)
+  Send(FileTransport& transport, content::ContentLibrary& library,
+       std::shared_ptr<const content::Manifest> manifest, std::string owner)
       : transport_(transport),
         library_(library),
         manifest_(std::move(manifest)),
         owner_(std::move(owner)),
-        ctx_(std::move(ctx)),
-        pins_(library.pin(content::uniqueBodies(manifest_))) {}
+        pins_(library.pin(content::uniqueBodies(*manifest_))) {}
 
-  Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec) override {
-    PKGXFER_RETURN_IF_ERROR(ctx_.checkDeadline("upload to " + transport_.describe()));
+  Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec,
+                                               const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("upload to " + transport_.describe());
     content::UploadSpec upload;
     upload.sha256 = spec.sha256;
     upload.size = spec.size;
@@ -55,11 +67,12 @@ class FileTransport::Send final : public ContentSend {
     upload.discard_leftovers = spec.discard_leftovers;
     auto opened = library_.openUpload(upload);
     if (!opened.ok()) return transport_.rootOr(opened.status());
-    return std::unique_ptr<BodyUpload>(std::make_unique<FileBodyUpload>(std::move(*opened)));
+    return std::unique_ptr<BodyUpload>(
+        std::make_unique<FileBodyUpload>(std::move(*opened), transport_));
   }
 
-  Status install(std::span<BodyUpload* const> sealed) override {
-    PKGXFER_RETURN_IF_ERROR(ctx_.checkDeadline("install on " + transport_.describe()));
+  Status install(std::span<BodyUpload* const> sealed, const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("install on " + transport_.describe());
     std::vector<content::Upload*> uploads;
     uploads.reserve(sealed.size());
     for (BodyUpload* b : sealed) {
@@ -71,23 +84,23 @@ class FileTransport::Send final : public ContentSend {
     return s.ok() ? s : transport_.rootOr(s);
   }
 
-  Status commit() override {
-    PKGXFER_RETURN_IF_ERROR(ctx_.checkDeadline("commit on " + transport_.describe()));
-    Status s = library_.commitManifest(manifest_);
+  Status commit(const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("commit on " + transport_.describe());
+    Status s = library_.commitManifest(*manifest_);
     return s.ok() ? s : transport_.rootOr(s);
   }
 
-  Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s) override {
-    PKGXFER_RETURN_IF_ERROR(ctx_.checkDeadline("clean up on " + transport_.describe()));
+  Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s,
+                                       const CallContext& ctx) override {
+    if (!ctx.live()) return ctx.check("clean up on " + transport_.describe());
     return library_.discardUploads(sha256s, owner_);
   }
 
  private:
   FileTransport& transport_;
   content::ContentLibrary& library_;
-  const content::Manifest manifest_;
+  const std::shared_ptr<const content::Manifest> manifest_;
   const std::string owner_;
-  const CallContext ctx_;
   content::BodyPins pins_;
 };
 
@@ -121,7 +134,7 @@ Status FileTransport::rootOr(Status failure) const {
 
 Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
                                                         std::string_view what) {
-  PKGXFER_RETURN_IF_ERROR(ctx.checkDeadline(std::string(what) + " " + describe()));
+  if (!ctx.live()) return ctx.check(std::string(what) + " " + describe());
   PKGXFER_RETURN_IF_ERROR(checkRoot());
   std::lock_guard<std::mutex> lock(mu_);
   if (!library_) {
@@ -129,6 +142,7 @@ Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
     options.sync = options_.sync;
     options.drop_from_cache = options_.drop_from_cache;
     options.copy_buffer_size = options_.read_back_buffer;
+    options.early_writeback = true;  // uploads stream in: their flush finds the bytes on their way
     options.create_root = false;
     // Bodies come as resumable uploads, which only their owner discards: FileLib is not swept.
     options.sweep_file_lib_on_open = false;
@@ -140,7 +154,7 @@ Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
 }
 
 Result<ProbeResult> FileTransport::probe(const CallContext& ctx) {
-  PKGXFER_RETURN_IF_ERROR(ctx.checkDeadline("probe " + describe()));
+  if (!ctx.live()) return ctx.check("probe " + describe());
   PKGXFER_RETURN_IF_ERROR(checkRoot());
   const std::filesystem::path probe = root_ / (".pkgxfer-probe." + randomToken());
   {
@@ -167,15 +181,15 @@ Result<content::ShaSet> FileTransport::inventory(const std::vector<std::string>&
   return lib->inventory(sha256s);
 }
 
-Result<std::unique_ptr<ContentSend>> FileTransport::beginSend(const content::Manifest& manifest,
-                                                              std::string owner,
-                                                              const CallContext& ctx) {
-  if (!content::isValidOwner(owner)) {
-    return Status::InvalidArgument("\"" + displayBytes(owner) + "\" is not an upload owner");
+Result<std::unique_ptr<ContentSend>> FileTransport::beginSend(
+    std::shared_ptr<const content::Manifest> manifest, std::string owner, const CallContext& ctx) {
+  if (owner.empty() || !content::isValidOwner(owner)) {
+    return Status::InvalidArgument("\"" + displayBytes(owner) +
+                                   "\" is not an upload owner ([A-Za-z0-9_-], 1 to 64)");
   }
   PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library(ctx, "send to"));
   return std::unique_ptr<ContentSend>(
-      std::make_unique<Send>(*this, *lib, manifest, std::move(owner), ctx));
+      std::make_unique<Send>(*this, *lib, std::move(manifest), std::move(owner)));
 }
 
 Status FileTransport::discardTemp(std::string_view sha256, std::string_view temp_name,

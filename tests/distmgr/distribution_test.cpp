@@ -123,6 +123,9 @@ Concurrency observedConcurrency(const std::vector<store::TransferJob>& jobs) {
 
 TEST_F(DistributionTest, SmallFilesAreMadeDurableInBatchesNotOneByOne) {
   addDps(1);
+  // One stream, so the batches are the stream's own: with several, the last batch of every
+  // stream goes in one install call at the end of the job.
+  streams_per_job_ = 1;
   Files files;
   for (int i = 0; i < 300; ++i) files["d/f" + std::to_string(i)] = "body #" + std::to_string(i);
   auto m = addPackage("PS100001", files);

@@ -46,6 +46,9 @@ struct FaultCase {
   Op op;
   const char* path_piece;  // which calls (see FaultInjectingFileSystem)
   int after;               // calls let through first
+  // The package: false, four bodies sent on one stream and installed as one batch (one of them
+  // 3 MiB, checkpointed on its way); true, one small body, installed on its own.
+  bool single = false;
 };
 
 struct FaultParam {
@@ -66,11 +69,14 @@ TEST_P(DpFaultTest, FailsNamingTheFileAndTheCauseThenCompletes) {
   const FaultParam& p = GetParam();
   addDps(1);
   streams_per_job_ = 1;           // one stream: the bodies are installed as one batch
-  checkpoint_bytes_ = 256 << 10;  // the large body is checkpointed on its way
-  auto m = addPackage("PS100001", {{"big.bin", pattern(1 << 20, 'b')},
-                                   {"a.txt", "alpha"},
-                                   {"b.txt", "beta"},
-                                   {"dir/c.txt", "gamma"}});
+  checkpoint_bytes_ = 256 << 10;  // the large body is checkpointed on its way (by bytes:
+  checkpoint_interval_ = std::chrono::minutes(10);  // never by time, so the batch stays whole)
+  const Files files = p.where.single ? Files{{"only.txt", "the one body"}}
+                                     : Files{{"big.bin", pattern(3 << 20, 'b')},
+                                             {"a.txt", "alpha"},
+                                             {"b.txt", "beta"},
+                                             {"dir/c.txt", "gamma"}};
+  auto m = addPackage("PS100001", files);
   FaultInjectingFileSystem faulty;
   const int rule = faulty.inject(
       Fault::failing(p.where.op, p.where.path_piece, p.error, p.where.after, /*count=*/1));
@@ -104,23 +110,32 @@ TEST_P(DpFaultTest, FailsNamingTheFileAndTheCauseThenCompletes) {
 constexpr FaultCase kWriteSideCalls[] = {
     // An upload.
     {"PrefixFolder", Op::MakeDirectory, "/FileLib/", 0},
-    {"UploadCreate", Op::Create, ".partial", 0},
-    {"UploadWrite", Op::Write, ".partial", 0},
-    {"UploadWriteLater", Op::Write, ".partial", 2},
-    {"UploadCheckpoint", Op::Sync, ".partial", 0},
-    {"UploadClose", Op::Close, ".partial", 0},
+    {"UploadCreate", Op::Create, "/FileLib/", 0},
+    {"UploadWrite", Op::Write, "/FileLib/", 0},
+    {"UploadWriteLater", Op::Write, "/FileLib/", 2},
+    {"UploadCheckpoint", Op::Sync, "/FileLib/", 0},
+    {"UploadClose", Op::Close, "/FileLib/", 0},
     // A batch install: the flush of the bytes, the renames, the flush of the renames.
     {"InstallFlushBefore", Op::SyncVolume, "/dp01", 0},
     {"InstallRename", Op::Rename, "/FileLib/", 1},
     {"InstallFlushAfter", Op::SyncVolume, "/dp01", 1},
-    // The manifest commit: DataLib, then PkgLib.
+    // A body installed on its own: its fsync, its rename, its folder's and FileLib's fsync.
+    {"SingleSync", Op::Sync, "/FileLib/", 0, true},
+    {"SingleRename", Op::Rename, "/FileLib/", 0, true},
+    {"SingleFolderSync", Op::SyncDirectory, "/FileLib/", 0, true},
+    {"SingleFileLibSync", Op::SyncDirectory, "/FileLib", 1, true},
+    // The manifest commit: the flush of the bodies' renames, then DataLib, then PkgLib.
+    {"CommitFlush", Op::SyncVolume, "/dp01", 2},
     {"ManifestCreate", Op::Create, "/DataLib/", 0},
     {"ManifestWrite", Op::Write, "/DataLib/", 0},
     {"ManifestSync", Op::Sync, "/DataLib/", 0},
     {"ManifestRename", Op::Rename, "/DataLib/", 0},
     {"ManifestFolderSync", Op::SyncDirectory, "/DataLib", 0},
     {"PkgLibCreate", Op::Create, "/PkgLib/", 0},
+    {"PkgLibWrite", Op::Write, "/PkgLib/", 0},
+    {"PkgLibSync", Op::Sync, "/PkgLib/", 0},
     {"PkgLibRename", Op::Rename, "/PkgLib/", 0},
+    {"PkgLibFolderSync", Op::SyncDirectory, "/PkgLib", 0},
 };
 
 std::vector<FaultParam> allFaults() {

@@ -165,6 +165,7 @@ class SiteFixture : public ::testing::Test {
       options.wake_interval = wake_interval_;
       options.sync = false;
       options.checkpoint_bytes = checkpoint_bytes_;
+      options.checkpoint_interval = checkpoint_interval_;
       options.streams_per_job = streams_per_job_;
       options.transport_factory = std::move(pkgxfer_transports);
       auto c = pkgxfermgr::makePackageTransferManager(
@@ -261,6 +262,7 @@ class SiteFixture : public ::testing::Test {
   TempDir dir_;
   config::Config config_;
   std::uint64_t checkpoint_bytes_ = 8ull << 20;
+  std::chrono::milliseconds checkpoint_interval_{1000};
   std::size_t streams_per_job_ = 8;
   // Both components' full polls and wake-ups (a test may change them before startSite()).
   std::chrono::milliseconds poll_interval_{50};

@@ -62,21 +62,20 @@ struct TransportRecord {
 
 class RecordingUpload final : public transport::BodyUpload {
  public:
-  RecordingUpload(std::unique_ptr<transport::BodyUpload> inner, TransportRecord& record,
-                  std::stop_token stop)
-      : inner_(std::move(inner)), record_(record), stop_(std::move(stop)) {}
+  RecordingUpload(std::unique_ptr<transport::BodyUpload> inner, TransportRecord& record)
+      : inner_(std::move(inner)), record_(record) {}
   const std::string& tempName() const override { return inner_->tempName(); }
   std::uint64_t offset() const override { return inner_->offset(); }
-  Status write(const void* data, std::size_t size) override {
+  Status write(const void* data, std::size_t size, const CallContext& ctx) override {
     if (record_.hang_writes.load()) {
-      // A DP that stopped answering: only the call's stop token gets us out.
+      // A DP that stopped answering: only the call's stop token (or deadline) gets us out.
       std::mutex mu;
       std::condition_variable_any cv;
       ++record_.hanging;
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, stop_, [] { return false; });
+      cv.wait_until(lock, ctx.stop, ctx.deadline, [] { return false; });
       --record_.hanging;
-      return Status::Cancelled("write to the DP: stopped");
+      return ctx.check("write to the DP");
     }
     std::int64_t limit = record_.fail_write_after.load();
     if (limit >= 0 && record_.bytes_written.load() + size > static_cast<std::uint64_t>(limit)) {
@@ -92,13 +91,13 @@ class RecordingUpload final : public transport::BodyUpload {
     if (int us = record_.write_delay_us.load(); us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(us));
     }
-    PKGXFER_RETURN_IF_ERROR(inner_->write(data, size));
+    PKGXFER_RETURN_IF_ERROR(inner_->write(data, size, ctx));
     const std::uint64_t total = record_.bytes_written += size;
     if (record_.after_write) record_.after_write(total);
     return Status::Ok();
   }
-  Status checkpoint() override { return inner_->checkpoint(); }
-  Status seal() override { return inner_->seal(); }
+  Status checkpoint(const CallContext& ctx) override { return inner_->checkpoint(ctx); }
+  Status seal(const CallContext& ctx) override { return inner_->seal(ctx); }
   void abort() override { inner_->abort(); }
   std::size_t leftoversDiscarded() const override { return inner_->leftoversDiscarded(); }
   transport::BodyUpload& inner() { return *inner_; }
@@ -106,40 +105,38 @@ class RecordingUpload final : public transport::BodyUpload {
  private:
   std::unique_ptr<transport::BodyUpload> inner_;
   TransportRecord& record_;
-  std::stop_token stop_;
 };
 
 class RecordingSend final : public transport::ContentSend {
  public:
-  RecordingSend(std::unique_ptr<transport::ContentSend> inner, TransportRecord& record,
-                std::stop_token stop)
-      : inner_(std::move(inner)), record_(record), stop_(std::move(stop)) {}
-  Result<std::unique_ptr<transport::BodyUpload>> openBody(
-      const transport::BodySpec& spec) override {
+  RecordingSend(std::unique_ptr<transport::ContentSend> inner, TransportRecord& record)
+      : inner_(std::move(inner)), record_(record) {}
+  Result<std::unique_ptr<transport::BodyUpload>> openBody(const transport::BodySpec& spec,
+                                                          const CallContext& ctx) override {
     {
       std::lock_guard<std::mutex> lock(record_.mu);
       ++record_.bodies_opened[spec.sha256];
     }
-    PKGXFER_ASSIGN_OR_RETURN(auto up, inner_->openBody(spec));
+    PKGXFER_ASSIGN_OR_RETURN(auto up, inner_->openBody(spec, ctx));
     return std::unique_ptr<transport::BodyUpload>(
-        std::make_unique<RecordingUpload>(std::move(up), record_, stop_));
+        std::make_unique<RecordingUpload>(std::move(up), record_));
   }
-  Status install(std::span<transport::BodyUpload* const> sealed) override {
+  Status install(std::span<transport::BodyUpload* const> sealed, const CallContext& ctx) override {
     ++record_.installs;
     std::vector<transport::BodyUpload*> inner;
     for (transport::BodyUpload* b : sealed)
       inner.push_back(&static_cast<RecordingUpload*>(b)->inner());
-    return inner_->install(inner);
+    return inner_->install(inner, ctx);
   }
-  Status commit() override { return inner_->commit(); }
-  Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s) override {
-    return inner_->discardLeftovers(sha256s);
+  Status commit(const CallContext& ctx) override { return inner_->commit(ctx); }
+  Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s,
+                                       const CallContext& ctx) override {
+    return inner_->discardLeftovers(sha256s, ctx);
   }
 
  private:
   std::unique_ptr<transport::ContentSend> inner_;
   TransportRecord& record_;
-  std::stop_token stop_;
 };
 
 class RecordingTransport final : public transport::Transport {
@@ -158,12 +155,13 @@ class RecordingTransport final : public transport::Transport {
     }
     return inner_->inventory(sha256s, ctx);
   }
-  Result<std::unique_ptr<transport::ContentSend>> beginSend(const content::Manifest& manifest,
-                                                            std::string owner,
-                                                            const CallContext& ctx) override {
-    PKGXFER_ASSIGN_OR_RETURN(auto send, inner_->beginSend(manifest, std::move(owner), ctx));
+  Result<std::unique_ptr<transport::ContentSend>> beginSend(
+      std::shared_ptr<const content::Manifest> manifest, std::string owner,
+      const CallContext& ctx) override {
+    PKGXFER_ASSIGN_OR_RETURN(auto send,
+                             inner_->beginSend(std::move(manifest), std::move(owner), ctx));
     return std::unique_ptr<transport::ContentSend>(
-        std::make_unique<RecordingSend>(std::move(send), record_, ctx.stop));
+        std::make_unique<RecordingSend>(std::move(send), record_));
   }
   Status discardTemp(std::string_view sha256, std::string_view temp_name,
                      const CallContext& ctx) override {

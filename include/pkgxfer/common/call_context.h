@@ -37,6 +37,8 @@ struct CallContext {
   }
 
   bool stopRequested() const { return stop.stop_requested(); }
+  // Neither stopped nor past the deadline: the cheap test before building check()'s message.
+  bool live() const { return !stopRequested() && !expired(); }
   bool expired() const { return std::chrono::steady_clock::now() >= deadline; }
   // Time left until the deadline (zero once passed; a very large value without a deadline).
   std::chrono::steady_clock::duration remaining() const {
@@ -48,13 +50,15 @@ struct CallContext {
   // ("<what>: timed out"), for the point between two steps of a call.
   Status check(std::string_view what) const {
     if (stopRequested()) return Status::Cancelled(std::string(what) + ": stopped");
-    return checkDeadline(what);
-  }
-  // The deadline only: for a call that must still run after a stop was requested (a job that
-  // stops keeps what it sent by finishing a short local step).
-  Status checkDeadline(std::string_view what) const {
     if (expired()) return Status::Unavailable(std::string(what) + ": timed out");
     return Status::Ok();
+  }
+  // A context that cannot be stopped and ends `timeout` from now: for a short step a caller must
+  // still finish after a stop (a job keeping what it sent).
+  static CallContext finishing(std::chrono::steady_clock::duration timeout) {
+    CallContext c;
+    c.deadline = std::chrono::steady_clock::now() + timeout;
+    return c;
   }
 };
 

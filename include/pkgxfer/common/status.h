@@ -5,6 +5,7 @@
 // module edge and their error text is kept in the message.
 
 #include <cassert>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,6 +69,10 @@ class [[nodiscard]] Status {
 };
 
 std::string_view codeName(Status::Code code);
+
+// What an exception says, for a top-level catch that turns it into a log line or a Status:
+// e.what() for a std::exception, a fixed text for anything else.
+std::string exceptionText(const std::exception_ptr& error);
 
 // Result<T> holds a T or a non-OK Status, shaped like std::expected<T, Status>.
 template <typename T>

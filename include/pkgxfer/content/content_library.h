@@ -21,19 +21,22 @@
 //   has pinned.
 //
 // Temporary files. Every file is first written under ".<final name>[.<owner>].<16 hex>.partial"
-// in the folder of its final name (the owner, e.g. a package ID, only on bodies). Two kinds:
-// - A resumable upload (a transfer to a DP) keeps its temporary file when it is interrupted: its
-//   writer records the name and a durable offset and resumes there later. Only its owner deletes
-//   it (discardUploads(), discardUpload()), so a library that receives resumable uploads is
-//   opened with sweep_file_lib_on_open off.
-// - Everything else (imports, manifests, PkgLib entries) holds a lock on its temporary file for
-//   its whole life; open() and cleanTemporaryFiles() delete every temporary file no live writer
-//   holds, so leftovers of a crashed process go away without disturbing another process writing to
-//   the same library. Names ending in ".tmp" (left by earlier versions) are swept the same way.
+// in the folder of its final name. Two kinds:
+// - A resumable upload (a transfer to a DP) has an owner (e.g. a package ID) in its name and keeps
+//   its temporary file when it is interrupted: its writer records the name and a durable offset
+//   and resumes there later. Only its owner deletes it (discardUploads(), discardUpload()); no
+//   sweep ever does.
+// - Everything else (imports, manifests, PkgLib entries) has no owner and holds a lock on its
+//   temporary file for its whole life; open() and cleanTemporaryFiles() delete every such file no
+//   live writer holds, so leftovers of a crashed process go away without disturbing another
+//   process writing to the same library. Names ending in ".tmp" (left by earlier versions) are
+//   swept the same way.
 //
 // Pins. A body an upload is writing, or that a caller pinned (pin(): a job sending a content
 // version pins all its bodies until its manifest is committed), is never deleted by a concurrent
-// removal within the process, even while no manifest names it yet.
+// removal through the same ContentLibrary object (pins live in the object: everything that may
+// remove content from a library and everything that writes it go through one object per library
+// in a process, e.g. the transfer manager's transport of a DP).
 
 #include <compare>
 #include <cstddef>
@@ -234,10 +237,16 @@ class ContentLibrary {
     // Default 1 MiB.
     std::size_t copy_buffer_size = 1 << 20;
     // With `sync`: drop an upload's pages from the page cache once they are durable (at each
-    // checkpoint and at install). Sending a package then holds no more memory than its batches in
-    // flight, does not push the files a DP serves out of its cache, and the next batch reuses the
-    // pages this one freed (docs/performance.md).
-    bool drop_from_cache = true;
+    // checkpoint and at install). Sending a package to a DP then holds no more memory than its
+    // batches in flight, does not push the files the DP serves out of its cache, and the next
+    // batch reuses the pages this one freed (docs/performance.md). Off by default: the site's
+    // library keeps what it imported cached for the distributions that read it next.
+    bool drop_from_cache = false;
+    // With `sync`: start writing an upload's bytes back as they arrive (File::startWriteback), so
+    // the flush that makes them durable finds them on their way: a streaming writer's throughput
+    // instead of a write-then-flush stall. Off by default (the site's imports); a DP's library
+    // reached through a transport turns it on.
+    bool early_writeback = false;
     // Create the root (and its parents) if missing. Off for a DP's library reached through a
     // transport: a missing root is an offline DP (an unmounted share), never something to make.
     // NotFound then.
@@ -245,8 +254,8 @@ class ContentLibrary {
     // Delete stale temporary files when opening: those of DataLib and PkgLib, and with
     // sweep_file_lib_on_open those of FileLib too, which lists every prefix folder (up to 65,536:
     // ~0.5 s on a large library). The service sweeps the site library when it starts; short-lived
-    // tools such as the CLI skip it (a stale file costs only disk space until then). A library
-    // that receives resumable uploads (a DP's) must not sweep FileLib: see the header comment.
+    // tools such as the CLI skip it (a stale file costs only disk space until then); a DP's
+    // library, whose bodies come as resumable uploads the sweep would not touch, skips FileLib.
     bool sweep_on_open = true;
     bool sweep_file_lib_on_open = true;
   };
@@ -290,10 +299,11 @@ class ContentLibrary {
   // Internal if an upload is not sealed.
   Status install(std::span<Upload* const> uploads);
   // Deletes a resumable upload's temporary file by name (e.g. of a job that was superseded). OK if
-  // absent; InvalidArgument if `temp_name` is not a temporary name of that body.
+  // absent; InvalidArgument if `temp_name` is not a resumable upload's temporary name of that
+  // body.
   Status discardUpload(std::string_view sha256, std::string_view temp_name);
-  // Deletes every temporary file `owner` left for these bodies; returns how many. The caller makes
-  // sure no upload of that owner is in progress.
+  // Deletes every temporary file `owner` (not empty) left for these bodies; returns how many. The
+  // caller makes sure no upload of that owner is in progress.
   Result<std::size_t> discardUploads(const std::vector<std::string>& sha256s,
                                      std::string_view owner);
   // Keeps these bodies from being deleted by a removal in this process until the pins are
@@ -348,8 +358,9 @@ class ContentLibrary {
   // pinned ones. Returns how many were deleted. Careful: a body uploaded for a manifest not yet
   // committed is unreferenced too unless pinned.
   Result<std::size_t> removeUnreferencedBodies();
-  // Deletes the temporary files no live writer holds; returns how many. `file_lib` false: only
-  // those of DataLib and PkgLib (FileLib's include resumable uploads: see the header comment).
+  // Deletes the temporary files no live writer holds, except resumable uploads (see the header
+  // comment); returns how many. `file_lib` false: only those of DataLib and PkgLib, which spares
+  // the listing of every FileLib prefix folder.
   Result<std::size_t> cleanTemporaryFiles(bool file_lib = true);
 
  private:
@@ -381,6 +392,8 @@ class ContentLibrary {
   // Deletes `path` if it is a temporary file no live writer holds. True if deleted.
   bool removeIfStale(const fs::Path& path);
   Status installOne(Upload& upload);
+  // Drops a durable upload's pages from the page cache (drop_from_cache); advisory.
+  void dropPages(Upload& upload);
   // install()'s batch; the flush of the renames is left to the caller when `sync_renames` is off
   // (addContentFromSource flushes the renames of all its batches at once, before the manifest).
   Status installBatch(std::span<Upload* const> uploads, bool sync_renames);

@@ -34,7 +34,10 @@ struct Options {
   std::filesystem::path database;
   std::filesystem::path site_library;
   bool sync = true;  // fsync on the DPs (tests may turn it off)
+  // A body's resume point is saved, and a stream's sealed bodies installed, at least this often
+  // (JobSpec::checkpoint_bytes, JobSpec::checkpoint_interval).
   std::uint64_t checkpoint_bytes = 8ull << 20;
+  std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t streams_per_job = 8;  // JobSpec::streams
   // Threads shared by every running job for its streams beyond the first (which runs on the job's
   // own blocking-pool thread): the bound on the threads of all transfers is the blocking pool plus

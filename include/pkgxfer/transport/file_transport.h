@@ -6,8 +6,8 @@
 // content::ContentLibrary call on that folder — the library owns the layout, the temporary names,
 // the crash ordering and the pins — and this class adds what makes it a transport: the root is
 // never created (a missing root is an offline DP, Unavailable), a probe that the root is writable
-// and how much space is free, and the CallContext's deadline checked before each call (a local
-// call cannot be interrupted, so a stop request does not reach it: see transport.h).
+// and how much space is free, and the CallContext checked before each call (a local call cannot be
+// interrupted once it runs: see transport.h).
 
 #include <filesystem>
 #include <memory>
@@ -42,7 +42,7 @@ class FileTransport final : public Transport {
   Result<ProbeResult> probe(const CallContext& ctx) override;
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                     const CallContext& ctx) override;
-  Result<std::unique_ptr<ContentSend>> beginSend(const content::Manifest& manifest,
+  Result<std::unique_ptr<ContentSend>> beginSend(std::shared_ptr<const content::Manifest> manifest,
                                                  std::string owner,
                                                  const CallContext& ctx) override;
   Status discardTemp(std::string_view sha256, std::string_view temp_name,

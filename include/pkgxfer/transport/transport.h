@@ -7,12 +7,12 @@
 //
 // Every call blocks (file, SMB or network I/O): run them on the blocking pool, never on a strand.
 // Every call takes a CallContext: a stop requested on its token (the service stops, the job is
-// cancelled) ends a call that waits on the network at once, with Cancelled, and its deadline bounds
-// it (Unavailable, "timed out"); a transport also bounds each network operation with timeouts of
-// its own. A stop does not refuse a new call (a job that stops still finishes a short step to keep
-// what it sent); it ends the waits of a call in progress. A local file system call cannot be
-// interrupted: the file transport honours the deadline, checked before each call. Calls made
-// through a ContentSend or a BodyUpload use the context the send was begun with.
+// cancelled, the DP's schedule window closed) ends the call with Cancelled — at once if it waits on
+// the network — and its deadline bounds it (Unavailable, "timed out"); a transport also bounds each
+// network operation with timeouts of its own. A local file system call cannot be interrupted: the
+// file transport checks the context before each call. A caller that must still finish a short
+// step after a stop (a job keeping what it sent: a checkpoint, installing what it verified) passes
+// a context without the stop token and with a short deadline for that step.
 //
 // Errors carry the real cause with the DP's path or URL, e.g.
 //   "create /srv/dp01/FileLib/3a4f/.3a4f...partial: No space left on device (ENOSPC)".
@@ -82,14 +82,14 @@ class BodyUpload {
   virtual std::uint64_t offset() const = 0;
   // Appends `size` bytes at offset(). InvalidArgument past the body's size; IoError/Unavailable
   // with the cause (e.g. disk full, connection reset) otherwise.
-  virtual Status write(const void* data, std::size_t size) = 0;
+  virtual Status write(const void* data, std::size_t size, const CallContext& ctx) = 0;
   // Makes every byte written so far durable on the DP. After it returns OK, offset() may be
   // recorded as a resume point.
-  virtual Status checkpoint() = 0;
+  virtual Status checkpoint(const CallContext& ctx) = 0;
   // Every byte is written: the DP checks size and SHA-256. Corruption on a mismatch (the DP
   // discards the temporary file); IoError/Unavailable otherwise. The body is not in place yet:
   // ContentSend::install() puts it there.
-  virtual Status seal() = 0;
+  virtual Status seal(const CallContext& ctx) = 0;
   // Deletes the temporary file. Idempotent; best effort.
   virtual void abort() = 0;
   // How many leftover temporary files opening this upload deleted (BodySpec::discard_leftovers).
@@ -103,18 +103,20 @@ class ContentSend {
   virtual ~ContentSend() = default;
 
   // Starts (or resumes, see BodySpec) an upload of one of the content's bodies.
-  virtual Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec) = 0;
+  virtual Result<std::unique_ptr<BodyUpload>> openBody(const BodySpec& spec,
+                                                       const CallContext& ctx) = 0;
   // Puts sealed uploads in place, durably, in one call (a file DP: one volume flush before the
-  // renames and one after). On failure, the uploads not installed keep their temporary files:
-  // abort them or install them again.
-  virtual Status install(std::span<BodyUpload* const> sealed) = 0;
+  // renames and one after, or for a single body an fsync of it and of its folder). On failure,
+  // the uploads not installed keep their temporary files: abort them or install them again.
+  virtual Status install(std::span<BodyUpload* const> sealed, const CallContext& ctx) = 0;
   // Commits the manifest (DataLib and PkgLib). NotFound listing missing bodies; AlreadyExists if
   // a different manifest is stored under that package and version.
-  virtual Status commit() = 0;
+  virtual Status commit(const CallContext& ctx) = 0;
   // Deletes the temporary files this send's owner left for these bodies (uploads whose resume
   // point was never recorded because the process died first); how many. The caller makes sure no
   // upload of the owner is in progress.
-  virtual Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s) = 0;
+  virtual Result<std::size_t> discardLeftovers(const std::vector<std::string>& sha256s,
+                                               const CallContext& ctx) = 0;
 };
 
 // A DP's content library. Thread-safe: calls may come from several pool threads at once (several
@@ -134,12 +136,11 @@ class Transport {
   virtual Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                             const CallContext& ctx) = 0;
   // Starts sending `manifest` (its bodies are pinned until the send ends). `owner`
-  // ([A-Za-z0-9_-]{0,64}; the transfer manager uses the package ID) names its temporary files, so
-  // leftovers of one owner are swept without touching another's uploads of the same body. The
-  // context serves every call made through the send and its uploads.
-  virtual Result<std::unique_ptr<ContentSend>> beginSend(const content::Manifest& manifest,
-                                                         std::string owner,
-                                                         const CallContext& ctx) = 0;
+  // ([A-Za-z0-9_-]{1,64}; the transfer manager uses the package ID) names its temporary files, so
+  // leftovers of one owner are swept without touching another's uploads of the same body.
+  virtual Result<std::unique_ptr<ContentSend>> beginSend(
+      std::shared_ptr<const content::Manifest> manifest, std::string owner,
+      const CallContext& ctx) = 0;
   // Deletes a temporary file left by an upload (e.g. of a job that was superseded). OK if absent.
   virtual Status discardTemp(std::string_view sha256, std::string_view temp_name,
                              const CallContext& ctx) = 0;
