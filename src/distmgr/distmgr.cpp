@@ -415,8 +415,8 @@ class DistributionManager final : public host::Component {
                   formatBytes(r.missing_bytes), r.present_files, formatBytes(r.present_bytes));
     }
     if (p.action == JobAction::Add && r.has_content) {
-      logIfError(states_->progress(p.package_id, p.dp, r.full), "save progress");
-      logIfError(states_->installed(p.package_id, p.dp), "record the state");
+      // The log line first: whoever sees the pair installed (a test, an administrator tailing the
+      // log) finds the reason already written.
       if (r.identical_manifest) {
         PX_LOG_INFO(ctx_.logger,
                     "DP {} already holds package {} v{}; nothing to send; installed (its manifest "
@@ -427,6 +427,8 @@ class DistributionManager final : public host::Component {
         PX_LOG_INFO(ctx_.logger, "DP {} already holds package {} v{}; nothing to send; installed",
                     p.dp, p.package_id, p.version);
       }
+      logIfError(states_->progress(p.package_id, p.dp, r.full), "save progress");
+      logIfError(states_->installed(p.package_id, p.dp), "record the state");
       return;
     }
     createJob(p);

@@ -46,16 +46,17 @@ Result<RetryDecision> recordFailure(store::DistributionRepository& repo,
   PKGXFER_ASSIGN_OR_RETURN(int failures, repo.incrementAttempts(package_id, dp));
   RetryDecision d = decideRetry(failures, error, cfg, now);
   const std::string cause = error.toString();
+  // The log line before the state: whoever sees the pair retrying or failed finds why, written.
   if (d.retry) {
-    PKGXFER_RETURN_IF_ERROR(repo.scheduleRetry(package_id, dp, cause, d.next_attempt));
     PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}, Restart time = {}", what, cause,
                  failures, cfg.retry_count, localTime(d.next_attempt));
+    PKGXFER_RETURN_IF_ERROR(repo.scheduleRetry(package_id, dp, cause, d.next_attempt));
   } else {
-    PKGXFER_RETURN_IF_ERROR(repo.setState(package_id, dp, store::DistributionState::Failed, cause));
     PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}; {}", what, cause, failures,
                  cfg.retry_count,
                  failures > cfg.retry_count ? "retries exhausted, giving up"
                                             : "permanent error, not retrying");
+    PKGXFER_RETURN_IF_ERROR(repo.setState(package_id, dp, store::DistributionState::Failed, cause));
   }
   return d;
 }

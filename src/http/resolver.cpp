@@ -71,8 +71,8 @@ void Resolver::run() {
     std::vector<tcp::endpoint> endpoints;
     // Top-level catch: a lookup that throws (it reports by error code) fails, the thread goes on.
     try {
-      auto results = resolver.resolve(lookup->host_, lookup->port_,
-                                      tcp::resolver::numeric_service, ec);
+      auto results =
+          resolver.resolve(lookup->host_, lookup->port_, tcp::resolver::numeric_service, ec);
       if (!ec) {
         for (const auto& r : results) endpoints.push_back(r.endpoint());
       }

@@ -56,7 +56,7 @@ class Resolver {
   std::condition_variable cv_;
   std::vector<std::shared_ptr<Lookup>> queue_;  // guarded by mu_; FIFO from the front
   int threads_ = 0;                             // guarded by mu_
-  int idle_ = 0;  // threads waiting for a lookup; guarded by mu_
+  int idle_ = 0;                                // threads waiting for a lookup; guarded by mu_
 };
 
 }  // namespace pkgxfer::http::detail

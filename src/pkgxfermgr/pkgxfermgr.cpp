@@ -442,19 +442,20 @@ class PackageTransferManager final : public host::Component {
             logIfError(states_->progress(job.package_id, job.dp, out.progress), id,
                        "save progress");
           }
-          logIfError(states_->installed(job.package_id, job.dp), id, "record the state");
+          // The log line before the state: whoever sees the pair installed finds it written.
           PX_LOG_INFO(ctx_.logger,
                       "Finished: content {} is installed on {} ({} file(s), {}; {} sent by this "
                       "run); {}",
                       content::contentId(job.package_id, job.version), job.dp,
                       out.progress.files_total, formatBytes(out.progress.bytes_total),
                       formatBytes(out.bytes_sent), tag);
+          logIfError(states_->installed(job.package_id, job.dp), id, "record the state");
           break;
         case JobOutcome::Kind::Removed:
           logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
-          logIfError(states_->removed(job.package_id, job.dp), id, "record the state");
           PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id,
                       job.dp, tag);
+          logIfError(states_->removed(job.package_id, job.dp), id, "record the state");
           break;
         case JobOutcome::Kind::Paused: {
           // Runnable again once the window opens: poll() keeps it waiting until then.
