@@ -85,7 +85,17 @@ class DistributionManager final : public host::Component {
                 "request(s) left taken by a previous run queued again",
                 ctx_.config.distribution_points.size(), d.retry_count,
                 formatDuration(d.retry_delay), released);
-    asio::post(ctx_.strand, [this] { poll(); });
+    asio::post(ctx_.strand, [this] {
+      auto moved = reconcile();
+      if (!moved.ok()) {
+        PX_LOG_ERROR(ctx_.logger, "Cannot reconcile the distributions left by the previous run: {}",
+                     moved.status().toString());
+      } else if (*moved > 0) {
+        PX_LOG_INFO(ctx_.logger, "{} distribution(s) left unfinished by the previous run moved on",
+                    *moved);
+      }
+      poll();
+    });
     return Status::Ok();
   }
 
@@ -207,8 +217,16 @@ class DistributionManager final : public host::Component {
           }
         }
         const JobAction action = redistribute ? JobAction::Redistribute : JobAction::Add;
-        if (auto s = states_->request(r.package_id, r.dp, action, latest); !s.ok()) {
-          return reject(r, s.status().message());
+        {
+          // The pair in checking and the request done together. A crash before the check's
+          // verdict leaves the pair checking with no check running: start() runs it again.
+          auto tx = beginTransaction();
+          if (auto s = states_->request(r.package_id, r.dp, action, latest); !s.ok()) {
+            if (tx) tx->rollback();
+            return reject(r, s.status().message());
+          }
+          logIfError(requests_->complete(r.id), "complete a request");
+          commit(tx);
         }
         Pending p{r.package_id,
                   r.dp,
@@ -217,16 +235,20 @@ class DistributionManager final : public host::Component {
                   package->priority,
                   0,
                   ++generation_[pairKey(r.package_id, r.dp)]};
-        logIfError(requests_->complete(r.id), "complete a request");
         runChecks(std::move(p), *dp);
         return;
       }
       case RequestKind::Validate: {
+        auto tx = beginTransaction();
         auto version = states_->request(r.package_id, r.dp, JobAction::Validate, latest);
-        if (!version.ok()) return reject(r, version.status().message());
+        if (!version.ok()) {
+          if (tx) tx->rollback();
+          return reject(r, version.status().message());
+        }
         ++generation_[pairKey(r.package_id, r.dp)];
         createJob({r.package_id, r.dp, *version, JobAction::Validate, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
+        commit(tx);
         return;
       }
       case RequestKind::Remove: {
@@ -234,19 +256,76 @@ class DistributionManager final : public host::Component {
           cancelJob(job, "the package is being removed from the DP (request " +
                              std::to_string(r.id) + ")");
         }
+        auto tx = beginTransaction();
         auto version = states_->request(r.package_id, r.dp, JobAction::Remove, latest);
-        if (!version.ok()) return reject(r, version.status().message());
+        if (!version.ok()) {
+          if (tx) tx->rollback();
+          return reject(r, version.status().message());
+        }
         ++generation_[pairKey(r.package_id, r.dp)];
         createJob({r.package_id, r.dp, *version, JobAction::Remove, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
+        commit(tx);
         return;
       }
     }
   }
 
   void handleRetry(const store::DistributionRow& row) {
+    if (checking_.count(pairKey(row.package_id, row.dp))) return;
+    PX_LOG_INFO(ctx_.logger, "Retrying {} of package {} v{} to {} (attempt {} failed: {})",
+                store::toString(row.action), row.package_id, row.version, row.dp, row.attempts,
+                row.last_error);
+    restart(row);
+  }
+
+  // A pair a previous run left in a state that only a live check or job explains (checking,
+  // waiting, transferring, verifying, removing) moves on: a job that finished has its result
+  // recorded, anything else starts again where it stood (its resume points kept). Without this
+  // a kill -9 during a preliminary check, or between a job's end and its pair's update, would
+  // leave the pair in that state forever. Runs at start(), before the first poll: no check of
+  // this run is in flight yet. Returns how many pairs moved on.
+  Result<int> reconcile() {
+    store::TransferJobFilter unfinished;
+    unfinished.states = {JobState::Queued, JobState::Running, JobState::Paused};
+    PKGXFER_ASSIGN_OR_RETURN(auto live_jobs, jobs_->list(unfinished));
+    std::set<std::string> live;
+    for (const auto& job : live_jobs) live.insert(pairKey(job.package_id, job.dp));
+    PKGXFER_ASSIGN_OR_RETURN(auto rows, states_->repository().list());
+    int moved = 0;
+    for (const auto& row : rows) {
+      if (!distribution::needsLiveWork(row.state)) continue;
+      if (live.contains(pairKey(row.package_id, row.dp))) continue;
+      ++moved;
+      auto last = lastJob(row.package_id, row.dp);
+      const bool done = last && last->state == JobState::Done && last->version == row.version &&
+                        last->action == row.action;
+      if (done) {
+        const bool removed = row.action == JobAction::Remove;
+        PX_LOG_INFO(ctx_.logger,
+                    "Transfer job {} ({} package {} v{} to {}) finished, but the service stopped "
+                    "before its result was recorded; the distribution is {}",
+                    last->id, store::toString(row.action), row.package_id, row.version, row.dp,
+                    removed ? "removed" : "installed");
+        logIfError(removed ? states_->removed(row.package_id, row.dp)
+                           : states_->installed(row.package_id, row.dp),
+                   "record the state");
+        continue;
+      }
+      PX_LOG_INFO(ctx_.logger,
+                  "{} of package {} v{} to {} was left {} by the previous run with nothing "
+                  "working on it; starting it again",
+                  store::toString(row.action), row.package_id, row.version, row.dp,
+                  store::toString(row.state));
+      restart(row);
+    }
+    return moved;
+  }
+
+  // Runs the pair's distribution (row.action of row.version) again: a new check, or for a
+  // validate or a remove a new job. A failed job of that version hands its resume points over.
+  void restart(const store::DistributionRow& row) {
     const std::string key = pairKey(row.package_id, row.dp);
-    if (checking_.count(key)) return;
     const config::DistributionPointConfig* dp = ctx_.config.findDp(row.dp);
     auto last = lastJob(row.package_id, row.dp);
     // The pair's own record of what was asked: when a preliminary check failed, no job exists
@@ -254,9 +333,6 @@ class DistributionManager final : public host::Component {
     const JobAction action = row.action;
     auto package = packages_->get(row.package_id);
     store::Priority priority = package.ok() ? package->priority : store::Priority::Medium;
-    PX_LOG_INFO(ctx_.logger, "Retrying {} of package {} v{} to {} (attempt {} failed: {})",
-                store::toString(action), row.package_id, row.version, row.dp, row.attempts,
-                row.last_error);
     if (dp == nullptr) {
       logIfError(states_->failed(row.package_id, row.dp,
                                  "DP " + row.dp + " is no longer in the configuration"),
@@ -427,16 +503,35 @@ class DistributionManager final : public host::Component {
         PX_LOG_INFO(ctx_.logger, "DP {} already holds package {} v{}; nothing to send; installed",
                     p.dp, p.package_id, p.version);
       }
+      auto tx = beginTransaction();
       logIfError(states_->progress(p.package_id, p.dp, r.full), "save progress");
       logIfError(states_->installed(p.package_id, p.dp), "record the state");
+      commit(tx);
       return;
     }
     createJob(p);
   }
 
+  // Begins a write transaction for changes that belong together; nullopt (logged) when the
+  // database stayed busy: the writes then still happen one by one.
+  std::optional<store::Transaction> beginTransaction() {
+    auto tx = store::Transaction::begin(*db_);
+    if (!tx.ok()) {
+      logIfError(tx.status(), "begin a transaction");
+      return std::nullopt;
+    }
+    return std::move(*tx);
+  }
+  void commit(std::optional<store::Transaction>& tx) {
+    if (tx) logIfError(tx->commit(), "commit a transaction");
+  }
+
   void createJob(const Pending& p) {
-    // The state first: once the job exists pkgxfermgr may record on the pair why it waits (a
-    // closed schedule window), which a later write here would wipe.
+    // The pair's state and its job in one transaction: a crash between them would leave the pair
+    // waiting for a job that does not exist. The state first: once the job exists pkgxfermgr may
+    // record on the pair why it waits (a closed schedule window), which a later write here would
+    // wipe.
+    auto tx = beginTransaction();
     logIfError(states_->queued(p.package_id, p.dp, p.action), "record the state");
     // A retry takes over the failed job's resume points in the same transaction.
     auto id =
@@ -445,8 +540,10 @@ class DistributionManager final : public host::Component {
       PX_LOG_ERROR(ctx_.logger, "Cannot create the transfer job for package {} v{} to {}: {}",
                    p.package_id, p.version, p.dp, id.status().toString());
       logIfError(states_->failed(p.package_id, p.dp, id.status().toString()), "record the state");
+      commit(tx);
       return;
     }
+    commit(tx);
     PX_LOG_INFO(ctx_.logger,
                 "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,
                 store::toString(p.action), p.package_id, p.version, p.dp,

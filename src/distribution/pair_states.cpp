@@ -18,6 +18,26 @@ DistributionState queuedState(JobAction action) {
   return DistributionState::Waiting;
 }
 
+bool needsLiveWork(DistributionState state) {
+  switch (state) {
+    case DistributionState::Checking:
+    case DistributionState::Waiting:
+    case DistributionState::Transferring:
+    case DistributionState::Verifying:
+    case DistributionState::Removing:
+      return true;
+    case DistributionState::WaitingSource:  // pull DPs: the pull DP cycles own these
+    case DistributionState::Notified:
+    case DistributionState::Pulling:
+    case DistributionState::Installed:
+    case DistributionState::Retrying:  // listDueRetries() picks it up
+    case DistributionState::Failed:
+    case DistributionState::Removed:
+      break;
+  }
+  return false;
+}
+
 DistributionState runningState(JobAction action) {
   // A validate or a remove shows the same state waiting and running; a transfer says when it
   // begins.
@@ -102,6 +122,11 @@ Status PairStates::failed(std::string_view package_id, std::string_view dp, std:
 Result<RetryDecision> PairStates::attemptFailed(std::string_view package_id, std::string_view dp,
                                                 const Status& error, std::string_view what) {
   return recordFailure(repo_, package_id, dp, error, cfg_, clock_.systemNow(), log_, what);
+}
+
+Result<bool> PairStates::ownedBy(const store::TransferJob& job) {
+  PKGXFER_ASSIGN_OR_RETURN(store::DistributionRow row, repo_.get(job.package_id, job.dp));
+  return row.version == job.version && row.action == job.action;
 }
 
 }  // namespace pkgxfer::distribution

@@ -174,11 +174,20 @@ class Sender {
                 tag_, manifest.files.size(), formatBytes(manifest.total_bytes), to_send.size(),
                 formatBytes(send_bytes), present_files, formatBytes(present_bytes),
                 all ? " (redistribute: every file is sent)" : "");
-    events_.progress(progress_);
-    last_report_ = clock_.steadyNow();
-
     std::map<std::string, store::PartialBody> partials;
     for (const auto& p : spec_.partials) partials[p.sha256] = p;
+    // A resumed job shows the bytes its resume points keep from its first report: an administrator
+    // reading bytes_done 0 after a restart would take it for a transfer that started over. Each
+    // stream corrects the count by what the DP really holds when it opens the body (addBytes in
+    // sendBody).
+    std::uint64_t resumed_bytes = 0;
+    for (const std::string& sha : to_send) {
+      auto it = partials.find(sha);
+      if (it != partials.end()) resumed_bytes += std::min(it->second.offset, uses[sha].size);
+    }
+    progress_.bytes_done += resumed_bytes;
+    events_.progress(progress_);
+    last_report_ = clock_.steadyNow();
 
     const auto started = clock_.steadyNow();
     // Bodies go out on up to spec_.streams streams at once (this thread and helpers from the
@@ -337,7 +346,13 @@ class Sender {
       PX_LOG_DEBUG(log_, "Sending file {} ({}, {}); {}", use.first_path, sha, formatBytes(use.size),
                    tag_);
     }
-    addBytes(offset, 0);
+    // The first report counted the resume point's offset; the DP's durable offset may differ.
+    const std::uint64_t assumed = partial != nullptr ? std::min(partial->offset, use.size) : 0;
+    if (offset >= assumed) {
+      addBytes(offset - assumed, 0);
+    } else {
+      subtractBytes(assumed - offset);
+    }
     char* const buffer = stream.buffer.get();
     bool checkpointed = partial != nullptr;  // a resume point of this body is in the database
     // Leaving early (an error, a stop, a closing window) keeps the temporary file only if a resume
@@ -445,6 +460,10 @@ class Sender {
     std::lock_guard<std::mutex> lock(mu_);
     progress_.bytes_done += done;
     bytes_sent_ += sent;
+  }
+  void subtractBytes(std::uint64_t done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_.bytes_done -= std::min(done, progress_.bytes_done);
   }
   void forget(const std::string& sha) {
     std::lock_guard<std::mutex> lock(mu_);

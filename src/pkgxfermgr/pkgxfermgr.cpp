@@ -384,22 +384,149 @@ class PackageTransferManager final : public host::Component {
                });
   }
 
+  // Begins the transaction that records a job's result: the job's state and its pair's are
+  // written together, or not at all (a crash between them would leave the job done and its pair
+  // transferring). Without one (the database busy past its timeout), the writes still happen one
+  // by one.
+  std::optional<store::Transaction> beginResult(std::int64_t id) {
+    auto tx = store::Transaction::begin(*db_);
+    if (!tx.ok()) {
+      logIfError(tx.status(), id, "begin recording the result");
+      return std::nullopt;
+    }
+    return std::move(*tx);
+  }
+  void commitResult(std::optional<store::Transaction>& tx, std::int64_t id) {
+    if (tx) logIfError(tx->commit(), id, "record the result");
+  }
+
+  // Moves a job that ran to `state` (its final one, or queued/paused to resume). False if it is
+  // no longer running (the Distribution Manager superseded or cancelled it as it ended): its
+  // result is then nobody's. (A database error is logged and also gives false.)
+  bool finishJob(const store::TransferJob& job, JobState state, std::string_view error = {}) {
+    if (Status s = jobs_->setState(job.id, state, error); !s.ok()) {
+      if (s.code() == Status::Code::InvalidArgument) {
+        PX_LOG_INFO(ctx_.logger, "Job ended after it was superseded or cancelled ({}); {}",
+                    s.message(), jobTag(job));
+      } else {
+        logIfError(s, job.id, "record the result");
+      }
+      return false;
+    }
+    return true;
+  }
+
+  // Whether the job's result may be written to its pair (PairStates::ownedBy); logs why not.
+  bool ownsPair(const store::TransferJob& job) {
+    auto owned = states_->ownedBy(job);
+    if (!owned.ok()) {
+      logIfError(owned.status(), job.id, "read the distribution");
+      return false;
+    }
+    if (!*owned) {
+      PX_LOG_INFO(ctx_.logger,
+                  "A later request owns the distribution of package {} to {}; its state is left "
+                  "as that request set it; {}",
+                  job.package_id, job.dp, jobTag(job));
+    }
+    return *owned;
+  }
+
   // `transport` (null if there is none): where the job's temporary files are, deleted when the
   // pair fails for good (a retry takes them over instead, see distmgr).
   void failJob(const store::TransferJob& job, const Status& error,
                const std::shared_ptr<transport::Transport>& transport) {
     // One transaction: nobody (status, a test) sees the pair failed for good while its resume
-    // points are still recorded. Without it, the writes still happen one by one.
-    auto tx = store::Transaction::begin(*db_);
-    if (!tx.ok()) logIfError(tx.status(), job.id, "begin recording the failure");
-    logIfError(jobs_->setState(job.id, JobState::Failed, error.toString()), job.id, "mark failed");
+    // points are still recorded, and a crash cannot leave the job failed with its pair running.
+    auto tx = beginResult(job.id);
+    if (!finishJob(job, JobState::Failed, error.toString())) {
+      commitResult(tx, job.id);
+      if (transport) discardPartials(job, transport);
+      return;
+    }
+    if (!ownsPair(job)) {
+      // Nobody retries this job: a later request owns the pair.
+      commitResult(tx, job.id);
+      if (transport) discardPartials(job, transport);
+      return;
+    }
     auto d = states_->attemptFailed(job.package_id, job.dp, error, "Sending " + jobTag(job));
     if (!d.ok()) {
       logIfError(d.status(), job.id, "record the failure");
     } else if (!d->retry && transport) {
       discardPartials(job, transport);
     }
-    if (tx.ok()) logIfError(tx->commit(), job.id, "record the failure");
+    commitResult(tx, job.id);
+  }
+
+  // Records what a job that ended on its own did. Each case writes the job and its pair in one
+  // transaction, and the pair only if the job still owns it.
+  void recordOutcome(const store::TransferJob& job, const JobOutcome& out,
+                     const std::shared_ptr<transport::Transport>& transport) {
+    const std::int64_t id = job.id;
+    const std::string tag = jobTag(job);
+    auto tx = beginResult(id);
+    switch (out.kind) {
+      case JobOutcome::Kind::Installed: {
+        logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
+        logIfError(jobs_->clearPartials(id), id, "forget resume points");
+        if (!finishJob(job, JobState::Done)) break;
+        const bool owned = ownsPair(job);
+        if (owned && job.action != JobAction::Validate) {
+          logIfError(states_->progress(job.package_id, job.dp, out.progress), id, "save progress");
+        }
+        // The log line before the state: whoever sees the pair installed finds it written.
+        PX_LOG_INFO(ctx_.logger,
+                    "Finished: content {} is installed on {} ({} file(s), {}; {} sent by this "
+                    "run); {}",
+                    content::contentId(job.package_id, job.version), job.dp,
+                    out.progress.files_total, formatBytes(out.progress.bytes_total),
+                    formatBytes(out.bytes_sent), tag);
+        if (owned) logIfError(states_->installed(job.package_id, job.dp), id, "record the state");
+        break;
+      }
+      case JobOutcome::Kind::Removed: {
+        if (!finishJob(job, JobState::Done)) break;
+        PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id, job.dp,
+                    tag);
+        if (ownsPair(job)) {
+          logIfError(states_->removed(job.package_id, job.dp), id, "record the state");
+        }
+        break;
+      }
+      case JobOutcome::Kind::Paused: {
+        // Runnable again once the window opens: poll() keeps it waiting until then.
+        if (!finishJob(job, JobState::Paused)) {
+          commitResult(tx, id);
+          discardPartials(job, transport);
+          return;
+        }
+        logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
+        if (!ownsPair(job)) break;
+        logIfError(states_->progress(job.package_id, job.dp, out.progress), id, "save progress");
+        commitResult(tx, id);
+        const DpPolicy* policy = policyFor(job.dp);
+        if (policy != nullptr && policy->schedule) {
+          announced_.erase(id);
+          announceWaiting(
+              job, *policy->schedule, out.next_opening,
+              fmt::format(" (sending paused at a block boundary; {} of {} on the "
+                          "DP are kept and sending resumes from there; {} sent by "
+                          "this run)",
+                          formatBytes(out.progress.bytes_done),
+                          formatBytes(out.progress.bytes_total), formatBytes(out.bytes_sent)));
+        }
+        return;
+      }
+      case JobOutcome::Kind::ValidationFailed:
+        if (!finishJob(job, JobState::Failed, out.detail)) break;
+        if (ownsPair(job)) {
+          logIfError(states_->validationFailed(job.package_id, job.dp, out.detail), id,
+                     "record the state");
+        }
+        break;
+    }
+    commitResult(tx, id);
   }
 
   void onJobDone(std::int64_t id, const Result<JobOutcome>& result) {
@@ -410,13 +537,12 @@ class PackageTransferManager final : public host::Component {
     const std::shared_ptr<transport::Transport> transport = it->second.transport;
     running_.erase(it);
     const std::string tag = jobTag(job);
-    const bool mine = stillRunning(id);
 
     if (!result.ok() && result.status().code() == Status::Code::Cancelled) {
-      if ((cancel == CancelMode::Stop || cancel == CancelMode::Pause) && mine) {
+      if ((cancel == CancelMode::Stop || cancel == CancelMode::Pause) &&
+          finishJob(job, JobState::Queued)) {
         // What was sent is kept; a closed window keeps it waiting (the poll's filter) until
         // it opens.
-        logIfError(jobs_->setState(id, JobState::Queued), id, "queue again");
         PX_LOG_INFO(ctx_.logger, "Sending paused ({}); it resumes {}; {}",
                     cancel == CancelMode::Stop ? "service stopping" : "the window closed",
                     cancel == CancelMode::Stop ? "at the next start" : "when the window opens",
@@ -425,62 +551,10 @@ class PackageTransferManager final : public host::Component {
         discardPartials(job, transport);
         PX_LOG_INFO(ctx_.logger, "Sending stopped: {}; {}", result.status().message(), tag);
       }
-    } else if (!mine) {
-      // Superseded or cancelled as it ended on its own: nobody will resume what it left.
-      discardPartials(job, transport);
-      PX_LOG_INFO(ctx_.logger, "Job ended after it was superseded or cancelled; {}", tag);
     } else if (!result.ok()) {
       failJob(job, result.status(), transport);
     } else {
-      const JobOutcome& out = *result;
-      switch (out.kind) {
-        case JobOutcome::Kind::Installed:
-          logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
-          logIfError(jobs_->clearPartials(id), id, "forget resume points");
-          logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
-          if (job.action != JobAction::Validate) {
-            logIfError(states_->progress(job.package_id, job.dp, out.progress), id,
-                       "save progress");
-          }
-          // The log line before the state: whoever sees the pair installed finds it written.
-          PX_LOG_INFO(ctx_.logger,
-                      "Finished: content {} is installed on {} ({} file(s), {}; {} sent by this "
-                      "run); {}",
-                      content::contentId(job.package_id, job.version), job.dp,
-                      out.progress.files_total, formatBytes(out.progress.bytes_total),
-                      formatBytes(out.bytes_sent), tag);
-          logIfError(states_->installed(job.package_id, job.dp), id, "record the state");
-          break;
-        case JobOutcome::Kind::Removed:
-          logIfError(jobs_->setState(id, JobState::Done), id, "mark done");
-          PX_LOG_INFO(ctx_.logger, "Finished: package {} removed from {}; {}", job.package_id,
-                      job.dp, tag);
-          logIfError(states_->removed(job.package_id, job.dp), id, "record the state");
-          break;
-        case JobOutcome::Kind::Paused: {
-          // Runnable again once the window opens: poll() keeps it waiting until then.
-          logIfError(jobs_->setState(id, JobState::Paused), id, "mark paused");
-          logIfError(jobs_->setProgress(id, out.progress), id, "save progress");
-          logIfError(states_->progress(job.package_id, job.dp, out.progress), id, "save progress");
-          const DpPolicy* policy = policyFor(job.dp);
-          if (policy != nullptr && policy->schedule) {
-            announced_.erase(id);
-            announceWaiting(
-                job, *policy->schedule, out.next_opening,
-                fmt::format(" (sending paused at a block boundary; {} of {} on the "
-                            "DP are kept and sending resumes from there; {} sent by "
-                            "this run)",
-                            formatBytes(out.progress.bytes_done),
-                            formatBytes(out.progress.bytes_total), formatBytes(out.bytes_sent)));
-          }
-          break;
-        }
-        case JobOutcome::Kind::ValidationFailed:
-          logIfError(jobs_->setState(id, JobState::Failed, out.detail), id, "mark failed");
-          logIfError(states_->validationFailed(job.package_id, job.dp, out.detail), id,
-                     "record the state");
-          break;
-      }
+      recordOutcome(job, *result, transport);
     }
     if (stopping_) {
       if (running_.empty() && stop_done_) {

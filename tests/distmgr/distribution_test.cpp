@@ -584,7 +584,19 @@ TEST_F(DistributionTest, GracefulStopKeepsWhatWasSentAndResumes) {
   record.write_delay_us = 0;
   const std::uint64_t before = record.bytes_written.load();
   EXPECT_EQ(before, kept);  // the stop flushed everything it had written
+  // Progress never goes backwards: from its first report, the resumed job shows the bytes kept
+  // (held at its first write, before any byte of this run was counted).
+  // (A marker value first, so the wait below sees the new run's report, not the old one.)
+  store::Progress marker = dist("PS100001", "dp01").progress;
+  marker.bytes_done = 1;
+  ASSERT_TRUE(store::DistributionRepository(db()).setProgress("PS100001", "dp01", marker).ok());
+  record.hang_writes = true;
   startSite(recordingFactory(record));
+  ASSERT_TRUE(waitFor([&] { return record.hanging.load() == 1; }));
+  EXPECT_TRUE(waitFor([&] { return dist("PS100001", "dp01").progress.bytes_done == kept; }))
+      << dist("PS100001", "dp01").progress.bytes_done << " shown, " << kept << " kept";
+  EXPECT_EQ(dist("PS100001", "dp01").state, DistributionState::Transferring);
+  record.releaseWrites();
   ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
   expectInstalled("dp01", m);
   EXPECT_EQ(record.bytes_written.load() - before, big.size() - kept);

@@ -36,9 +36,19 @@ struct TransportRecord {
   std::atomic<std::int64_t> fail_write_after{-1};
   // When bytes_written would pass this, the write throws std::runtime_error once. -1 = never.
   std::atomic<std::int64_t> throw_write_after{-1};
-  // While set, a write waits until the job's stop token fires, then fails Cancelled.
+  // While set, a write waits until the job's stop token fires (then fails Cancelled) or
+  // releaseWrites() is called (then goes on).
   std::atomic<bool> hang_writes{false};
   std::atomic<int> hanging{0};  // writes waiting now
+  std::mutex hang_mu;
+  std::condition_variable_any hang_cv;
+  void releaseWrites() {
+    {
+      std::lock_guard<std::mutex> lock(hang_mu);
+      hang_writes = false;
+    }
+    hang_cv.notify_all();
+  }
   // Called on the job's thread after each successful write with bytes_written; set before the
   // transfers start.
   std::function<void(std::uint64_t)> after_write;
@@ -68,14 +78,17 @@ class RecordingUpload final : public transport::BodyUpload {
   std::uint64_t offset() const override { return inner_->offset(); }
   Status write(const void* data, std::size_t size, const CallContext& ctx) override {
     if (record_.hang_writes.load()) {
-      // A DP that stopped answering: only the call's stop token (or deadline) gets us out.
-      std::mutex mu;
-      std::condition_variable_any cv;
+      // A DP that stopped answering: only the call's stop token (or deadline), or the test's
+      // releaseWrites(), gets us out.
       ++record_.hanging;
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait_until(lock, ctx.stop, ctx.deadline, [] { return false; });
+      bool released = false;
+      {
+        std::unique_lock<std::mutex> lock(record_.hang_mu);
+        released = record_.hang_cv.wait_until(lock, ctx.stop, ctx.deadline,
+                                              [&] { return !record_.hang_writes.load(); });
+      }
       --record_.hanging;
-      return ctx.check("write to the DP");
+      if (!released) return ctx.check("write to the DP");
     }
     std::int64_t limit = record_.fail_write_after.load();
     if (limit >= 0 && record_.bytes_written.load() + size > static_cast<std::uint64_t>(limit)) {

@@ -26,6 +26,7 @@
 #include "pkgxfer/distribution/retry_policy.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/distribution_repository.h"
+#include "pkgxfer/store/transfer_job_repository.h"
 #include "pkgxfer/store/types.h"
 
 namespace pkgxfer::distribution {
@@ -33,6 +34,10 @@ namespace pkgxfer::distribution {
 // The state a pair shows while a job of `action` waits to run: waiting (add, redistribute),
 // verifying (validate), removing (remove).
 store::DistributionState queuedState(store::JobAction action);
+// Whether a pair in `state` is explained only by work in progress: a preliminary check (checking)
+// or an unfinished job (waiting, transferring, verifying, removing). Such a pair with nothing
+// working on it was left by a run that died.
+bool needsLiveWork(store::DistributionState state);
 // The state a pair shows while a job of `action` runs: transferring (add, redistribute),
 // verifying (validate), removing (remove).
 store::DistributionState runningState(store::JobAction action);
@@ -75,6 +80,13 @@ class PairStates {
   // log ("Distribution of package PS100001 v2 to dp01").
   Result<RetryDecision> attemptFailed(std::string_view package_id, std::string_view dp,
                                       const Status& error, std::string_view what);
+
+  // Whether the pair still belongs to `job`: its distribution is of the job's version, for the
+  // job's action. A later request (another version, a validate or remove of an installed pair)
+  // owns it otherwise, and the job's result must not be written to it. Call it in the
+  // transaction that writes the result, so no request slips in between. NotFound if the pair
+  // does not exist.
+  Result<bool> ownedBy(const store::TransferJob& job);
 
   store::DistributionRepository& repository() { return repo_; }
 
