@@ -52,31 +52,35 @@ class ScriptedServer {
     stop_ = true;
     thread_.join();
     ::close(listen_fd_);
-    for (int fd : fds_) ::close(fd);
   }
   std::uint16_t port() const { return port_; }
   int heads() const { return heads_.load(); }
 
  private:
   void run() {
-    std::vector<std::string> pending;
+    struct Peer {
+      int fd;
+      std::string pending;
+    };
+    std::vector<Peer> peers;
     while (!stop_) {
       std::vector<pollfd> polls{{listen_fd_, POLLIN, 0}};
-      for (int fd : fds_) polls.push_back({fd, POLLIN, 0});
+      for (const Peer& p : peers) polls.push_back({p.fd, POLLIN, 0});
       if (::poll(polls.data(), polls.size(), 20) <= 0) continue;
       if (polls[0].revents & POLLIN) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-          fds_.push_back(fd);
-          pending.emplace_back();
-        }
+        if (fd >= 0) peers.push_back({fd, {}});
       }
+      std::vector<int> gone;  // closed by the client: dropped, or poll would report them forever
       for (std::size_t i = 1; i < polls.size(); ++i) {
         if (!(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         char buf[4096];
         const ssize_t n = ::recv(polls[i].fd, buf, sizeof buf, 0);
-        if (n <= 0) continue;
-        std::string& p = pending[i - 1];
+        if (n <= 0) {
+          gone.push_back(polls[i].fd);
+          continue;
+        }
+        std::string& p = peers[i - 1].pending;
         p.append(buf, static_cast<std::size_t>(n));
         const std::size_t end = p.find("\r\n\r\n");
         if (end == std::string::npos) continue;
@@ -86,37 +90,54 @@ class ScriptedServer {
         ::send(polls[i].fd, response_.data(), response_.size(), MSG_NOSIGNAL);
         if (close_after_) ::shutdown(polls[i].fd, SHUT_WR);
       }
+      for (int fd : gone) {
+        ::close(fd);
+        std::erase_if(peers, [fd](const Peer& p) { return p.fd == fd; });
+      }
     }
+    for (const Peer& p : peers) ::close(p.fd);
   }
 
   const std::string response_;
   const bool close_after_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
-  std::vector<int> fds_;
   std::atomic<int> heads_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
-// A port nothing listens on.
-std::uint16_t closedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+// A port nothing listens on, for as long as the object lives: a socket bound to it and never
+// listening, so the OS cannot hand the port to anyone else meanwhile and a connect to it is refused
+// (RST) rather than answered by whoever got the port next.
+class ClosedPort {
+ public:
+  ClosedPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~ClosedPort() { ::close(fd_); }
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
 
 class ClientTest : public HttpTest {};
 
 // Verifies that a refused connection is Unavailable with the OS text and where it went.
 TEST_F(ClientTest, ConnectionRefusedIsUnavailable) {
-  const std::uint16_t port = closedPort();
+  const ClosedPort closed;
+  const std::uint16_t port = closed.port();
   auto client = makeClient(port);
   auto r = client->get(within(5s), "/v1/files/ab");
   ASSERT_FALSE(r.ok());
@@ -555,7 +576,8 @@ TEST_F(ClientTest, RejectsBadUrlsAndRequests) {
     o.base_url = url;
     EXPECT_TRUE(Client::create(o).ok()) << url;
   }
-  auto client = makeClient(closedPort());
+  const ClosedPort closed;
+  auto client = makeClient(closed.port());
   EXPECT_EQ(client->get(within(1s), "no-slash").status().code(), Status::Code::InvalidArgument);
   EXPECT_EQ(client->get(within(1s), "/a b").status().code(), Status::Code::InvalidArgument);
   EXPECT_EQ(client->get(within(1s), "/x", {{"X-Evil", "a\r\nInjected: 1"}}).status().code(),
