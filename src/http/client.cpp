@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "pkgxfer/common/os_error.h"
 #include "resolver.h"
 #include "stream.h"
 #include "text.h"
@@ -39,6 +40,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxMessageTarget = 200;
+// What the read buffer holds beyond max_response_header_bytes: the first read past a head, or a
+// chunk header or trailer (which Beast 1.74 buffers whole, without a limit of its own).
+constexpr std::size_t kReadSlackBytes = 16 * 1024;
+// Informational (1xx) responses a call reads before its final response; more is a server that
+// would keep the call busy forever.
+constexpr int kMaxInformational = 8;
+// ClientOptions ranges (client.h).
+constexpr std::size_t kMaxBlockBytes = 64u << 20;
+constexpr std::size_t kMinResponseHeaderBytes = 1024;
+constexpr std::size_t kMaxResponseHeaderBytes = 16u << 20;
 
 struct BaseUrl {
   bool tls = false;
@@ -128,11 +139,14 @@ bool isClientOwnedHeader(std::string_view name) {
 
 // One pooled connection: its own io_context, run by the calling thread while a call uses it, so
 // the synchronous API needs no thread of its own and a connection is only ever touched by the one
-// thread that holds it.
+// thread that holds it. (The price: four file descriptors per connection, see client.h.)
 struct ClientConnection {
-  explicit ClientConnection(ssl::context* tls)
+  // Throws what Asio and OpenSSL throw: boost::system::system_error (EMFILE...), std::bad_alloc.
+  ClientConnection(ssl::context* tls, std::size_t buffer_limit)
       : ioc(1),
-        stream(tls ? ClientStream(ioc.get_executor(), *tls) : ClientStream(ioc.get_executor())) {}
+        stream(tls ? ClientStream(ioc.get_executor(), *tls) : ClientStream(ioc.get_executor())) {
+    buffer.max_size(buffer_limit);
+  }
 
   net::io_context ioc;
   ClientStream stream;
@@ -155,8 +169,11 @@ class ClientImpl {
   const BaseUrl& url() const { return url_; }
   ssl::context* tls() { return tls_.get(); }
 
+  // A pooled connection still usable, or null. Closes every pooled connection found unusable.
   std::unique_ptr<ClientConnection> takeIdle();
+  // Pools `c` (and closes the pooled connections found unusable meanwhile).
   void giveBack(std::unique_ptr<ClientConnection> c);
+  std::size_t idleCount();
 
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> requests{0};
@@ -164,6 +181,9 @@ class ClientImpl {
 
  private:
   bool alive(ClientConnection& c) const;
+  // REQUIRES: mu_ held. Moves every pooled connection that is no longer usable (aged past
+  // max_idle_time, closed or reset by the server, holding unasked-for bytes) into `stale`.
+  void sweepLocked(std::vector<std::unique_ptr<ClientConnection>>* stale);
 
   const ClientOptions options_;
   const BaseUrl url_;
@@ -187,19 +207,30 @@ bool ClientImpl::alive(ClientConnection& c) const {
   return ec == net::error::would_block || ec == net::error::try_again;
 }
 
+void ClientImpl::sweepLocked(std::vector<std::unique_ptr<ClientConnection>>* stale) {
+  // All of them, not only the most recent: a connection taken from the back leaves older ones
+  // behind, which would otherwise keep their sockets until the pool overflowed.
+  auto keep = idle_.begin();
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if (alive(**it)) {
+      if (keep != it) *keep = std::move(*it);
+      ++keep;
+    } else {
+      stale->push_back(std::move(*it));
+    }
+  }
+  idle_.erase(keep, idle_.end());
+}
+
 std::unique_ptr<ClientConnection> ClientImpl::takeIdle() {
   std::vector<std::unique_ptr<ClientConnection>> stale;  // closed outside the lock
   std::unique_ptr<ClientConnection> found;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    while (!idle_.empty()) {
-      auto c = std::move(idle_.back());
+    sweepLocked(&stale);
+    if (!idle_.empty()) {
+      found = std::move(idle_.back());
       idle_.pop_back();
-      if (alive(*c)) {
-        found = std::move(c);
-        break;
-      }
-      stale.push_back(std::move(c));
     }
   }
   return found;
@@ -208,15 +239,20 @@ std::unique_ptr<ClientConnection> ClientImpl::takeIdle() {
 void ClientImpl::giveBack(std::unique_ptr<ClientConnection> c) {
   if (options_.max_idle_connections == 0) return;  // no pool: `c` closes here
   c->idle_since = Clock::now();
+  std::vector<std::unique_ptr<ClientConnection>> stale;  // closed outside the lock
   std::lock_guard<std::mutex> lock(mu_);
-  if (idle_.size() < options_.max_idle_connections) {
-    idle_.push_back(std::move(c));
-    return;
+  sweepLocked(&stale);
+  if (idle_.size() >= options_.max_idle_connections) {
+    // Too many idle: drop the oldest (closed when `stale` goes).
+    stale.push_back(std::move(idle_.front()));
+    idle_.erase(idle_.begin());
   }
-  // Too many idle: drop the oldest (closed when `oldest` goes).
-  auto oldest = std::move(idle_.front());
-  idle_.erase(idle_.begin());
   idle_.push_back(std::move(c));
+}
+
+std::size_t ClientImpl::idleCount() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_.size();
 }
 
 namespace {
@@ -314,7 +350,7 @@ class Call {
     PKGXFER_RETURN_IF_ERROR(checkContext());
     conn_ = client_.takeIdle();
     reused_ = conn_ != nullptr;
-    if (!conn_) conn_ = std::make_unique<ClientConnection>(client_.tls());
+    if (!conn_) PKGXFER_RETURN_IF_ERROR(newConnection());
     stop_callback_.emplace(ctx_.stop, [this] {
       cancelled_.store(true);
       // Runs on the stopping thread: hand the close to the thread running the io_context.
@@ -328,6 +364,25 @@ class Call {
       return Status::Ok();
     }
     return connect();
+  }
+
+  // Makes conn_. Its io_context (epoll, eventfd, timerfd) and TLS stream are made by throwing
+  // constructors; EMFILE there is a call that cannot get a connection now, like a refused one.
+  Status newConnection() {
+    const std::size_t limit = options_.max_response_header_bytes + kReadSlackBytes;
+    try {
+      conn_ = std::make_unique<ClientConnection>(client_.tls(), limit);
+      return Status::Ok();
+    } catch (const boost::system::system_error& e) {
+      return Status::Unavailable(what_ + ": open a connection: " + errorText(e.code()));
+    } catch (const std::system_error& e) {
+      const bool os = e.code().category() == std::system_category() ||
+                      e.code().category() == std::generic_category();
+      return Status::Unavailable(what_ + ": open a connection: " +
+                                 (os ? errnoText(e.code().value()) : std::string(e.what())));
+    } catch (const std::exception& e) {
+      return Status::Unavailable(what_ + ": open a connection: " + e.what());
+    }
   }
 
   Status checkRequest() const {
@@ -368,6 +423,7 @@ class Call {
   // Sets the socket's expiry for the next operation: `timeout`, or what is left of the call's
   // deadline if that comes first.
   void expire(std::chrono::milliseconds timeout) {
+    timeout_ = timeout;
     const auto left = ctx_.remaining();
     if (left < timeout) {
       deadline_bound_ = true;
@@ -520,7 +576,11 @@ class Call {
 
   // Reads one response head (skipping 1xx other than an awaited 100) into parser_.
   Status readHead(bool want_continue, bool* got_continue) {
-    while (true) {
+    for (int informational = 0;; ++informational) {
+      if (informational > kMaxInformational) {
+        return Status::Unavailable(what_ + ": more than " + std::to_string(kMaxInformational) +
+                                   " informational (1xx) responses");
+      }
       parser_.emplace();
       parser_->header_limit(static_cast<std::uint32_t>(options_.max_response_header_bytes));
       // The caller's limits apply as the body is read. (Not boost::none: Beast 1.74 takes it for
@@ -528,7 +588,8 @@ class Call {
       parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (req_.method == "HEAD") parser_->skip(true);
       PKGXFER_RETURN_IF_ERROR(checkContext());
-      expire(options_.io_timeout);
+      // A server may take long before it answers (an fsync of 1 GiB): the request says how long.
+      expire(req_.response_timeout.count() > 0 ? req_.response_timeout : options_.io_timeout);
       auto [ec, n] = runOp([&](auto handler) {
         http::async_read_header(conn_->stream, conn_->buffer, *parser_, std::move(handler));
       });
@@ -590,7 +651,9 @@ class Call {
   // The server answered before the body was complete: read that response; the connection is not
   // reused (its request was cut short).
   Result<ClientResponse> finishEarly() {
-    if (!parser_ || !parser_->is_header_done()) {
+    // A head already read may be the "100 Continue" that let the body go: the final response is
+    // the next one.
+    if (!parser_ || !parser_->is_header_done() || parser_->get().result_int() / 100 == 1) {
       bool ignored = false;
       PKGXFER_RETURN_IF_ERROR(readHead(false, &ignored));
     }
@@ -679,6 +742,11 @@ class Call {
         });
         (void)n;
         const std::size_t got = block.size() - parser_->get().body().size;
+        if (ec == http::error::buffer_overflow) {
+          return Status::Unavailable(what_ + ": read response body: a chunk header or trailer " +
+                                     "that does not end within " +
+                                     std::to_string(conn_->buffer.max_size()) + " bytes");
+        }
         if (ec && ec != http::error::need_buffer) {
           return fail("read response body", ec, false).status();
         }
@@ -735,9 +803,8 @@ class Call {
     if (ec == beast::error::timeout) {
       return Status::Unavailable(
           what_ + ": " + std::string(step) + ": timed out (" +
-          (deadline_bound_
-               ? std::string("the call's deadline passed")
-               : "no progress for " + std::to_string(options_.io_timeout.count()) + " ms") +
+          (deadline_bound_ ? std::string("the call's deadline passed")
+                           : "no progress for " + std::to_string(timeout_.count()) + " ms") +
           ")");
     }
     return Status::Unavailable(what_ + ": " + std::string(step) + ": " + errorText(ec));
@@ -760,14 +827,30 @@ class Call {
   bool source_called_ = false;
   bool got_response_bytes_ = false;
   bool deadline_bound_ = false;
+  std::chrono::milliseconds timeout_{0};  // of the last expire(), for messages
 };
 
+// Runs `attempt` once more if it failed in a retryable way (see client.h). Nothing thrown gets
+// out of the module: an exception from below (Asio, OpenSSL, an allocation, a throwing sink or
+// source) becomes a Status naming the request.
 template <typename Attempt>
-Result<ClientResponse> withRetry(Attempt&& attempt) {
-  for (int i = 0;; ++i) {
-    bool retryable = false;
-    Result<ClientResponse> r = attempt(&retryable);
-    if (r.ok() || !retryable || i >= 1) return r;
+Result<ClientResponse> withRetry(const ClientRequest& req, const std::string& base,
+                                 Attempt&& attempt) {
+  try {
+    for (int i = 0;; ++i) {
+      bool retryable = false;
+      Result<ClientResponse> r = attempt(&retryable);
+      if (r.ok() || !retryable || i >= 1) return r;
+    }
+  } catch (const boost::system::system_error& e) {
+    return Status::Unavailable(req.method + " " + base + clip(req.target, kMaxMessageTarget) +
+                               ": " + errorText(e.code()));
+  } catch (const std::exception& e) {
+    return Status::Internal(req.method + " " + base + clip(req.target, kMaxMessageTarget) + ": " +
+                            e.what());
+  } catch (...) {
+    return Status::Internal(req.method + " " + base + clip(req.target, kMaxMessageTarget) +
+                            ": unknown exception");
   }
 }
 
@@ -787,8 +870,18 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
       options.expect_continue_timeout.count() < 0) {
     return Status::InvalidArgument("http client " + url.text + ": timeouts must be positive");
   }
-  if (options.block_bytes == 0) {
-    return Status::InvalidArgument("http client " + url.text + ": block_bytes must be positive");
+  const std::string where = "http client " + url.text + ": ";
+  if (options.max_idle_time.count() < 0) {
+    return Status::InvalidArgument(where + "max_idle_time must not be negative");
+  }
+  if (options.block_bytes == 0 || options.block_bytes > detail::kMaxBlockBytes) {
+    return Status::InvalidArgument(where + "block_bytes must be 1 B..64 MiB, not " +
+                                   std::to_string(options.block_bytes));
+  }
+  if (options.max_response_header_bytes < detail::kMinResponseHeaderBytes ||
+      options.max_response_header_bytes > detail::kMaxResponseHeaderBytes) {
+    return Status::InvalidArgument(where + "max_response_header_bytes must be 1 KiB..16 MiB, not " +
+                                   std::to_string(options.max_response_header_bytes));
   }
   if (!isValidHeaderValue(options.bearer_token)) {
     return Status::InvalidArgument("http client " + url.text +
@@ -807,7 +900,7 @@ Client::Client(std::unique_ptr<detail::ClientImpl> impl) : impl_(std::move(impl)
 Client::~Client() = default;
 
 Result<ClientResponse> Client::request(const CallContext& ctx, const ClientRequest& request) {
-  return detail::withRetry([&](bool* retryable) {
+  return detail::withRetry(request, impl_->url().text, [&](bool* retryable) {
     detail::Call call(*impl_, ctx, request);
     auto r = call.runBuffered();
     *retryable = call.retryable();
@@ -835,7 +928,7 @@ Result<ClientResponse> Client::sendJson(const CallContext& ctx, std::string meth
 
 Result<ClientResponse> Client::upload(const CallContext& ctx, const ClientRequest& head,
                                       std::uint64_t length, const BodySource& source) {
-  return detail::withRetry([&](bool* retryable) {
+  return detail::withRetry(head, impl_->url().text, [&](bool* retryable) {
     detail::Call call(*impl_, ctx, head);
     auto r = call.runUpload(length, source);
     *retryable = call.retryable();
@@ -845,7 +938,7 @@ Result<ClientResponse> Client::upload(const CallContext& ctx, const ClientReques
 
 Result<ClientResponse> Client::download(const CallContext& ctx, const ClientRequest& request,
                                         const DownloadSink& sink) {
-  return detail::withRetry([&](bool* retryable) {
+  return detail::withRetry(request, impl_->url().text, [&](bool* retryable) {
     detail::Call call(*impl_, ctx, request);
     auto r = call.runDownload(sink);
     *retryable = call.retryable();
@@ -860,6 +953,7 @@ ClientStats Client::stats() const {
   s.connections_opened = impl_->opened.load(std::memory_order_relaxed);
   s.requests = impl_->requests.load(std::memory_order_relaxed);
   s.reused = impl_->reused.load(std::memory_order_relaxed);
+  s.idle = impl_->idleCount();
   return s;
 }
 

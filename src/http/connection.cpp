@@ -6,6 +6,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -69,7 +70,17 @@ Status statusFromWrite(std::string_view what, const error_code& ec) {
   return Status::Unavailable(std::string(what) + ": " + errorText(ec));
 }
 
+// The client closed its connection in the middle of a message (Beast reports that as an HTTP
+// error, but nothing was malformed: the peer is gone).
+bool isCutMessage(const error_code& ec) {
+  return ec == http::error::partial_message || ec == http::error::end_of_stream;
+}
+
 }  // namespace
+
+std::size_t readBufferLimit(const ServerOptions& options) {
+  return options.max_header_bytes + kFirstReadBytes;
+}
 
 // --- Waiter / Completion -------------------------------------------------------------------------
 
@@ -119,14 +130,15 @@ void Completion::operator()(const error_code& ec, std::size_t n) {
 class Exchange final : public Request, public Response {
  public:
   Exchange(std::shared_ptr<Connection> connection, const Route& route, std::string method,
-           bool head, Params params, http::fields fields, std::optional<std::uint64_t> length,
-           std::uint64_t body_limit, std::string peer)
+           bool head, Params params, Params query, http::fields fields,
+           std::optional<std::uint64_t> length, std::uint64_t body_limit, std::string peer)
       : connection_(std::move(connection)),
         strand_(connection_->strand()),
         route_(route),
         method_(std::move(method)),
         head_(head),
         params_(std::move(params)),
+        query_(std::move(query)),
         fields_(std::move(fields)),
         length_(length),
         body_limit_(body_limit),
@@ -135,23 +147,27 @@ class Exchange final : public Request, public Response {
 
   void requestStop() { stop_.request_stop(); }
 
+  // Called on the strand when the request waited handler_queue_timeout: true if the handler had
+  // not started, which it then never does; false if it won the race and runs.
+  bool abandon() {
+    int expected = kQueued;
+    return state_.compare_exchange_strong(expected, kAbandoned, std::memory_order_acq_rel);
+  }
+
   // Runs the handler on the handler executor's thread, then reports to the strand.
   void run() {
     HandlerOutcome outcome;
-    if (stop_.stop_requested()) {
-      outcome.status = Status::Cancelled("the connection closed before the handler started");
+    int expected = kQueued;
+    if (!state_.compare_exchange_strong(expected, kStarted, std::memory_order_acq_rel)) {
+      outcome.skipped = true;  // abandoned: its 503 was sent
+      outcome.status = Status::Cancelled("no handler thread within handler_queue_timeout");
     } else {
-      try {
-        outcome.status = route_.handler(*this, *this);
-      } catch (const std::exception& e) {
-        outcome.threw = true;
-        outcome.status = Status::Internal(std::string("handler threw: ") + e.what());
-      } catch (...) {
-        outcome.threw = true;
-        outcome.status = Status::Internal("handler threw a non-standard exception");
-      }
+      // Before any operation the handler posts: the strand runs them in this order.
+      boost::asio::post(strand_, [connection = connection_] { connection->handlerStarted(); });
+      outcome = runHandler();
     }
     outcome.reject_status = reject_status_;
+    connection_->core().releaseHandler();
     // The last reference to this Exchange may be the one the strand drops.
     boost::asio::post(strand_, [connection = connection_, outcome = std::move(outcome)]() mutable {
       connection->handlerDone(std::move(outcome));
@@ -169,6 +185,12 @@ class Exchange final : public Request, public Response {
     }
     return kEmpty;
   }
+  std::optional<std::string> query(std::string_view name) const override {
+    for (const auto& [k, v] : query_) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
   std::string_view header(std::string_view name) const override {
     auto it = fields_.find(beast::string_view(name.data(), name.size()));
     if (it == fields_.end()) return {};
@@ -184,10 +206,18 @@ class Exchange final : public Request, public Response {
     auto [ec, n] = call(
         [buf, size](Connection& c, Completion done) { c.bodyRead(buf, size, std::move(done)); });
     if (!ec) return n;
-    if (ec == http::error::body_limit) {
+    if (isCutMessage(ec)) {
+      read_error_ = Status::Unavailable("read request body from " + peer_ +
+                                        ": the client closed the connection mid-body");
+    } else if (ec == http::error::body_limit) {
       rejectBody(413);
       read_error_ = Status::InvalidArgument("request body over the limit of " +
                                             std::to_string(body_limit_) + " bytes");
+    } else if (ec == http::error::buffer_overflow) {
+      rejectBody(400);
+      read_error_ = Status::InvalidArgument(
+          "malformed request body: a chunk header or trailer that does not end within " +
+          std::to_string(readBufferLimit(connection_->core().options())) + " bytes");
     } else if (isHttpParseError(ec)) {
       rejectBody(400);
       read_error_ = Status::InvalidArgument("malformed request body: " + ec.message());
@@ -208,12 +238,17 @@ class Exchange final : public Request, public Response {
     if (isServerOwnedHeader(name)) {
       return Status::InvalidArgument("addHeader: " + std::string(name) + " is set by the server");
     }
+    if (iequals(name, "content-type")) {
+      return Status::InvalidArgument(
+          "addHeader: Content-Type is given to send() or beginStream(), not added");
+    }
     headers_.push_back({std::string(name), std::string(value)});
     return Status::Ok();
   }
 
   Status send(int status, std::string body, std::string_view content_type) override {
     PKGXFER_RETURN_IF_ERROR(checkStart(status));
+    PKGXFER_RETURN_IF_ERROR(checkContentType(content_type));
     if ((status == 204 || status == 304) && !body.empty()) {
       return Status::InvalidArgument("send: a " + std::to_string(status) + " has no body");
     }
@@ -230,6 +265,7 @@ class Exchange final : public Request, public Response {
   Status beginStream(int status, std::uint64_t content_length,
                      std::string_view content_type) override {
     PKGXFER_RETURN_IF_ERROR(checkStart(status));
+    PKGXFER_RETURN_IF_ERROR(checkContentType(content_type));
     if (status == 204 || status == 304) {
       return Status::InvalidArgument("beginStream: a " + std::to_string(status) +
                                      " has no body; use send()");
@@ -289,18 +325,52 @@ class Exchange final : public Request, public Response {
     return Status::Ok();
   }
 
+  HandlerOutcome runHandler() {
+    HandlerOutcome outcome;
+    if (stop_.stop_requested()) {
+      outcome.status = Status::Cancelled("the connection closed before the handler started");
+      return outcome;
+    }
+    try {
+      outcome.status = route_.handler(*this, *this);
+    } catch (const std::exception& e) {
+      outcome.threw = true;
+      outcome.status = Status::Internal(std::string("handler threw: ") + e.what());
+    } catch (...) {
+      outcome.threw = true;
+      outcome.status = Status::Internal("handler threw a non-standard exception");
+    }
+    return outcome;
+  }
+
+  // The content type becomes a header: the same syntax rule as addHeader's (no CR/LF: no
+  // response splitting).
+  static Status checkContentType(std::string_view content_type) {
+    if (!isValidHeaderValue(content_type)) {
+      return Status::InvalidArgument("bad content type '" + clip(content_type, 64) +
+                                     "': a control character");
+    }
+    return Status::Ok();
+  }
+
+  static constexpr int kQueued = 0;
+  static constexpr int kStarted = 1;
+  static constexpr int kAbandoned = 2;
+
   std::shared_ptr<Connection> connection_;
   boost::asio::any_io_executor strand_;
   const Route& route_;
   const std::string method_;
   const bool head_;
   const Params params_;
+  const Params query_;
   const http::fields fields_;
   const std::optional<std::uint64_t> length_;
   const std::uint64_t body_limit_;
   const std::string peer_;
   std::stop_source stop_;
   std::shared_ptr<Waiter> waiter_;
+  std::atomic<int> state_{kQueued};  // kQueued until run() or abandon() decides
 
   Status read_error_;
   int reject_status_ = 0;
@@ -325,7 +395,10 @@ Connection::Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, boo
     : core_(std::move(core)),
       stream_(makeStream(*core_, std::move(socket))),
       refused_(refused),
-      timer_(stream_.get_executor()) {
+      timer_(stream_.get_executor()),
+      queue_timer_(stream_.get_executor()),
+      accepted_at_(Clock::now()) {
+  buffer_.max_size(readBufferLimit(core_->options()));
   error_code ec;
   auto remote = stream_.socket().remote_endpoint(ec);
   peer_ = ec ? std::string("?") : hostPort(remote.address().to_string(), remote.port());
@@ -339,7 +412,8 @@ void Connection::start() {
     if (self->stop_requested_) return self->closeSocket();
     if (self->stream_.isTls()) {
       self->phase_ = Phase::Handshake;
-      self->armDeadline(Clock::now() + self->core_->options().request_timeout);
+      // The first request's deadline (readHead) covers the handshake too.
+      self->armDeadline(self->accepted_at_ + self->core_->options().request_timeout);
       self->stream_.tls().async_handshake(
           ssl::stream_base::server, [self](error_code ec) { self->onHandshake(self->settle(ec)); });
       return;
@@ -386,25 +460,36 @@ void Connection::readNext() {
   if (stop_requested_) return closeSocket();
   if (buffer_.size() > 0) return readHead();  // a pipelined request is already here
   phase_ = Phase::Idle;
-  armDeadline(Clock::now() + core_->options().idle_timeout);
-  stream_.async_read_some(
-      buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](error_code ec, std::size_t n) {
-        ec = self->settle(ec);
-        self->buffer_.commit(n);
-        if (ec) {
-          if (ec == beast::error::timeout) {
-            PX_LOG_DEBUG(self->core_->log(), "closing idle connection from {}", self->peer_);
-          }
-          return self->closeSocket();
-        }
-        self->readHead();
-      });
+  // A new connection gets request_timeout from its accept to its first complete head; a kept-alive
+  // one idle_timeout for the first byte of its next request.
+  const ServerOptions& options = core_->options();
+  armDeadline(requests_ == 0 ? accepted_at_ + options.request_timeout
+                             : Clock::now() + options.idle_timeout);
+  auto next = [self = shared_from_this()](error_code ec) {
+    ec = self->settle(ec);
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        PX_LOG_DEBUG(self->core_->log(), "closing idle connection from {}", self->peer_);
+      }
+      return self->closeSocket();
+    }
+    self->readHead();
+  };
+  if (watching_) {
+    after_watch_ = std::move(next);  // the watch's read is this read
+    return;
+  }
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          [self = shared_from_this(), next](error_code ec, std::size_t n) {
+                            self->buffer_.commit(n);
+                            next(ec);
+                          });
 }
 
 void Connection::readHead() {
   phase_ = Phase::Head;
   started_at_ = Clock::now();
-  deadline_ = started_at_ + core_->options().request_timeout;
+  deadline_ = (requests_ == 0 ? accepted_at_ : started_at_) + core_->options().request_timeout;
   // Reset the per-request state.
   method_.clear();
   target_.clear();
@@ -420,6 +505,7 @@ void Connection::readHead() {
   bytes_in_ = 0;
   bytes_out_ = 0;
   handler_done_ = true;
+  abandoned_ = false;
   response_started_ = false;
   response_done_ = false;
   keep_alive_ = false;
@@ -567,10 +653,20 @@ void Connection::dispatch() {
     parser_->body_limit(limit);
   }
   body_idle_timeout_ = route.options.body_idle_timeout;
-  startHandler(route, std::move(match.params), limit);
+  if (!core_->tryAcquireHandler()) {
+    core_->countBusy();
+    PX_LOG_INFO(core_->log(), "refused {} {} from {}: {} handlers busy: 503", method_, target_,
+                peer_, options.max_concurrent_handlers);
+    return respondError(
+        503,
+        "server busy: " + std::to_string(options.max_concurrent_handlers) + " requests in progress",
+        {{"Retry-After", "1"}});
+  }
+  startHandler(route, std::move(match.params), std::move(match.query), limit);
 }
 
-void Connection::startHandler(const Route& route, Params params, std::uint64_t body_limit) {
+void Connection::startHandler(const Route& route, Params params, Params query,
+                              std::uint64_t body_limit) {
   std::optional<std::uint64_t> length;  // nullopt: chunked
   if (body_kind_ == BodyKind::Length) {
     length = remaining_;
@@ -578,12 +674,68 @@ void Connection::startHandler(const Route& route, Params params, std::uint64_t b
     length = 0;
   }
   // A HEAD served by a GET route keeps its method: the handler tells them apart by isHead().
-  exchange_ =
-      std::make_shared<Exchange>(shared_from_this(), route, method_, head_, std::move(params),
-                                 parser_->get().base(), length, body_limit, peer_);
+  exchange_ = std::make_shared<Exchange>(shared_from_this(), route, method_, head_,
+                                         std::move(params), std::move(query), parser_->get().base(),
+                                         length, body_limit, peer_);
   phase_ = Phase::Handler;
   handler_done_ = false;
+  // The wait for a thread has its own bound: request_timeout starts when the handler does.
+  queue_timer_.expires_after(core_->options().handler_queue_timeout);
+  queue_timer_.async_wait([self = shared_from_this(), exchange = exchange_](const error_code& ec) {
+    self->onQueueTimeout(ec, exchange);
+  });
   boost::asio::post(core_->options().handler_executor, [exchange = exchange_] { exchange->run(); });
+  watchPeer();
+}
+
+void Connection::handlerStarted() {
+  queue_timer_.cancel();
+  if (closed_) return;
+  deadline_ = Clock::now() + core_->options().request_timeout;
+}
+
+void Connection::onQueueTimeout(const error_code& ec, const std::shared_ptr<Exchange>& exchange) {
+  if (ec || closed_ || exchange != exchange_ || !exchange->abandon()) return;
+  abandoned_ = true;
+  core_->countBusy();
+  const auto waited = core_->options().handler_queue_timeout.count();
+  PX_LOG_INFO(core_->log(), "{} {} from {}: no handler thread within {} ms: 503", method_, target_,
+              peer_, waited);
+  respondError(503, "server busy: no handler thread free within " + std::to_string(waited) + " ms",
+               {{"Retry-After", "1"}}, /*close=*/true);
+}
+
+void Connection::watchPeer() {
+  if (closed_ || watching_ || handler_done_ || !exchange_ || phase_ != Phase::Handler ||
+      !body_done_ || body_failed_ || buffer_.size() > 0) {
+    return;
+  }
+  watching_ = true;
+  // No deadline of its own: it lasts as long as the handler. A deadline of another operation
+  // cancels it too (the connection then closes anyway).
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                            self->onWatchRead(ec, n);
+                          });
+}
+
+void Connection::onWatchRead(const error_code& ec, std::size_t n) {
+  watching_ = false;
+  buffer_.commit(n);
+  if (after_watch_) {
+    // The request ended while the read was in flight: it was the connection's next read.
+    auto next = std::move(after_watch_);
+    after_watch_ = nullptr;
+    return next(ec);
+  }
+  if (closed_) return;
+  if (ec) {
+    PX_LOG_DEBUG(core_->log(), "{} {} from {}: the client went away while its handler ran ({})",
+                 method_, target_, peer_, errorText(ec));
+    return closeSocket();  // and requests the handler's stop
+  }
+  // Bytes of a pipelined request (or a TLS record): kept for the next request. The client is still
+  // there; it is not watched further (reading on would buffer without bound).
 }
 
 void Connection::bodyRead(char* buf, std::size_t size, Completion done) {
@@ -672,6 +824,10 @@ void Connection::onBodyError(const error_code& ec) {
   if (ec == beast::error::timeout) {
     PX_LOG_INFO(core_->log(), "closing connection from {}: body of {} {} not received in time",
                 peer_, method_, target_);
+    closeSocket();
+  } else if (isCutMessage(ec)) {
+    PX_LOG_DEBUG(core_->log(), "{} closed the connection in the body of {} {}", peer_, method_,
+                 target_);
     closeSocket();
   } else if (ec == http::error::body_limit || isHttpParseError(ec)) {
     // Answerable: the handler (or handlerDone) sends 413/400, then the connection closes.
@@ -852,6 +1008,7 @@ void Connection::writeRawSome() {
 
 void Connection::handlerDone(HandlerOutcome outcome) {
   handler_done_ = true;
+  if (outcome.skipped) return;  // onQueueTimeout answered, and finished the request
   const Status& st = outcome.status;
   if (closed_) {
     if (!st.ok() && st.code() != Status::Code::Cancelled && !body_failed_) {
@@ -889,7 +1046,8 @@ void Connection::handlerDone(HandlerOutcome outcome) {
 }
 
 void Connection::maybeFinishRequest() {
-  if (!handler_done_) return;  // the handler may still read or write
+  // The handler may still read or write; an abandoned one never will.
+  if (!handler_done_ && !abandoned_) return;
   if (!response_done_ && !closed_) return;
   logRequest();
   exchange_.reset();
@@ -912,28 +1070,37 @@ void Connection::closeAfterResponse() {
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return closeSocket();
-  buffer_.consume(buffer_.size());
   lingerSome(Clock::now() + kLingerTime);
 }
 
 void Connection::lingerSome(Clock::time_point until) {
   armDeadline(until);
-  stream_.socket().async_read_some(buffer_.prepare(kFirstReadBytes),
-                                   [self = shared_from_this(), until](error_code ec, std::size_t) {
-                                     ec = self->settle(ec);
-                                     if (ec) return self->closeSocket();
-                                     self->lingerSome(until);
-                                   });
+  auto next = [self = shared_from_this(), until](error_code ec) {
+    ec = self->settle(ec);
+    if (ec) return self->closeSocket();
+    self->lingerSome(until);
+  };
+  if (watching_) {
+    after_watch_ = std::move(next);  // the watch's read is this read
+    return;
+  }
+  buffer_.consume(buffer_.size());  // what the client still sends is dropped
+  stream_.socket().async_read_some(
+      buffer_.prepare(kFirstReadBytes),
+      [next = std::move(next)](error_code ec, std::size_t) { next(ec); });
 }
 
 void Connection::closeSocket() {
   if (closed_) return;
   closed_ = true;
   phase_ = Phase::Closed;
+  // A handler still running learns it through its stop token (Request::stopToken()).
+  if (exchange_ && !handler_done_) exchange_->requestStop();
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.socket().close(ec);
   timer_.cancel();  // releases the reference the pending wait holds
+  queue_timer_.cancel();
 }
 
 void Connection::armDeadline(Clock::time_point expiry) {
@@ -973,6 +1140,7 @@ void Connection::completePending(const error_code& ec, std::size_t n) {
   Completion done = std::move(*pending_);
   pending_.reset();
   done(ec, n);
+  watchPeer();  // the body may just have been read completely
 }
 
 }  // namespace pkgxfer::http::detail

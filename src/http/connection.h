@@ -84,7 +84,13 @@ struct HandlerOutcome {
   Status status;
   bool threw = false;     // status then says what was thrown
   int reject_status = 0;  // 413/400 recorded by a failed body read, answered if nothing was sent
+  bool skipped = false;   // never ran: it waited past handler_queue_timeout (answered 503)
 };
+
+// The connection's read buffer holds at most this much: a request head (max_header_bytes) and the
+// first read after it, or a chunk header or trailer of a chunked body, which Beast 1.74 buffers
+// whole without a limit of its own. Beyond it a read fails with http::error::buffer_overflow.
+std::size_t readBufferLimit(const ServerOptions& options);
 
 class Exchange;
 
@@ -107,9 +113,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void writeWhole(ResponseParts parts, Completion done);
   void writeHead(ResponseParts parts, std::uint64_t length, Completion done);
   void writeBody(const char* data, std::size_t size, Completion done);
+  // The handler got its thread: the body's deadline starts now (request_timeout).
+  void handlerStarted();
   void handlerDone(HandlerOutcome outcome);
 
   boost::asio::any_io_executor strand() { return stream_.get_executor(); }
+  ServerCore& core() { return *core_; }
 
  private:
   enum class Phase { Handshake, Idle, Head, Handler, Closing, Closed };
@@ -123,7 +132,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ("HTTP/2.0"), which gets 505 rather than 400.
   bool asksForAnotherVersion() const;
   void dispatch();
-  void startHandler(const Route& route, Params params, std::uint64_t body_limit);
+  void startHandler(const Route& route, Params params, Params query, std::uint64_t body_limit);
+  void onQueueTimeout(const error_code& ec, const std::shared_ptr<Exchange>& exchange);
+  // While a handler runs with the whole body read, a read on the socket notices a client that
+  // goes away (EOF, reset) and closes the connection, which requests the handler's stop. Bytes it
+  // gets instead (a pipelined request) stay in buffer_ for the next request. While it is in
+  // flight nothing else may read: a connection that wants to read (the next request, the linger)
+  // leaves what to do in after_watch_, which the read's completion runs.
+  void watchPeer();
+  void onWatchRead(const error_code& ec, std::size_t n);
 
   // A response the server makes itself (errors, 503); `close` forces Connection: close.
   void respondError(int status, std::string message, Headers headers = {}, bool close = false);
@@ -155,6 +172,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerStream stream_;
   const bool refused_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer queue_timer_;  // handler_queue_timeout of the request posted
+  const std::chrono::steady_clock::time_point accepted_at_;
   // The expiry of the operation in progress; max() when none is.
   std::chrono::steady_clock::time_point expiry_ = std::chrono::steady_clock::time_point::max();
   bool timer_armed_ = false;
@@ -167,6 +186,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stop_requested_ = false;  // the server stops: no further request on this connection
   bool closed_ = false;
   std::size_t requests_ = 0;
+  bool watching_ = false;  // watchPeer()'s read is in flight
+  std::function<void(const error_code&)> after_watch_;
 
   // The current request.
   std::shared_ptr<Exchange> exchange_;
@@ -191,6 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t bytes_in_ = 0;   // body bytes read
   std::uint64_t bytes_out_ = 0;  // response bytes written, head included
   bool handler_done_ = true;
+  bool abandoned_ = false;  // no handler thread within handler_queue_timeout: answered 503
   bool response_started_ = false;
   bool response_done_ = false;
   bool keep_alive_ = false;  // decided when the response's head is written

@@ -77,7 +77,51 @@ bool moreSpecific(const Route& a, const Route& b) {
   return false;
 }
 
+// Percent-decodes `raw` into `out`. False for a bad escape or a control character, raw or decoded.
+bool decodeQueryPart(std::string_view raw, std::string* out) {
+  out->clear();
+  out->reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '%') {
+      if (i + 2 >= raw.size()) return false;
+      const int h = hexValue(raw[i + 1]);
+      const int l = hexValue(raw[i + 2]);
+      if (h < 0 || l < 0) return false;
+      c = static_cast<char>(h * 16 + l);
+      i += 2;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return false;
+    out->push_back(c);
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string decodeQuery(std::string_view target, Params* query) {
+  query->clear();
+  const std::size_t mark = target.find('?');
+  if (mark == std::string_view::npos) return {};
+  std::string_view rest = target.substr(mark + 1);
+  if (rest.find('#') != std::string_view::npos) return "the target holds a fragment";
+  while (!rest.empty()) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    std::string name;
+    std::string value;
+    if (!decodeQueryPart(pair.substr(0, eq), &name) ||
+        (eq != std::string_view::npos && !decodeQueryPart(pair.substr(eq + 1), &value))) {
+      return "the query has a bad percent-encoding or a control character";
+    }
+    query->emplace_back(std::move(name), std::move(value));
+  }
+  return {};
+}
 
 std::string decodePath(std::string_view target, std::vector<std::string>* segments) {
   segments->clear();
@@ -221,6 +265,11 @@ RouteMatch Router::match(std::string_view method, std::string_view target) const
       m.allow += a;
     }
     m.kind = RouteMatch::Kind::MethodNotAllowed;
+    return m;
+  }
+  m.error = decodeQuery(target, &m.query);
+  if (!m.error.empty()) {
+    m.kind = RouteMatch::Kind::BadPath;
     return m;
   }
   m.kind = RouteMatch::Kind::Found;

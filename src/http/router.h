@@ -35,6 +35,7 @@ struct RouteMatch {
   Kind kind = Kind::NotFound;
   const Route* route = nullptr;  // Found (for a HEAD without a route of its own: the GET route)
   Params params;                 // Found: decoded named segments, in pattern order
+  Params query;                  // Found: decoded query parameters, in request order
   std::string allow;             // MethodNotAllowed: "GET, HEAD, PUT"
   std::string error;             // BadPath: why, for the 400 body
 };
@@ -44,7 +45,8 @@ class Router {
   // See Server::addRoute.
   Status add(std::string_view method, std::string_view pattern, RouteOptions options,
              Handler handler);
-  // Matches a request target (origin form: "/path" with an optional "?query", which is ignored).
+  // Matches a request target (origin form: "/path" with an optional "?query", which plays no part
+  // in matching but is decoded for Request::query(); a bad query is BadPath too).
   RouteMatch match(std::string_view method, std::string_view target) const;
 
   const std::vector<Route>& routes() const { return routes_; }
@@ -56,5 +58,11 @@ class Router {
 // Splits and decodes the path of `target` into `segments`. Returns the reason for a 400, or an
 // empty string. Exposed for tests of the rules.
 std::string decodePath(std::string_view target, std::vector<std::string>* segments);
+
+// Splits the query of `target` (after its first '?'; none: no parameters) at '&' into name=value
+// pairs, percent-decoding both ("a" alone is a="", empty pairs are skipped). Returns the reason
+// for a 400 (a bad percent-encoding, a control character raw or encoded, a fragment), or an empty
+// string.
+std::string decodeQuery(std::string_view target, Params* query);
 
 }  // namespace pkgxfer::http::detail

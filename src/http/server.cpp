@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <algorithm>
 #include <utility>
@@ -43,7 +44,10 @@ Result<std::string> Request::readBody(std::size_t limit) {
   constexpr std::size_t kStep = 64 * 1024;
   while (true) {
     const std::size_t old_size = body.size();
-    const std::size_t room = std::min(kStep, limit - std::min(limit, old_size) + 1);
+    // Up to kStep, or what is left of the limit and one byte more (without the "+ 1" wrapping to
+    // 0 for limit = SIZE_MAX).
+    const std::size_t left = limit - std::min(limit, old_size);
+    const std::size_t room = left >= kStep ? kStep : left + 1;
     body.resize(old_size + room);
     PKGXFER_ASSIGN_OR_RETURN(std::size_t n, read(body.data() + old_size, room));
     body.resize(old_size + n);
@@ -88,10 +92,26 @@ std::array<unsigned char, 32> sha256(std::string_view data) {
   return out;
 }
 
-Status checkOptions(const ServerOptions& o) {
+// True if `ex` runs its work on `io`'s own threads (its executor or a strand of it).
+bool runsOnIoThreads(const boost::asio::any_io_executor& ex, boost::asio::io_context& io) {
+  using IoExecutor = boost::asio::io_context::executor_type;
+  if (const auto* e = ex.target<IoExecutor>()) return &e->context() == &io;
+  if (const auto* s = ex.target<boost::asio::strand<IoExecutor>>()) {
+    return &s->get_inner_executor().context() == &io;
+  }
+  return false;
+}
+
+Status checkOptions(const ServerOptions& o, boost::asio::io_context& io) {
   if (!o.handler_executor) {
     return Status::InvalidArgument(
         "http server: no handler executor (ServerOptions::handler_executor)");
+  }
+  if (runsOnIoThreads(o.handler_executor, io)) {
+    // Handlers block until the connection's strand, on these very threads, did their I/O.
+    return Status::InvalidArgument(
+        "http server: the handler executor is the io_context's own (handlers would block its "
+        "threads and deadlock); give it a separate pool");
   }
   if (o.max_header_bytes < 1024 || o.max_header_bytes > (1u << 20)) {
     return Status::InvalidArgument("http server: max_header_bytes must be 1 KiB..1 MiB");
@@ -102,6 +122,12 @@ Status checkOptions(const ServerOptions& o) {
   }
   if (o.max_connections < 1) {
     return Status::InvalidArgument("http server: max_connections must be at least 1");
+  }
+  if (o.max_concurrent_handlers < 1) {
+    return Status::InvalidArgument("http server: max_concurrent_handlers must be at least 1");
+  }
+  if (o.handler_queue_timeout.count() <= 0) {
+    return Status::InvalidArgument("http server: handler_queue_timeout must be positive");
   }
   return Status::Ok();
 }
@@ -137,6 +163,14 @@ Status ServerCore::addRoute(std::string_view method, std::string_view pattern, R
   return router_.add(method, pattern, std::move(options), std::move(handler));
 }
 
+bool ServerCore::tryAcquireHandler() {
+  std::size_t n = handlers_.load(std::memory_order_relaxed);
+  do {
+    if (n >= options_.max_concurrent_handlers) return false;
+  } while (!handlers_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+  return true;
+}
+
 bool ServerCore::tokenMatches(std::string_view token) const {
   if (options_.bearer_token.empty()) return false;
   // Digests of equal length: the comparison takes the same time whatever the token's length and
@@ -150,7 +184,7 @@ Status ServerCore::start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_ || stopping_) return Status::InvalidArgument("http server: start() called twice");
   }
-  PKGXFER_RETURN_IF_ERROR(checkOptions(options_));
+  PKGXFER_RETURN_IF_ERROR(checkOptions(options_, io_));
   for (const Route& r : router_.routes()) {
     if (r.options.requires_auth && options_.bearer_token.empty()) {
       return Status::InvalidArgument("http server: route " + r.method + " " + r.pattern +
@@ -193,9 +227,17 @@ Status ServerCore::start() {
   if (ec) return fail("listen");
   const auto bound = acceptor_.local_endpoint(ec);
   if (ec) return fail("local address");
-  port_.store(bound.port(), std::memory_order_relaxed);
+  if (start_hook_for_test_) start_hook_for_test_(bound.port());
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      // stop() came while this start() ran: it saw a server not started and has (or will have)
+      // called its callbacks. Starting now would leave a server accepting after its `done`.
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      return Status::Cancelled("listen on " + where + ": the server was stopped while starting");
+    }
+    port_.store(bound.port(), std::memory_order_relaxed);
     started_ = true;
     accepting_ = true;
   }
@@ -223,11 +265,19 @@ void ServerCore::onAccept(const boost::system::error_code& ec,
       maybeFinishStopLocked();
       return;  // `socket`, if any, closes here
     }
-    if (!ec) {
+    if (!ec && open_ >= options_.max_connections &&
+        (tls_ || refusing_ >= options_.max_refusals_in_flight)) {
+      // No 503: over TLS it would take a full handshake, and past max_refusals_in_flight the
+      // answers themselves would hold sockets without bound. Closing costs nothing.
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else if (!ec) {
       const bool refuse = open_ >= options_.max_connections;
       connection = std::make_shared<Connection>(shared_from_this(), std::move(socket), refuse);
       connections_.emplace(connection.get(), connection);
       if (refuse) {
+        ++refusing_;
         refused_.fetch_add(1, std::memory_order_relaxed);
       } else {
         ++open_;
@@ -251,7 +301,11 @@ void ServerCore::onAccept(const boost::system::error_code& ec,
 void ServerCore::onConnectionGone(Connection* connection, bool refused) {
   std::lock_guard<std::mutex> lock(mu_);
   connections_.erase(connection);
-  if (!refused) --open_;
+  if (refused) {
+    --refusing_;
+  } else {
+    --open_;
+  }
   maybeFinishStopLocked();
 }
 
@@ -324,9 +378,13 @@ ServerStats ServerCore::stats() const {
   ServerStats s;
   s.accepted = accepted_.load(std::memory_order_relaxed);
   s.refused = refused_.load(std::memory_order_relaxed);
+  s.dropped = dropped_.load(std::memory_order_relaxed);
   s.requests = requests_.load(std::memory_order_relaxed);
+  s.busy = busy_.load(std::memory_order_relaxed);
+  s.handlers = handlers_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   s.open_connections = open_;
+  s.refusals_in_flight = refusing_;
   return s;
 }
 

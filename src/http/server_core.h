@@ -51,10 +51,17 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // Constant time in the token's content: compares SHA-256 digests with CRYPTO_memcmp.
   bool tokenMatches(std::string_view token) const;
   void countRequest() { requests_.fetch_add(1, std::memory_order_relaxed); }
+  void countBusy() { busy_.fetch_add(1, std::memory_order_relaxed); }
+  // Takes one of max_concurrent_handlers slots; false when all are taken. Thread-safe.
+  bool tryAcquireHandler();
+  // Gives back a slot taken by tryAcquireHandler(), once the handler returned (or was skipped).
+  void releaseHandler() { handlers_.fetch_sub(1, std::memory_order_acq_rel); }
   // Called by a connection's destructor.
   void onConnectionGone(Connection* connection, bool refused);
 
  private:
+  friend struct ServerTestAccess;
+
   void doAccept();
   void onAccept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
   void onStopTimer(const boost::system::error_code& ec);
@@ -75,16 +82,31 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> busy_{0};
+  std::atomic<std::size_t> handlers_{0};  // slots taken (see tryAcquireHandler)
+
+  // Tests only (ServerTestAccess): called by start() once the socket listens, just before start()
+  // publishes the server as started, with the bound port: where a concurrent stop() can land.
+  std::function<void(std::uint16_t port)> start_hook_for_test_;
 
   mutable std::mutex mu_;
-  bool started_ = false;    // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  bool accepting_ = false;  // guarded by mu_: the accept loop still runs
-  bool stopped_ = false;    // guarded by mu_: the stop callbacks were called
-  std::size_t open_ = 0;    // guarded by mu_: served connections
+  bool started_ = false;      // guarded by mu_
+  bool stopping_ = false;     // guarded by mu_
+  bool accepting_ = false;    // guarded by mu_: the accept loop still runs
+  bool stopped_ = false;      // guarded by mu_: the stop callbacks were called
+  std::size_t open_ = 0;      // guarded by mu_: served connections
+  std::size_t refusing_ = 0;  // guarded by mu_: refused connections being answered
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mu_
   std::vector<std::function<void()>> stop_callbacks_;                       // guarded by mu_
+};
+
+// For tests: reaches a Server's core to set its test hooks. Before start() only.
+struct ServerTestAccess {
+  static void setStartHook(Server& server, std::function<void(std::uint16_t port)> hook) {
+    server.core_->start_hook_for_test_ = std::move(hook);
+  }
 };
 
 }  // namespace pkgxfer::http::detail

@@ -59,6 +59,17 @@ Result<std::unique_ptr<ssl::context>> makeServerTlsContext(
     // client waiting for "100 Continue" would take for the start of a response.
     ::SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_TICKET);
     ::SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+    // No renegotiation (TLS 1.2): a client-initiated one costs the server a handshake per request
+    // of the client's choosing, and nothing here needs one.
+    ::SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_RENEGOTIATION);
+    // An encrypted key would make OpenSSL's default callback prompt for a password on the
+    // terminal (or read stdin) at start: a service has no one to answer. This one refuses, and
+    // says that it was asked.
+    bool asked_password = false;
+    ctx->set_password_callback([&asked_password](std::size_t, ssl::context::password_purpose) {
+      asked_password = true;
+      return std::string();
+    });
     boost::system::error_code ec;
     ctx->use_certificate_chain(boost::asio::buffer(chain), ec);
     if (ec) {
@@ -66,6 +77,14 @@ Result<std::unique_ptr<ssl::context>> makeServerTlsContext(
                                      ": not a PEM certificate chain (" + sslReason(ec) + ")");
     }
     ctx->use_private_key(boost::asio::buffer(key), ssl::context::pem, ec);
+    ctx->set_password_callback(
+        [](std::size_t, ssl::context::password_purpose) { return std::string(); });
+    if (ec && asked_password) {
+      ::ERR_clear_error();
+      return Status::InvalidArgument("TLS private key " + key_path +
+                                     " is encrypted: give the server an unencrypted key (e.g. "
+                                     "openssl pkey -in <key> -out <plain key>)");
+    }
     if (ec) {
       return Status::InvalidArgument("TLS private key " + key_path + ": not a PEM private key (" +
                                      sslReason(ec) + ")");

@@ -2,14 +2,20 @@
 // framing.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -131,6 +137,88 @@ class ClosedPort {
   int fd_ = -1;
   std::uint16_t port_ = 0;
 };
+
+// A TCP server that hands each accepted connection to `serve` on a thread of its own: blocking
+// sockets and hand-written bytes, for servers that misbehave in a precise way. The destructor shuts
+// every connection down (so a blocked serve() returns) and joins.
+class ConnServer {
+ public:
+  using Serve = std::function<void(int fd)>;
+  explicit ConnServer(Serve serve) : serve_(std::move(serve)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { acceptLoop(); });
+  }
+  ~ConnServer() {
+    stop_ = true;
+    acceptor_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : threads_) t.join();
+    ::close(listen_fd_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void acceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      open_.push_back(fd);
+      threads_.emplace_back([this, fd] {
+        serve_(fd);
+        std::lock_guard<std::mutex> lock(mu_);
+        std::erase(open_, fd);
+        ::close(fd);
+      });
+    }
+  }
+
+  Serve serve_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<int> open_;             // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_ until acceptor_ is joined
+  std::thread acceptor_;
+};
+
+// Reads from `fd` up to the end of a request head; the head ("" at EOF or error), and in `rest`
+// what came after it.
+std::string readHeadFrom(int fd, std::string* rest = nullptr) {
+  std::string data;
+  char buf[4096];
+  while (data.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return {};
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  const std::size_t end = data.find("\r\n\r\n") + 4;
+  if (rest != nullptr) *rest = data.substr(end);
+  return data.substr(0, end);
+}
+
+bool sendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
 
 class ClientTest : public HttpTest {};
 
@@ -576,6 +664,23 @@ TEST_F(ClientTest, RejectsBadUrlsAndRequests) {
     o.base_url = url;
     EXPECT_TRUE(Client::create(o).ok()) << url;
   }
+  // Options out of range are refused with the field's name.
+  const std::vector<std::pair<std::string, std::function<void(ClientOptions&)>>> bad_options = {
+      {"max_response_header_bytes", [](ClientOptions& o) { o.max_response_header_bytes = 0; }},
+      {"max_response_header_bytes",
+       [](ClientOptions& o) { o.max_response_header_bytes = std::size_t{5} << 30; }},
+      {"block_bytes", [](ClientOptions& o) { o.block_bytes = 0; }},
+      {"block_bytes", [](ClientOptions& o) { o.block_bytes = std::size_t{1} << 30; }},
+      {"max_idle_time", [](ClientOptions& o) { o.max_idle_time = std::chrono::milliseconds(-1); }},
+  };
+  for (const auto& [field, set] : bad_options) {
+    ClientOptions o;
+    o.base_url = "http://127.0.0.1:8531";
+    set(o);
+    Status st = Client::create(o).status();
+    EXPECT_EQ(st.code(), Status::Code::InvalidArgument) << field;
+    EXPECT_NE(st.message().find(field), std::string::npos) << st.toString();
+  }
   const ClosedPort closed;
   auto client = makeClient(closed.port());
   EXPECT_EQ(client->get(within(1s), "no-slash").status().code(), Status::Code::InvalidArgument);
@@ -584,6 +689,219 @@ TEST_F(ClientTest, RejectsBadUrlsAndRequests) {
             Status::Code::InvalidArgument);
   EXPECT_EQ(client->get(within(1s), "/x", {{"Host", "elsewhere"}}).status().code(),
             Status::Code::InvalidArgument);
+}
+
+// Verifies that a hostile server's chunk extension or trailer that never ends fails the call once
+// it passes max_response_header_bytes + 16 KiB, instead of growing the client's buffer until
+// io_timeout.
+TEST_F(ClientTest, EndlessChunkHeaderOrTrailerIsCut) {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& start :
+       {head + "5;ext=", head + "5\r\nhello\r\n0\r\nX-Trailer: endless"}) {
+    ConnServer flood([&](int fd) {
+      if (readHeadFrom(fd).empty() || !sendAll(fd, start)) return;
+      const std::string filler(4096, 'a');
+      // Until the client gives up (or 64 MiB, which a client without a bound would take).
+      for (std::size_t sent = 0; sent < (64u << 20) && sendAll(fd, filler);) {
+        sent += filler.size();
+      }
+    });
+    ClientOptions o;
+    o.io_timeout = 3s;
+    auto client = makeClient(flood.port(), o);
+    auto r = client->get(within(20s), "/x");
+    ASSERT_FALSE(r.ok()) << start;
+    EXPECT_EQ(r.status().code(), Status::Code::Unavailable) << r.status().toString();
+    EXPECT_NE(r.status().message().find("does not end within " +
+                                        std::to_string(64 * 1024 + 16 * 1024) + " bytes"),
+              std::string::npos)
+        << r.status().toString();
+  }
+}
+
+// Verifies that a final response coming after "100 Continue", while the body is being sent (the
+// server read part of it, answered 507 and closed), is what the call returns, not the 100.
+TEST_F(ClientTest, EarlyFinalResponseAfter100ContinueIsReturned) {
+  ConnServer full([](int fd) {
+    const std::string head = readHeadFrom(fd);
+    if (head.find("Expect: 100-continue") == std::string::npos) return;
+    if (!sendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return;
+    std::size_t got = 0;
+    char buf[65536];
+    while (got < (1u << 20)) {  // a part of the body, then the disk is full
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      got += static_cast<std::size_t>(n);
+    }
+    const std::string body = R"({"error":"no space left for the body","status":507})";
+    sendAll(fd,
+            "HTTP/1.1 507 Insufficient Storage\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    // Returns: the connection closes with the rest of the body unread.
+  });
+  ClientOptions o;
+  o.expect_continue_min_bytes = 1;
+  auto client = makeClient(full.port(), o);
+  ClientRequest put;
+  put.method = "PUT";
+  put.target = "/v1/files/ab";
+  auto r = client->upload(within(20s), put, 256ull << 20, [](char* buf, std::size_t size) {
+    std::memset(buf, 'u', size);
+    return Result<std::size_t>(size);
+  });
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 507);
+  Status st = responseStatus(*r);
+  EXPECT_NE(st.message().find("HTTP 507 Insufficient Storage: no space left for the body"),
+            std::string::npos)
+      << st.toString();
+}
+
+// Verifies ClientRequest::response_timeout: a server that works longer than io_timeout before it
+// answers is waited for when the request allows it, and a shorter one cuts a silent server early.
+TEST_F(ClientTest, ResponseTimeoutBoundsTheWaitForTheHead) {
+  ConnServer slow([](int fd) {
+    if (readHeadFrom(fd).empty()) return;
+    // The server's work before it answers (an fsync): longer than the client's io_timeout.
+    std::this_thread::sleep_for(600ms);
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
+  });
+  ClientOptions o;
+  o.io_timeout = 150ms;
+  auto client = makeClient(slow.port(), o);
+  ClientRequest req;
+  req.target = "/x";
+  auto cut = client->request(within(10s), req);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find("no progress for 150 ms"), std::string::npos)
+      << cut.status().toString();
+  req.response_timeout = 10s;
+  auto r = client->request(within(20s), req);
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->body, "done");
+
+  ScriptedServer silent;
+  ClientOptions patient;
+  patient.io_timeout = 30s;
+  auto c2 = makeClient(silent.port(), patient);
+  req.response_timeout = 200ms;
+  const auto t0 = Clock::now();
+  auto s = c2->request(CallContext{}, req);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(s.status().message().find("no progress for 200 ms"), std::string::npos)
+      << s.status().toString();
+  EXPECT_LT(Clock::now() - t0, 10s);
+}
+
+// Verifies that running out of file descriptors for a new connection is Unavailable with the OS
+// text, not an exception out of the call.
+TEST_F(ClientTest, NoFileDescriptorLeftIsUnavailableNotAThrow) {
+  const ClosedPort closed;
+  auto client = makeClient(closed.port());
+  // Fill every descriptor below a lowered soft limit; restore both on the way out.
+  struct Exhaust {
+    rlimit old{};
+    std::vector<int> fds;
+    Exhaust() {
+      ::getrlimit(RLIMIT_NOFILE, &old);
+      const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      ::close(probe);
+      rlimit low = old;
+      low.rlim_cur = static_cast<rlim_t>(probe) + 1;
+      ::setrlimit(RLIMIT_NOFILE, &low);
+      for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds.push_back(fd);
+    }
+    ~Exhaust() {
+      for (int fd : fds) ::close(fd);
+      ::setrlimit(RLIMIT_NOFILE, &old);
+    }
+  };
+  Result<ClientResponse> r = Status::Internal("not called");
+  {
+    Exhaust exhaust;
+    r = client->get(within(5s), "/x");
+  }
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable) << r.status().toString();
+  EXPECT_NE(r.status().message().find("Too many open files"), std::string::npos)
+      << r.status().toString();
+}
+
+// Verifies that the idle pool drops every connection the server closed, not only those at its
+// back: here two closed ones sit behind a live one that the next call takes.
+TEST_F(ClientTest, IdlePoolDropsEveryDeadConnection) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> fd_of;  // target -> the server's socket that got it
+  bool release_c = false;
+  ConnServer server([&](int fd) {
+    while (true) {
+      const std::string head = readHeadFrom(fd);
+      if (head.empty()) return;
+      const std::string target = head.substr(4, head.find(' ', 4) - 4);
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        fd_of[target] = fd;
+        cv.notify_all();
+        // /a and /b are answered once both arrived (two connections at once), /c when released.
+        if (target == "/a" || target == "/b") {
+          cv.wait(lock, [&] { return fd_of.count("/a") && fd_of.count("/b"); });
+        } else if (target == "/c") {
+          cv.wait(lock, [&] { return release_c; });
+        }
+      }
+      if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")) return;
+    }
+  });
+  auto client = makeClient(server.port());
+  auto call = [&](const char* target) {
+    return std::async(std::launch::async, [&, target] { return client->get(within(10s), target); });
+  };
+  auto c = call("/c");  // holds one connection
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return fd_of.count("/c") > 0; }));
+  }
+  auto a = call("/a");
+  auto b = call("/b");
+  ASSERT_TRUE(a.get().ok());
+  ASSERT_TRUE(b.get().ok());
+  ASSERT_TRUE(waitFor([&] { return client->stats().idle == 2; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ::shutdown(fd_of["/a"], SHUT_RDWR);  // the server closes the two idle ones
+    ::shutdown(fd_of["/b"], SHUT_RDWR);
+    release_c = true;
+    cv.notify_all();
+  }
+  ASSERT_TRUE(c.get().ok());  // its connection goes back on top of the two dead ones
+  auto d = client->get(within(10s), "/d");
+  ASSERT_TRUE(d.ok()) << d.status().toString();
+  EXPECT_EQ(client->stats().connections_opened, 3u);  // /d reused /c's connection
+  EXPECT_EQ(client->stats().idle, 1u);
+}
+
+// Verifies that a server sending informational responses without end fails the call.
+TEST_F(ClientTest, EndlessInformationalResponsesFail) {
+  std::string hints;
+  for (int i = 0; i < 3; ++i) hints += "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+  const std::string final = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  {
+    ScriptedServer few(hints + final);
+    auto client = makeClient(few.port());
+    auto r = client->get(within(5s), "/x");
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->status, 200);
+  }
+  for (int i = 0; i < 30; ++i) hints += "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+  ScriptedServer many(hints + final);
+  auto client = makeClient(many.port());
+  auto r = client->get(within(5s), "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::Unavailable);
+  EXPECT_NE(r.status().message().find("informational"), std::string::npos) << r.status().toString();
 }
 
 }  // namespace

@@ -180,6 +180,24 @@ bool RawSocket::waitClosed(std::chrono::milliseconds timeout) {
   return true;
 }
 
+std::size_t RawSocket::readUpTo(std::size_t max, std::chrono::milliseconds timeout) {
+  if (eof_ || fd_ < 0 || max == 0) return 0;
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return 0;
+  std::string buf(max, '\0');
+  const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+  if (n <= 0) {
+    eof_ = true;
+    return 0;
+  }
+  pending_.append(buf.data(), static_cast<std::size_t>(n));
+  return static_cast<std::size_t>(n);
+}
+
+void RawSocket::shutdownSend() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 // --- Certificates
 // ---------------------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ class RawSocket {
                                           bool head_request = false);
   // True if the peer closes (EOF or reset) within `timeout`; data received meanwhile is kept.
   bool waitClosed(std::chrono::milliseconds timeout);
+  // Reads at most `max` bytes (into received()) within `timeout`; how many (0: none, or EOF).
+  std::size_t readUpTo(std::size_t max, std::chrono::milliseconds timeout);
+  // Half-closes: the peer reads EOF, this socket can still read.
+  void shutdownSend();
   // Everything received and not yet parsed.
   std::string& received() { return pending_; }
 

@@ -240,5 +240,49 @@ TEST_F(RoutingTest, AddRouteRejectsBadRoutes) {
   EXPECT_TRUE(stopServer(s));
 }
 
+// Verifies Request::query(): percent-decoded names and values, "" for a name without a value,
+// nullopt when absent, '+' kept; the query takes no part in matching.
+TEST_F(RoutingTest, QueryParametersAreDecoded) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/q/{id}", {}, [](Request& req, Response& res) {
+                   nlohmann::json j = nlohmann::json::object();
+                   for (const char* name : {"a", "b", "c", "d", "e f", "missing"}) {
+                     const auto v = req.query(name);
+                     j[name] = v ? nlohmann::json(*v) : nlohmann::json();
+                   }
+                   j["id"] = req.param("id");
+                   return res.sendJson(200, j);
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/q/7?a=1%202&b=&c&d=http%3A%2F%2Fdp%2Fx&&e%20f=1+2&a=second");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["id"], "7");
+  EXPECT_EQ(j["a"], "1 2");  // the first of two
+  EXPECT_EQ(j["b"], "");
+  EXPECT_EQ(j["c"], "");
+  EXPECT_EQ(j["d"], "http://dp/x");  // not a path segment: '/' and ':' are fine
+  EXPECT_EQ(j["e f"], "1+2");
+  EXPECT_TRUE(j["missing"].is_null());
+}
+
+// Verifies that a query with a bad percent-encoding or a control character is answered 400 before
+// the handler runs.
+TEST_F(RoutingTest, BadQueryIs400BeforeTheHandler) {
+  Server& s = startRoutes();
+  for (const std::string target :
+       {"/v1/files/ab?x=%zz", "/v1/files/ab?x=%4", "/v1/files/ab?x=a%00b", "/v1/files/ab?%0a=1",
+        "/v1/files/ab?x=%7f", "/v1/files/ab?x=1#frag"}) {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = sock.readResponse(5s);
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 400) << target;
+  }
+  EXPECT_EQ(runs_.load(), 0);
+}
+
 }  // namespace
 }  // namespace pkgxfer::http

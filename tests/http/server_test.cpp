@@ -1,8 +1,15 @@
 // The server's limits, timeouts, keep-alive, pipelining, auth, error handling and stop.
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <future>
+#include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +18,7 @@
 
 #include "http/http_test_util.h"
 #include "pkgxfer/http/server.h"
+#include "server_core.h"
 
 namespace pkgxfer::http {
 namespace {
@@ -35,6 +43,47 @@ Handler fixed(std::string body) {
 }
 
 class ServerTest : public HttpTest {};
+
+// A client that asked for a long streamed body and reads it one byte at a time, slowly: its
+// handler makes progress (so write_timeout never cuts it) but never finishes.
+class SlowReader {
+ public:
+  SlowReader(std::uint16_t port, const std::string& request) : sock_(port) {
+    EXPECT_TRUE(sock_.send(request));
+    thread_ = std::jthread([this](std::stop_token stop) {
+      while (!stop.stop_requested()) {
+        sock_.readUpTo(1, std::chrono::milliseconds(100));
+        // The slow pace is the point, not a wait for something.
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  ~SlowReader() {
+    thread_.request_stop();
+    thread_.join();  // before the socket closes
+  }
+
+ private:
+  RawSocket sock_;
+  std::jthread thread_;
+};
+
+// Sends `start`, then `filler` over and over until the server answers (or `max_bytes` went out);
+// the answer, if any.
+std::optional<testing::RawResponse> feedUntilAnswered(RawSocket& sock, const std::string& start,
+                                                      const std::string& filler,
+                                                      std::size_t max_bytes,
+                                                      std::size_t* fed = nullptr) {
+  if (!sock.send(start)) return std::nullopt;
+  std::size_t sent = 0;
+  std::optional<testing::RawResponse> r;
+  while (!r && sent < max_bytes && sock.send(filler)) {
+    sent += filler.size();
+    r = sock.readResponse(std::chrono::milliseconds(0));
+  }
+  if (fed != nullptr) *fed = sent;
+  return r ? r : sock.readResponse(std::chrono::seconds(5));
+}
 
 // Verifies that one client reuses one connection for many calls, and the server saw one.
 TEST_F(ServerTest, KeepAliveReusesOneConnection) {
@@ -608,6 +657,15 @@ TEST_F(ServerTest, StartUpErrorsAreClear) {
   no_exec.handler_executor = {};
   EXPECT_EQ(Server(io_, no_exec).start().code(), Status::Code::InvalidArgument);
 
+  // Handlers block: on the io threads they would wait for themselves.
+  ServerOptions on_io = serverOptions();
+  on_io.handler_executor = io_.get_executor();
+  st = Server(io_, on_io).start();
+  EXPECT_EQ(st.code(), Status::Code::InvalidArgument);
+  EXPECT_NE(st.message().find("io_context"), std::string::npos) << st.toString();
+  on_io.handler_executor = boost::asio::make_strand(io_);
+  EXPECT_EQ(Server(io_, on_io).start().code(), Status::Code::InvalidArgument);
+
   Server no_token(io_, serverOptions());
   RouteOptions auth;
   auth.requires_auth = true;
@@ -615,6 +673,337 @@ TEST_F(ServerTest, StartUpErrorsAreClear) {
   st = no_token.start();
   EXPECT_EQ(st.code(), Status::Code::InvalidArgument);
   EXPECT_NE(st.message().find("PUT /x"), std::string::npos) << st.toString();
+}
+
+// Verifies that a chunk extension or a trailer that never ends is cut once it passes the read
+// buffer's bound (max_header_bytes + 16 KiB), answered 400 and closed: Beast 1.74 buffers either
+// whole, so without the bound the server's memory would grow for as long as the client sends.
+TEST_F(ServerTest, EndlessChunkHeaderOrTrailerIsCut) {
+  ServerOptions o = serverOptions();
+  o.max_header_bytes = 4096;
+  std::mutex mu;
+  std::vector<Status> reads;
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("POST", "/echo", {}, [&](Request& req, Response& res) {
+                   auto body = req.readBody(64 << 20);
+                   {
+                     std::lock_guard<std::mutex> lock(mu);
+                     reads.push_back(body.status());
+                   }
+                   if (!body.ok()) return body.status();
+                   return res.send(200, *body, "text/plain");
+                 }).ok());
+  });
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& start :
+       {head + "5;ext=", head + "5\r\nhello\r\n0\r\nX-Trailer: endless"}) {
+    RawSocket sock(s.port());
+    std::size_t fed = 0;
+    auto r = feedUntilAnswered(sock, start, std::string(4096, 'a'), 64u << 20, &fed);
+    ASSERT_TRUE(r) << "no answer after " << fed << " bytes: " << start;
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(r->body.find("does not end within"), std::string::npos) << r->body;
+    sock.shutdownSend();  // ends the server's linger
+    EXPECT_TRUE(sock.waitClosed(5s));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(reads.size(), 2u);
+  for (const Status& st : reads) {
+    EXPECT_EQ(st.code(), Status::Code::InvalidArgument) << st.toString();
+    EXPECT_NE(st.message().find(std::to_string(4096 + 16 * 1024) + " bytes"), std::string::npos)
+        << st.toString();
+  }
+}
+
+// Verifies max_concurrent_handlers: slow readers of a streamed GET (a byte at a time: never cut by
+// write_timeout) hold at most that many handlers; other requests get 503 with Retry-After at once,
+// without a handler; once one slow reader goes, its slot serves a request again.
+TEST_F(ServerTest, SlowReadersHoldAtMostMaxConcurrentHandlers) {
+  ServerOptions o = serverOptions();
+  o.max_concurrent_handlers = 2;
+  std::atomic<int> running{0};
+  std::atomic<int> peak{0};
+  std::atomic<int> fast_runs{0};
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/stream", {}, [&](Request&, Response& res) {
+                   const int now = ++running;
+                   int seen = peak.load();
+                   while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+                   }
+                   constexpr std::uint64_t kSize = 1ull << 32;  // never all sent
+                   std::vector<char> buf(64 << 10, 'd');
+                   Status st = res.beginStream(200, kSize);
+                   for (std::uint64_t sent = 0; st.ok() && sent < kSize; sent += buf.size()) {
+                     st = res.write(buf.data(), buf.size());
+                   }
+                   --running;
+                   return st;
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [&](Request&, Response& res) {
+                   ++fast_runs;
+                   return res.send(200, "x", "text/plain");
+                 }).ok());
+  });
+  const std::string stream = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto a = std::make_unique<SlowReader>(s.port(), stream);
+  ASSERT_TRUE(waitFor([&] { return running.load() == 1; }));
+  SlowReader b(s.port(), stream);
+  ASSERT_TRUE(waitFor([&] { return running.load() == 2; }));
+  EXPECT_EQ(s.stats().handlers, 2u);
+
+  RawSocket c(s.port());  // a third slow reader would-be
+  ASSERT_TRUE(c.send(stream));
+  auto busy = c.readResponse(5s);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->header("retry-after"), "1");
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(fast_runs.load(), 0);
+  EXPECT_EQ(s.stats().busy, 2u);
+
+  a.reset();  // one slow reader goes: its handler's write fails and it returns
+  ASSERT_TRUE(waitFor([&] { return s.stats().handlers == 1; }));
+  r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(fast_runs.load(), 1);
+  EXPECT_EQ(peak.load(), 2);
+}
+
+// Verifies that the time a request waits for a thread of the handler executor does not count
+// against request_timeout: a small POST whose handler starts after longer than that still gets
+// its body (the rest of which is sent only once the handler runs).
+TEST_F(ServerTest, QueueWaitDoesNotCountAgainstRequestTimeout) {
+  boost::asio::thread_pool one(1);  // a handler executor busy with other work for a while
+  std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
+  ServerOptions o = serverOptions();
+  o.handler_executor = one.get_executor();
+  o.request_timeout = 300ms;
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("POST", "/echo", {}, [&](Request& req, Response& res) {
+                   started = true;
+                   PKGXFER_ASSIGN_OR_RETURN(std::string body, req.readBody(100));
+                   return res.send(200, body, "text/plain");
+                 }).ok());
+  });
+  boost::asio::post(one, [&] { waitFor([&] { return release.load(); }, 30s); });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(sock.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234"));
+  ASSERT_TRUE(waitFor([&] { return s.stats().handlers == 1; }));  // posted, waiting
+  // Not a wait for an event: the queue wait must outlast request_timeout, and only time does that.
+  std::this_thread::sleep_for(2 * o.request_timeout);
+  release = true;
+  ASSERT_TRUE(waitFor([&] { return started.load(); }));
+  ASSERT_TRUE(sock.send("56789"));
+  auto r = sock.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "0123456789");
+  EXPECT_TRUE(stopServer(s));
+}
+
+// Verifies handler_queue_timeout: a request that gets no handler thread in time is answered 503
+// (Retry-After) and its handler never runs, even once the executor gets to it.
+TEST_F(ServerTest, RequestWaitingTooLongForAThreadGets503) {
+  boost::asio::thread_pool one(1);
+  std::atomic<bool> release{false};
+  std::atomic<int> runs{0};
+  ServerOptions o = serverOptions();
+  o.handler_executor = one.get_executor();
+  o.handler_queue_timeout = 200ms;
+  Server& s = startServer(o, [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/x", {}, [&](Request&, Response& res) {
+                   ++runs;
+                   return res.send(200, "x", "text/plain");
+                 }).ok());
+  });
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag = true; }  // an early return must not leave the pool blocked
+  } guard{release};
+  boost::asio::post(one, [&] { waitFor([&] { return release.load(); }, 30s); });
+  auto client = makeClient(s.port());
+  auto r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("Retry-After"), "1");
+  EXPECT_NE(r->body.find("no handler thread"), std::string::npos) << r->body;
+  EXPECT_EQ(s.stats().busy, 1u);
+  release = true;
+  ASSERT_TRUE(waitFor([&] { return s.stats().handlers == 0; }));  // the pool got to it
+  EXPECT_EQ(runs.load(), 0);
+  r = client->get(within(5s), "/x");
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_TRUE(stopServer(s));
+}
+
+// Verifies that refusals (503 for max_connections) are themselves bounded: past
+// max_refusals_in_flight a connection is closed at once, unanswered.
+TEST_F(ServerTest, RefusalsInFlightAreBounded) {
+  ServerOptions o = serverOptions();
+  o.max_connections = 1;
+  o.max_refusals_in_flight = 1;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  RawSocket a(s.port());
+  ASSERT_TRUE(a.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = a.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  RawSocket b(s.port());  // refused: answered, and held by the server's linger while b stays
+  r = b.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  ASSERT_EQ(s.stats().refusals_in_flight, 1u);
+  RawSocket c(s.port());  // one refusal too many
+  EXPECT_TRUE(c.waitClosed(5s));
+  EXPECT_TRUE(c.received().empty()) << c.received();
+  EXPECT_EQ(s.stats().refused, 1u);
+  EXPECT_EQ(s.stats().dropped, 1u);
+}
+
+// Verifies that a new connection that sends nothing is closed at request_timeout, not left to
+// idle for idle_timeout.
+TEST_F(ServerTest, FirstRequestIsHeldToRequestTimeout) {
+  ServerOptions o = serverOptions();
+  o.request_timeout = 300ms;
+  o.idle_timeout = 60s;
+  Server& s =
+      startServer(o, [](Server& s) { ASSERT_TRUE(s.addRoute("GET", "/x", {}, fixed("x")).ok()); });
+  RawSocket silent(s.port());
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(silent.waitClosed(10s));  // idle_timeout would be 60 s
+  EXPECT_GE(Clock::now() - t0, 250ms);
+  EXPECT_TRUE(silent.received().empty());
+}
+
+// Verifies that a handler's stop token fires when its client goes away while it runs.
+TEST_F(ServerTest, StopTokenFiresWhenTheClientGoesAway) {
+  std::atomic<bool> started{false};
+  std::promise<bool> saw_stop;
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/wait", {}, [&](Request& req, Response&) {
+                   started = true;
+                   saw_stop.set_value(
+                       waitFor([&] { return req.stopToken().stop_requested(); }, 20s));
+                   return Status::Cancelled("the client went away");
+                 }).ok());
+  });
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(sock.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(waitFor([&] { return started.load(); }));
+  }  // the client goes away
+  auto fut = saw_stop.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(fut.get());
+  EXPECT_TRUE(waitFor([&] { return s.stats().open_connections == 0; }));
+}
+
+// Verifies that a stop() landing while start() runs leaves no server accepting after `done`:
+// start() fails with Cancelled and the port is closed.
+TEST_F(ServerTest, StopDuringStartLeavesNothingRunning) {
+  Server server(io_, serverOptions());
+  ASSERT_TRUE(server.addRoute("GET", "/x", {}, fixed("x")).ok());
+  std::atomic<bool> done{false};
+  std::uint16_t port = 0;
+  detail::ServerTestAccess::setStartHook(server, [&](std::uint16_t p) {
+    port = p;
+    server.stop([&] { done = true; });
+  });
+  Status st = server.start();
+  EXPECT_EQ(st.code(), Status::Code::Cancelled) << st.toString();
+  EXPECT_TRUE(waitFor([&] { return done.load(); }));
+  ASSERT_NE(port, 0);
+  EXPECT_FALSE(RawSocket(port).connected());
+  EXPECT_EQ(server.port(), 0);
+}
+
+// Verifies that a content type cannot inject headers, and that Content-Type cannot be added twice.
+TEST_F(ServerTest, ContentTypeIsCheckedLikeAnyHeader) {
+  std::mutex mu;
+  std::vector<Status> results;
+  auto record = [&](Status st) {
+    std::lock_guard<std::mutex> lock(mu);
+    results.push_back(std::move(st));
+  };
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/send", {}, [&](Request&, Response& res) {
+                   record(res.send(200, "x", "text/plain\r\nSet-Cookie: evil=1"));
+                   return res.send(200, "ok", "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/stream", {}, [&](Request&, Response& res) {
+                   record(res.beginStream(200, 2, "text/plain\nSet-Cookie: evil=1"));
+                   return res.send(200, "ok", "text/plain");
+                 }).ok());
+    ASSERT_TRUE(s.addRoute("GET", "/twice", {}, [&](Request&, Response& res) {
+                   record(res.addHeader("Content-Type", "text/html"));
+                   return res.send(200, "ok", "text/plain");
+                 }).ok());
+  });
+  auto client = makeClient(s.port());
+  for (const char* target : {"/send", "/stream", "/twice"}) {
+    auto r = client->get(within(5s), target);
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    EXPECT_EQ(r->status, 200) << target;
+    EXPECT_EQ(r->body, "ok") << target;
+    EXPECT_TRUE(r->header("Set-Cookie").empty()) << target;
+    int content_types = 0;
+    for (const Header& h : r->headers) content_types += h.name == "Content-Type";
+    EXPECT_EQ(content_types, 1) << target;
+    EXPECT_EQ(r->header("Content-Type"), "text/plain") << target;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(results.size(), 3u);
+  for (const Status& st : results) {
+    EXPECT_EQ(st.code(), Status::Code::InvalidArgument) << st.toString();
+  }
+}
+
+// Verifies that readBody(SIZE_MAX), "no limit", reads a chunked body (the limit arithmetic must
+// not wrap).
+TEST_F(ServerTest, ReadBodyWithoutLimitReadsAChunkedBody) {
+  Server& s = startServer(serverOptions(), [](Server& s) {
+    ASSERT_TRUE(
+        s.addRoute("POST", "/echo", {}, echoBody(std::numeric_limits<std::size_t>::max())).ok());
+  });
+  RawSocket sock(s.port());
+  ASSERT_TRUE(
+      sock.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  auto r = sock.readResponse(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello world");
+}
+
+// Verifies that a client closing its connection in the middle of a chunked body is Unavailable
+// (it went away), not a malformed request.
+TEST_F(ServerTest, ClientGoneMidChunkedBodyIsUnavailable) {
+  std::promise<Status> read_result;
+  Server& s = startServer(serverOptions(), [&](Server& s) {
+    ASSERT_TRUE(s.addRoute("POST", "/up", {}, [&](Request& req, Response&) {
+                   auto body = req.readBody(1 << 20);
+                   read_result.set_value(body.status());
+                   return body.status();
+                 }).ok());
+  });
+  {
+    RawSocket sock(s.port());
+    ASSERT_TRUE(
+        sock.send("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"));
+  }
+  auto fut = read_result.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  Status st = fut.get();
+  EXPECT_EQ(st.code(), Status::Code::Unavailable) << st.toString();
+  EXPECT_NE(st.message().find("mid-body"), std::string::npos) << st.toString();
 }
 
 }  // namespace

@@ -6,17 +6,20 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include "fakes/test_util.h"
 #include "http/http_test_util.h"
 #include "pkgxfer/http/client.h"
 #include "pkgxfer/http/server.h"
+#include "tls.h"
 
 namespace pkgxfer::http {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::HttpTest;
+using testing::RawSocket;
 using testing::testCerts;
 
 class TlsTest : public HttpTest {
@@ -171,6 +174,47 @@ TEST_F(TlsTest, BadFilesAreClearStartUpErrors) {
   EXPECT_NE(c.status().message().find("garbage.pem"), std::string::npos);
   o.ca_file = dir / "missing.pem";
   EXPECT_EQ(Client::create(o).status().code(), Status::Code::NotFound);
+}
+
+// Verifies that an encrypted private key is a clear start-up error naming the file, not a prompt
+// for a password on the terminal.
+TEST_F(TlsTest, EncryptedKeyIsAClearErrorNotAPrompt) {
+  pkgxfer::testing::TempDir dir;
+  const auto encrypted = dir / "encrypted.key";
+  ASSERT_TRUE(testing::shell("openssl pkey -in '" + testCerts().server_key.string() +
+                             "' -aes256 -passout pass:secret -out '" + encrypted.string() +
+                             "' </dev/null >/dev/null 2>&1"));
+  ServerOptions o = serverOptions();
+  o.tls = ServerTlsOptions{testCerts().server_cert, encrypted};
+  Server s(io_, o);
+  Status st = s.start();
+  EXPECT_EQ(st.code(), Status::Code::InvalidArgument) << st.toString();
+  EXPECT_NE(st.message().find(encrypted.string() + " is encrypted"), std::string::npos)
+      << st.toString();
+}
+
+// Verifies that the server's TLS context refuses renegotiation (a handshake per request, at the
+// client's choice).
+TEST_F(TlsTest, ServerRefusesRenegotiation) {
+  auto ctx = detail::makeServerTlsContext(testCerts().server_cert, testCerts().server_key);
+  ASSERT_TRUE(ctx.ok()) << ctx.status().toString();
+  EXPECT_NE(::SSL_CTX_get_options((*ctx)->native_handle()) & SSL_OP_NO_RENEGOTIATION, 0u);
+}
+
+// Verifies that an HTTPS connection over max_connections is closed at once, without a handshake
+// (a 503 would cost the full handshake the cap is there to avoid).
+TEST_F(TlsTest, RefusedConnectionIsClosedWithoutAHandshake) {
+  ServerOptions o = serverOptions();
+  o.tls = ServerTlsOptions{testCerts().server_cert, testCerts().server_key};
+  o.max_connections = 1;
+  Server& s = startServer(o, nullptr);
+  RawSocket held(s.port());  // in its handshake, for request_timeout (10 s)
+  ASSERT_TRUE(pkgxfer::testing::waitFor([&] { return s.stats().accepted == 1; }));
+  RawSocket refused(s.port());
+  EXPECT_TRUE(refused.waitClosed(5s));
+  EXPECT_TRUE(refused.received().empty());
+  EXPECT_EQ(s.stats().dropped, 1u);
+  EXPECT_EQ(s.stats().open_connections, 1u);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 // Every call blocks its thread and takes a CallContext: its deadline bounds the whole call
 // (connect, TLS handshake, request, response); a stop request on its token aborts the call at once
 // (the socket is closed), whatever it waits for. Each read and write must also make progress
-// within ClientOptions::io_timeout, so a peer that stops answering is cut even without a deadline.
+// within ClientOptions::io_timeout, so a peer that stops answering is cut even without a deadline;
+// the wait for the response's head may be given a longer bound of its own
+// (ClientRequest::response_timeout), for a server that works long before it answers.
 //
 // Outcomes. A call returns a ClientResponse for any HTTP response, 4xx and 5xx included (the
 // caller decides; responseStatus() turns an error response into a Status with the server's JSON
@@ -20,7 +22,12 @@
 //                ("... timed out");
 //   InvalidArgument  a bad request (target, header), a source that delivered too few bytes, or a
 //                response body over the buffered limit;
-//   or whatever a BodySource or DownloadSink returned.
+//   Unavailable  also: no file descriptor or memory for a new connection (EMFILE: "open a
+//                connection: Too many open files (EMFILE)"), more than 8 informational (1xx)
+//                responses, a chunk header or trailer longer than max_response_header_bytes
+//                + 16 KiB;
+//   or whatever a BodySource or DownloadSink returned. Nothing is thrown: an exception from below
+//   (or from a source or sink) becomes Unavailable or Internal.
 // Every message starts with "<METHOD> <base URL><target>: ".
 //
 // Connections are pooled and reused (keep-alive) across calls and threads. A connection goes back
@@ -29,6 +36,13 @@
 // connection before any byte of a response arrived (the server had closed it while idle) is sent
 // once more on a new connection if its method is idempotent (GET, HEAD, PUT, DELETE) and no byte
 // of a streamed body had been taken from its source.
+//
+// File descriptors. Each connection, in use or pooled, has its own io_context (so that the calling
+// thread can run it alone, and concurrent calls never run each other's handlers): 4 descriptors
+// per connection (socket, epoll, eventfd, timerfd), e.g. 4 * (max_idle_connections + the calls in
+// progress) per Client. Sharing one io_context among a Client's connections would save 3 per
+// connection but needs a thread of its own or careful handing over between calling threads; the
+// components bound their concurrency (3x5 transfers), which keeps this well under the usual limit.
 
 #include <chrono>
 #include <cstddef>
@@ -64,12 +78,14 @@ struct ClientOptions {
   // Idle connections kept for reuse; more are closed when returned. Default 8.
   std::size_t max_idle_connections = 8;
   // An idle connection older than this is closed instead of reused (keep it below the server's
-  // idle timeout: ours is 60 s, nginx's 75 s). Default 15 s.
+  // idle timeout: ours is 60 s, nginx's 75 s). Every call sweeps the pool of such connections and
+  // of those the server closed. Default 15 s; >= 0.
   std::chrono::milliseconds max_idle_time{std::chrono::seconds(15)};
   // Block size of streamed uploads (what a BodySource is asked for at most) and downloads.
-  // Default 1 MiB.
+  // Default 1 MiB; 1 B..64 MiB.
   std::size_t block_bytes = 1024 * 1024;
-  // Largest response head accepted. Default 64 KiB.
+  // Largest response head accepted; also bounds a chunk header or trailer (plus 16 KiB). Default
+  // 64 KiB; 1 KiB..16 MiB.
   std::size_t max_response_header_bytes = 64 * 1024;
   // Largest response body a buffered call (request, get, sendJson, and the response to an upload)
   // accepts; a longer one fails the call with InvalidArgument. Default 16 MiB.
@@ -90,6 +106,10 @@ struct ClientRequest {
   Headers headers;   // extra headers; Host, Content-Length, Authorization and Connection are set
   std::string body;  // a buffered body (request(); upload() takes its body from the source)
   std::string content_type;  // Content-Type of the body, if any
+  // How long to wait for the response's head once the request (and its body) was sent, for a
+  // server that works before it answers (a DP that hashes and fsyncs a 1 GiB upload first). The
+  // call's deadline still applies. 0 = ClientOptions::io_timeout. Default 0.
+  std::chrono::milliseconds response_timeout{0};
 };
 
 struct ClientResponse {
@@ -109,7 +129,11 @@ struct ClientResponse {
 // Supplies a streamed upload's body: fills up to `size` bytes of `buf` and returns how many (> 0).
 // Called until the declared length is reached, from the calling thread; between two calls the
 // caller may wait (rate limiting): nothing times out while the source runs, but the call's
-// deadline still applies. An error ends the call with that Status.
+// deadline still applies, checked when the source returns. The source gets no stop token: one
+// that waits (a rate limiter, a slow share) captures the call's CallContext itself and returns
+// its check() when stopped, or the call learns of the stop only after the wait. Keep each wait
+// below the server's body idle timeout (RouteOptions::body_idle_timeout on ours). An error ends
+// the call with that Status.
 using BodySource = std::function<Result<std::size_t>(char* buf, std::size_t size)>;
 
 // Receives a download. on_head (optional) sees the response's status and headers before any body
@@ -126,6 +150,7 @@ struct ClientStats {
   std::uint64_t connections_opened = 0;  // TCP (and TLS) connections established
   std::uint64_t requests = 0;            // requests sent (a retry counts again)
   std::uint64_t reused = 0;              // requests sent on a pooled connection
+  std::uint64_t idle = 0;                // connections in the pool now
 };
 
 namespace detail {

@@ -39,7 +39,9 @@ struct RangeRequest {
 
 // Parses `header` (the Range value; empty = none) against a body of `size` bytes. Accepts
 // "bytes=a-b" (b clipped to size-1), "bytes=a-" and "bytes=-n" (the last n bytes), with optional
-// whitespace around the range (none around "="); "bytes=a-b" with b < a is malformed (Whole). A
+// whitespace around the header and after "=" (RFC 9110's list syntax allows it around the range)
+// and around "-", but none before "=" ("bytes =0-1" is Whole); "bytes=a-b" with b < a is
+// malformed (Whole). A
 // range starting at or after `size`, or "bytes=-0", is Unsatisfiable.
 RangeRequest parseRange(std::string_view header, std::uint64_t size);
 

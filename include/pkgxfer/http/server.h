@@ -16,18 +16,33 @@
 // ({"error": "...", "status": N}, see errorBody()):
 //   400 a request it cannot parse (bad method, garbage, bad version); a path with an empty, "."
 //       or ".." segment, a bad percent-encoding, or a segment holding '/', '\', ':' or a control
-//       character (NUL...), raw or percent-encoded; a Transfer-Encoding other than chunked; an
-//       HTTP/1.1 request without Host;
+//       character (NUL...), raw or percent-encoded; a query with a bad percent-encoding or a
+//       control character; a Transfer-Encoding other than chunked; an HTTP/1.1 request without
+//       Host;
 //   404 no route has that path; 405 (+ Allow) a route has the path but not the method;
 //   401 (+ WWW-Authenticate: Bearer) the route requires the bearer token and it is missing or
 //       wrong; 411 a chunked body on a route that requires Content-Length; 413 a Content-Length
 //       over the route's limit (the body is not read); 431 a request head over max_header_bytes;
-//   503 (+ Retry-After) a connection beyond max_connections; 505 an HTTP version other than 1.x.
-// A request the server could not parse (400, 431, 505), a refused connection (503), and any
-// response given while part of the request body is still unread close the connection after the
-// response (so an unread body is never taken for the next request); a 404 to a GET keeps it.
+//   503 (+ Retry-After: 1) a connection beyond max_connections (plain HTTP only, and only up to
+//       max_refusals_in_flight at once: the others are closed unanswered), or a request beyond
+//       max_concurrent_handlers; 505 an HTTP version other than 1.x.
+// A request that waited handler_queue_timeout for a thread of the handler executor is answered
+// 503 (+ Retry-After: 1) instead of running its handler. A chunked body whose chunk header or
+// trailer does not end within max_header_bytes fails Request::read (400 when unanswered).
+// A request the server could not parse (400, 431, 505), a refused connection (503), a request
+// that waited too long for a handler thread (503), and any response given while part of the
+// request body is still unread close the connection after the response (so an unread body is
+// never taken for the next request); a 404 to a GET keeps it.
 // A request that does not arrive in time (request_timeout) gets no response: its connection is
 // closed, and so is one that stays idle past idle_timeout or stops reading for write_timeout.
+//
+// Slow clients. Every socket wait has a timeout, but write_timeout and body_idle_timeout count
+// from the last progress: a client that reads (or sends) one byte per timeout keeps its request,
+// and so its handler thread, for as long as it likes. What protects the handler executor (the
+// host's blocking pool, shared with the components) is max_concurrent_handlers: slow clients can
+// hold at most that many of its threads, and further requests get 503 at once. There is no
+// minimum transfer rate: pull DPs behind rate-limited WAN links legitimately read slowly, and a
+// rate floor that suits them would not stop a patient attacker anyway; the cap does.
 //
 // Keep-alive: HTTP/1.1 connections persist unless the request says "Connection: close" (or it is
 // HTTP/1.0 without keep-alive). Pipelined requests are answered one at a time, in order: the next
@@ -75,10 +90,11 @@ struct ServerOptions {
   std::optional<ServerTlsOptions> tls;
 
   // Where handlers run (e.g. the host's blocking pool: pool.get_executor()). Required; it must
-  // keep running handlers until stop()'s `done` was called.
+  // keep running handlers until stop()'s `done` was called. Not the io_context's own executor nor
+  // a strand of it (start() refuses them): handlers block, waiting for the io threads.
   boost::asio::any_io_executor handler_executor;
-  // The server's log (requests at debug; refused connections and timeouts at info; handler
-  // failures at error). Tokens are never logged. Default: none (logging off).
+  // The server's log (requests at debug; refused connections, busy answers and timeouts at
+  // info; handler failures at error). Tokens are never logged. Default: none (logging off).
   Logger logger;
 
   // The bearer token routes with RouteOptions::requires_auth check (compared in constant time).
@@ -90,19 +106,41 @@ struct ServerOptions {
   std::size_t max_header_bytes = 16 * 1024;
   // Default body limit of a route (RouteOptions::max_body_bytes overrides it). Default 1 MiB.
   std::uint64_t max_body_bytes = 1024 * 1024;
-  // A request must arrive within this time from its first byte: its head, then its body (unless
-  // the route sets RouteOptions::body_idle_timeout), time spent by the handler between its reads
-  // included. Past it the connection is closed. Also bounds a TLS handshake. Default 30 s.
+  // A request's head must arrive within this time from its first byte (for the first request of
+  // a connection: from the accept, TLS handshake and the wait for the first byte included), and
+  // its body within this time from the start of its handler (unless the route sets
+  // RouteOptions::body_idle_timeout), time spent by the handler between its reads included; the
+  // wait for a handler thread does not count (handler_queue_timeout bounds it). Past it the
+  // connection is closed. Default 30 s.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
-  // How long a connection may wait for the first byte of its next request (or of its first one)
-  // before it is closed. Default 60 s.
+  // How long a kept-alive connection may wait for the first byte of its next request before it
+  // is closed. (A new connection's first request is held to request_timeout instead, so a
+  // connection that never sends anything costs at most that.) Default 60 s.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   // Each write of the response must make progress within this time (a client that stops reading
-  // is cut); a slow but steady reader is never cut. Default 30 s.
+  // is cut). Per progress: a slow but steady reader is never cut, however slow (see "Slow
+  // clients" above: max_concurrent_handlers is the protection). Default 30 s.
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
-  // Connections open at once. One more is accepted, answered 503 (Retry-After: 1, JSON body) and
-  // closed, without reading its request; it does not count. Default 256; >= 1.
+  // Connections open at once. Beyond it, a plain HTTP connection is answered 503 (Retry-After: 1,
+  // JSON body) and closed, without reading its request; it does not count. An HTTPS connection
+  // beyond it is closed at once, without a handshake: a 503 would need the full handshake, which
+  // is the very cost the cap exists to avoid (the client sees the connection closed, which it
+  // retries like a 503). Default 256; >= 1.
   std::size_t max_connections = 256;
+  // Refused connections (the 503s above) being answered at once; each holds a socket for up to
+  // write_timeout plus a 2 s linger. Beyond it, a connection over max_connections is closed at
+  // once without an answer, so a flood of connections costs a bounded number of file
+  // descriptors. Default 16; 0 = close every refused connection at once.
+  std::size_t max_refusals_in_flight = 16;
+  // Handlers running or waiting for a thread of handler_executor, over all connections. A request
+  // beyond it is answered 503 (Retry-After: 1) without posting a handler; slow clients can thus
+  // hold at most this many threads of the (shared) handler executor. Keep it below that
+  // executor's thread count when other components share it. Default 16; >= 1.
+  std::size_t max_concurrent_handlers = 16;
+  // How long a request may wait for a thread of handler_executor once it was posted there (the
+  // pool busy with other work). Past it the request is answered 503 (Retry-After: 1) and its
+  // connection closed; its handler, when the pool gets to it, does not run. Default 10 s; > 0.
+  std::chrono::milliseconds handler_queue_timeout{std::chrono::seconds(10)};
   // Requests served on one connection before it is closed (the last response says
   // "Connection: close"). 0 = no limit. Default 0.
   std::size_t max_requests_per_connection = 0;
@@ -124,7 +162,10 @@ struct RouteOptions {
   bool requires_content_length = false;
   // When > 0, the body no longer has to arrive within ServerOptions::request_timeout: instead each
   // Request::read() must receive a byte within this time. For large uploads that may be rate
-  // limited (a 1 GiB PUT); only the head is then held to request_timeout. Default 0 (off).
+  // limited (a 1 GiB PUT); only the head is then held to request_timeout. The rule for clients
+  // of such a route: the longest pause between two blocks of the body (a rate limiter's wait, a
+  // BodySource reading a slow disk or share) must stay below body_idle_timeout, with margin for
+  // the network; a client that pauses longer is cut. Default 0 (off).
   std::chrono::milliseconds body_idle_timeout{0};
 };
 
@@ -144,22 +185,34 @@ class Request {
   // pattern has no such segment. Never empty, ".", ".." and never holds '/', '\\', ':' or a
   // control character (such paths were answered 400).
   virtual const std::string& param(std::string_view name) const = 0;
+  // The percent-decoded value of the first query parameter `name` ("?name=value&..."; names are
+  // decoded too and compared exactly); "" for "?name" or "?name="; nullopt if absent. '+' stays
+  // '+' (RFC 3986: not form encoding). The router's path rules are unchanged (the query plays no
+  // part in matching); a query with a bad percent-encoding or a control character, raw or
+  // encoded, was answered 400. Unlike path segments, a value may hold '/', '\\' and ':' (a URL, a
+  // path): never use it as a file name unchecked.
+  virtual std::optional<std::string> query(std::string_view name) const = 0;
   // The first value of header `name` (case-insensitive); empty if absent.
   virtual std::string_view header(std::string_view name) const = 0;
   // The declared Content-Length; nullopt for a chunked body. 0 when there is no body.
   virtual std::optional<std::uint64_t> contentLength() const = 0;
   // "127.0.0.1:50312": who sent the request (for logs).
   virtual const std::string& peer() const = 0;
-  // Requested when the server stops and its stop_timeout has passed, or when the connection was
-  // closed under the handler: a long handler should check it and return.
+  // Requested when the server stops and its stop_timeout has passed, or when the connection is
+  // closed under the handler: by a timeout, a failed write, or the client going away. The client
+  // is noticed going away while the handler is not reading the request body (it has all of it):
+  // a reset, or an EOF, i.e. the client closed or half-closed its side; a client that half-closes
+  // after its request is taken for gone, as Go's and nginx's servers do. A long handler should
+  // check it and return.
   virtual std::stop_token stopToken() const = 0;
 
   // Reads the next bytes of the body into `buf`, filling it unless the body ends first; 0 once the
   // body is complete. Blocks until the bytes arrived (the socket read runs on the connection's
   // strand). The first read of a request sent with "Expect: 100-continue" sends
-  // "100 Continue". Errors: Unavailable (the client went away, or the request timed out: the
-  // connection is then closed), InvalidArgument (a chunked body past the route's limit, or a
-  // malformed chunk: the server answers 413/400 if the handler returns that error unanswered).
+  // "100 Continue". Errors: Unavailable (the client went away, mid chunked body too, or the
+  // request timed out: the connection is then closed), InvalidArgument (a chunked body past the
+  // route's limit, a malformed chunk, or a chunk header or trailer longer than max_header_bytes:
+  // the server answers 413/400 if the handler returns that error unanswered).
   virtual Result<std::size_t> read(char* buf, std::size_t size) = 0;
 
   // Reads the whole body into a string, for small requests. A body over `limit` bytes fails with
@@ -182,12 +235,13 @@ class Response {
   virtual ~Response() = default;
 
   // Adds a header to the response to come. InvalidArgument for a bad name or value, for headers
-  // the server owns (Content-Length, Transfer-Encoding, Connection, Date, Server), or once the
+  // the server owns (Content-Length, Transfer-Encoding, Connection, Date, Server), for
+  // Content-Type (send() and beginStream() take it, so a response never has two), or once the
   // response has begun.
   virtual Status addHeader(std::string_view name, std::string_view value) = 0;
   // Sends a whole response and blocks until it is written. `status` is 200..599; 204 and 304 take
-  // no body. Errors: InvalidArgument (bad status, already answered), Unavailable (the client went
-  // away or stopped reading for write_timeout).
+  // no body. Errors: InvalidArgument (bad status, a content type that is not a valid header value,
+  // already answered), Unavailable (the client went away or stopped reading for write_timeout).
   virtual Status send(int status, std::string body,
                       std::string_view content_type = "application/json") = 0;
   // Sends the status and headers of a response whose body of exactly `content_length` bytes
@@ -220,12 +274,17 @@ using Handler = std::function<Status(Request& request, Response& response)>;
 struct ServerStats {
   std::uint64_t accepted = 0;  // connections accepted and served
   std::uint64_t refused = 0;   // connections answered 503 (max_connections)
+  std::uint64_t dropped = 0;   // connections over max_connections closed at once, unanswered
   std::uint64_t requests = 0;  // requests whose head was read
+  std::uint64_t busy = 0;      // requests answered 503: max_concurrent_handlers, queue timeout
   std::uint64_t open_connections = 0;
+  std::uint64_t refusals_in_flight = 0;  // refused connections still being answered
+  std::uint64_t handlers = 0;            // handlers running or waiting for a thread now
 };
 
 namespace detail {
 class ServerCore;
+struct ServerTestAccess;
 }  // namespace detail
 
 // One listening socket and its routes. addRoute() is called before start() by the components
@@ -251,10 +310,12 @@ class Server {
                   Handler handler);
 
   // Checks the options, loads TLS files, binds and starts accepting. Errors: InvalidArgument
-  // (options, e.g. no handler executor, or a route requires auth without a token; a TLS file that
-  // is not a valid PEM certificate chain or key, naming the file), NotFound/PermissionDenied/
+  // (options, e.g. no handler executor or the io_context's own executor as one, which would
+  // deadlock; a route requires auth without a token; a TLS file that is not a valid PEM
+  // certificate chain or an unencrypted PEM key, naming the file), NotFound/PermissionDenied/
   // IoError for a TLS file that cannot be read, IoError when the address cannot be bound
-  // ("listen on 127.0.0.1:8531: Address already in use (EADDRINUSE)"). Once only.
+  // ("listen on 127.0.0.1:8531: Address already in use (EADDRINUSE)"), Cancelled when stop() was
+  // called before start() finished (the server then never accepts). Once only.
   Status start();
   // The bound port (the OS's pick for port 0); 0 before start().
   std::uint16_t port() const;
@@ -269,6 +330,7 @@ class Server {
   ServerStats stats() const;
 
  private:
+  friend struct detail::ServerTestAccess;
   std::shared_ptr<detail::ServerCore> core_;
 };
 
