@@ -469,6 +469,17 @@ Status readDistribution(const Json& v, Context& ctx) {
   const Duration hi = std::chrono::hours(24);
   PKGXFER_RETURN_IF_ERROR(f.readInt("max_concurrent_packages", 1, 50, &d.max_concurrent_packages));
   PKGXFER_RETURN_IF_ERROR(f.readInt("max_threads_per_package", 1, 999, &d.max_threads_per_package));
+  // Each may be within its range (SPEC §8) while the pool they ask for is not: every sending
+  // thread is a thread of the service's blocking pool, and "running" jobs that only queue for one
+  // would be a lie on the status screen.
+  if (const long threads = static_cast<long>(d.max_concurrent_packages) * d.max_threads_per_package;
+      threads > kMaxSendingThreads) {
+    return Status::InvalidArgument(
+        "/distribution/max_concurrent_packages (" + std::to_string(d.max_concurrent_packages) +
+        ") x /distribution/max_threads_per_package (" + std::to_string(d.max_threads_per_package) +
+        ") = " + std::to_string(threads) + " sending threads; at most " +
+        std::to_string(kMaxSendingThreads) + " can run at once: lower one of them");
+  }
   PKGXFER_RETURN_IF_ERROR(f.readInt("retry_count", 0, 1000, &d.retry_count));
   PKGXFER_RETURN_IF_ERROR(f.readDuration("retry_delay", lo, hi, &d.retry_delay));
   PKGXFER_RETURN_IF_ERROR(f.readDuration("pull_source_recheck", lo, hi, &d.pull_source_recheck));

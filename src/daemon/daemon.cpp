@@ -47,8 +47,8 @@ host::RuntimeOptions runtimeOptions(const config::Config& config, const Logger& 
   // Every sending thread of the transfer manager (packages x DPs per package) may block on file
   // or SMB I/O at once, plus a few for hashing and the database.
   const auto& d = config.distribution;
-  options.blocking_threads =
-      std::min(1024, d.max_concurrent_packages * d.max_threads_per_package + 4);
+  // (config::kMaxSendingThreads bounds the product.)
+  options.blocking_threads = d.max_concurrent_packages * d.max_threads_per_package + 4;
   return options;
 }
 
@@ -130,9 +130,9 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
       return kExitStartFailed;
     }
     host::Strand strand = runtime.makeStrand();
-    auto component =
-        factory(name, host::ComponentContext{strand, runtime.io(), runtime.blocking(),
-                                             SystemClock::instance(), *component_log, config});
+    auto component = factory(name, host::ComponentContext{strand, runtime.io(), runtime.blocking(),
+                                                          SystemClock::instance(), *component_log,
+                                                          config, runtime.signals()});
     if (!component.ok()) {
       if (component.error().code() == Status::Code::NotFound) {
         PX_LOG_WARN(log, "Component {}; not started", component.error().message());

@@ -14,6 +14,7 @@
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distribution/pair_states.h"
 #include "pkgxfer/host/poll_timer.h"
+#include "pkgxfer/platform/file_watch.h"
 #include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/package_repository.h"
@@ -64,8 +65,8 @@ class DistributionManager final : public host::Component {
       : ctx_(std::move(ctx)),
         options_(std::move(options)),
         timer_(
-            ctx_.strand, std::min(options_.wake_interval, options_.poll_interval),
-            [this] { return watch_->due(); }, [this] { poll(); }) {}
+            ctx_.strand, options_.wake_interval, [this] { return watch_->due(); },
+            [this] { poll(); }) {}
 
   std::string_view name() const override { return "distmgr"; }
 
@@ -85,6 +86,18 @@ class DistributionManager final : public host::Component {
                 "request(s) left taken by a previous run queued again",
                 ctx_.config.distribution_points.size(), d.retry_count,
                 formatDuration(d.retry_delay), released);
+    // Every writer of the site database appends to its write-ahead log: a change there (the CLI
+    // queued a request) wakes the poll at once, and the timer need not wake to look.
+    const std::filesystem::path wal = options_.database.string() + "-wal";
+    auto file_watch = platform::watchFile(ctx_.strand, wal, [this] {
+      if (!stopping_) timer_.nudge();
+    });
+    if (file_watch.ok()) {
+      file_watch_ = std::move(*file_watch);
+    } else {
+      PX_LOG_INFO(ctx_.logger, "{}; checking the site database for requests every {}",
+                  file_watch.status().message(), formatDuration(options_.wake_interval));
+    }
     asio::post(ctx_.strand, [this] {
       auto moved = reconcile();
       if (!moved.ok()) {
@@ -101,6 +114,7 @@ class DistributionManager final : public host::Component {
 
   void stop(std::function<void()> done) override {
     stopping_ = true;
+    if (file_watch_) file_watch_->cancel();
     timer_.cancel();
     stop_.request_stop();  // checks waiting on a DP end now
     PX_LOG_INFO(ctx_.logger, "Distribution Manager stopping ({} check(s) in progress)", in_flight_);
@@ -121,19 +135,26 @@ class DistributionManager final : public host::Component {
   }
 
   // The next wake-up; poll() runs then if another connection committed since the last poll or
-  // poll_interval passed (watch_).
+  // the watch's period passed (watch_). With the file watch, changes wake the poll themselves, so
+  // the timer only wakes for the time-based work (retries) or, idle, as a safety net; without it,
+  // every wake_interval.
   void arm() {
-    if (!stopping_) timer_.arm();
+    if (stopping_) return;
+    const auto due_by_time = retrying_ ? options_.poll_interval : kIdlePeriod;
+    timer_.arm(file_watch_ ? due_by_time : std::min(options_.wake_interval, due_by_time));
   }
 
   void poll() {
     if (stopping_) return;
     watch_->reading();
-    auto requests = requests_->claimPending(32);
+    constexpr int kBatch = 64;
+    auto requests = requests_->claimPending(kBatch);
+    bool more = false;  // a full batch: more requests may wait
     if (!requests.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the request queue: {}", requests.status().toString());
     } else {
       for (const auto& r : *requests) handleRequest(r);
+      more = requests->size() == static_cast<std::size_t>(kBatch);
     }
     auto due = states_->repository().listDueRetries(ctx_.clock.systemNow());
     if (!due.ok()) {
@@ -141,7 +162,26 @@ class DistributionManager final : public host::Component {
     } else {
       for (const auto& row : *due) handleRetry(row);
     }
+    // Retries are due by time, so poll every poll_interval while any is pending; otherwise only
+    // what other connections write (the CLI's requests, pkgxfermgr's results) wakes the poll,
+    // and an idle site costs one cheap PRAGMA per wake.
+    auto retrying = states_->repository().anyRetrying();
+    retrying_ = !retrying.ok() || *retrying;
+    watch_->setPeriod(retrying_ ? options_.poll_interval : kIdlePeriod);
+    signalJobs();
+    if (more) {
+      // The rest of the queue now (our own claims do not move data_version).
+      asio::post(ctx_.strand, [this] { poll(); });
+      return;
+    }
     arm();
+  }
+
+  // Tells pkgxfermgr (in this process) that jobs changed, once they are committed.
+  void signalJobs() {
+    if (!jobs_changed_) return;
+    jobs_changed_ = false;
+    ctx_.signals.notify(host::Signals::Topic::TransferJobs);
   }
 
   void reject(const store::RequestRow& r, const std::string& why) {
@@ -170,6 +210,7 @@ class DistributionManager final : public host::Component {
   }
 
   void cancelJob(const store::TransferJob& job, std::string_view why) {
+    jobs_changed_ = true;
     logIfError(jobs_->setState(job.id, JobState::Cancelled, why), "cancel a job");
     PX_LOG_INFO(ctx_.logger, "Cancelled transfer job {} ({} v{} to {}): {}", job.id, job.package_id,
                 job.version, job.dp, why);
@@ -208,6 +249,7 @@ class DistributionManager final : public host::Component {
           cancelJob(job, "replaced by request " + std::to_string(r.id));
         }
         auto superseded = jobs_->supersedeOlder(r.package_id, r.dp, latest);
+        if (superseded.ok() && !superseded->empty()) jobs_changed_ = true;
         if (superseded.ok()) {
           for (std::int64_t id : *superseded) {
             PX_LOG_INFO(ctx_.logger,
@@ -351,9 +393,27 @@ class DistributionManager final : public host::Component {
     runChecks(std::move(p), *dp);
   }
 
-  // Preliminary checks on the blocking pool; the verdict comes back to the strand.
+  // Queues the preliminary checks of `p` (Options::max_concurrent_checks run at once, see
+  // startChecks()); the verdict comes back to the strand (onChecked()).
   void runChecks(Pending p, const config::DistributionPointConfig& dp) {
     checking_.insert(pairKey(p.package_id, p.dp));
+    check_queue_.emplace(CheckOrder{p.priority, ++check_seq_}, QueuedCheck{std::move(p), &dp});
+    startChecks();
+  }
+
+  // Starts queued checks while fewer than max_concurrent_checks run.
+  void startChecks() {
+    while (!stopping_ && in_flight_ < options_.max_concurrent_checks && !check_queue_.empty()) {
+      auto node = check_queue_.extract(check_queue_.begin());
+      Pending& p = node.mapped().pending;
+      // A newer request for the pair replaced this one while it waited: its own check is queued.
+      if (generation_[pairKey(p.package_id, p.dp)] != p.generation) continue;
+      startCheck(std::move(p), *node.mapped().dp);
+    }
+  }
+
+  // Runs one check on the blocking pool.
+  void startCheck(Pending p, const config::DistributionPointConfig& dp) {
     if (p.action == JobAction::Add) {
       if (auto v = packages_->getVersion(p.package_id, p.version); v.ok()) {
         store::Progress t;
@@ -455,6 +515,7 @@ class DistributionManager final : public host::Component {
     const std::string key = pairKey(p.package_id, p.dp);
     checking_.erase(key);
     --in_flight_;
+    startChecks();
     if (stopping_) {
       if (in_flight_ == 0 && stop_done_) {
         auto done = std::move(stop_done_);
@@ -475,6 +536,12 @@ class DistributionManager final : public host::Component {
       PX_LOG_WARN(ctx_.logger, "Preliminary check of DP {} failed: {}", p.dp, r.status.toString());
       auto d = states_->attemptFailed(p.package_id, p.dp, r.status, what);
       if (!d.ok()) logIfError(d.status(), "record a failure");
+      if (d.ok() && d->retry) {
+        // Due by time: poll for it (our own write does not wake the file watch's poll).
+        retrying_ = true;
+        watch_->setPeriod(options_.poll_interval);
+        arm();
+      }
       return;
     }
     if (r.identical_manifest) {
@@ -510,6 +577,7 @@ class DistributionManager final : public host::Component {
       return;
     }
     createJob(p);
+    signalJobs();
   }
 
   // Begins a write transaction for changes that belong together; nullopt (logged) when the
@@ -544,6 +612,7 @@ class DistributionManager final : public host::Component {
       return;
     }
     commit(tx);
+    jobs_changed_ = true;
     PX_LOG_INFO(ctx_.logger,
                 "Created transfer job {} ({} package {} v{} to {}, priority {}); state {}", *id,
                 store::toString(p.action), p.package_id, p.version, p.dp,
@@ -562,7 +631,27 @@ class DistributionManager final : public host::Component {
   std::unique_ptr<content::ContentLibrary> site_;
   std::mutex transports_mutex_;
   std::map<std::string, std::shared_ptr<transport::Transport>> transports_;
-  std::set<std::string> checking_;                   // pairs with a check in flight
+  // Checks waiting for a slot: high priority first, then in the order they were asked for.
+  struct CheckOrder {
+    store::Priority priority;
+    std::uint64_t seq;
+    bool operator<(const CheckOrder& o) const {
+      return priority != o.priority ? priority < o.priority : seq < o.seq;
+    }
+  };
+  struct QueuedCheck {
+    Pending pending;
+    const config::DistributionPointConfig* dp;
+  };
+  std::map<CheckOrder, QueuedCheck> check_queue_;
+  std::uint64_t check_seq_ = 0;
+  bool jobs_changed_ = false;  // jobs created or ended since the last signalJobs()
+  bool retrying_ = true;       // some pair is retrying (the last poll's anyRetrying())
+  std::unique_ptr<platform::FileWatch> file_watch_;  // on the database's WAL; null: unavailable
+  // How often an idle distribution manager reads its queue with no change seen (a safety net:
+  // changes wake it).
+  static constexpr std::chrono::milliseconds kIdlePeriod{60000};
+  std::set<std::string> checking_;                   // pairs with a check queued or in flight
   std::map<std::string, std::uint64_t> generation_;  // per pair, bumped by each new request
   int in_flight_ = 0;
   bool stopping_ = false;
@@ -582,6 +671,9 @@ Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, O
   if (!options.transport_factory) options.transport_factory = transport::defaultTransportFactory();
   if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
     return Status::InvalidArgument("distmgr: poll_interval and wake_interval must be > 0");
+  }
+  if (options.max_concurrent_checks < 1) {
+    return Status::InvalidArgument("distmgr: max_concurrent_checks must be >= 1");
   }
   return host::ComponentPtr(
       std::make_unique<DistributionManager>(std::move(ctx), std::move(options)));

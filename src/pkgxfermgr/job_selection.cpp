@@ -1,11 +1,38 @@
 #include "pkgxfer/pkgxfermgr/job_selection.h"
 
 #include <algorithm>
-#include <map>
-#include <set>
 #include <utility>
 
 namespace pkgxfer::pkgxfermgr {
+
+JobSelector::JobSelector(const std::vector<RunningJob>& running, const PoolLimits& limits)
+    : max_packages_(std::max(1, limits.max_concurrent_packages)),
+      max_per_package_(std::max(1, limits.max_threads_per_package)) {
+  for (const RunningJob& r : running) {
+    ++per_package_[r.package_id];
+    busy_pairs_.emplace(r.package_id, r.dp);
+  }
+}
+
+bool JobSelector::offer(const store::TransferJob& job) {
+  auto pair = std::make_pair(job.package_id, job.dp);
+  if (busy_pairs_.count(pair)) return false;
+  auto it = per_package_.find(job.package_id);
+  if (it == per_package_.end()) {
+    if (static_cast<int>(per_package_.size()) >= max_packages_) return false;
+    it = per_package_.emplace(job.package_id, 0).first;
+  }
+  if (it->second >= max_per_package_) return false;
+  ++it->second;
+  busy_pairs_.insert(std::move(pair));
+  return true;
+}
+
+bool JobSelector::full() const {
+  if (static_cast<int>(per_package_.size()) < max_packages_) return false;
+  return std::all_of(per_package_.begin(), per_package_.end(),
+                     [&](const auto& entry) { return entry.second >= max_per_package_; });
+}
 
 std::vector<std::int64_t> selectJobsToStart(std::vector<store::TransferJob> runnable,
                                             const std::vector<RunningJob>& running,
@@ -16,27 +43,11 @@ std::vector<std::int64_t> selectJobsToStart(std::vector<store::TransferJob> runn
                      if (a.created_at != b.created_at) return a.created_at < b.created_at;
                      return a.id < b.id;
                    });
-  std::map<std::string, int> per_package;  // running jobs per package
-  std::set<std::pair<std::string, std::string>> busy_pairs;
-  for (const RunningJob& r : running) {
-    ++per_package[r.package_id];
-    busy_pairs.emplace(r.package_id, r.dp);
-  }
-  const int max_packages = std::max(1, limits.max_concurrent_packages);
-  const int max_per_package = std::max(1, limits.max_threads_per_package);
+  JobSelector selector(running, limits);
   std::vector<std::int64_t> start;
   for (const store::TransferJob& job : runnable) {
-    auto pair = std::make_pair(job.package_id, job.dp);
-    if (busy_pairs.count(pair)) continue;
-    auto it = per_package.find(job.package_id);
-    if (it == per_package.end()) {
-      if (static_cast<int>(per_package.size()) >= max_packages) continue;
-      it = per_package.emplace(job.package_id, 0).first;
-    }
-    if (it->second >= max_per_package) continue;
-    ++it->second;
-    busy_pairs.insert(std::move(pair));
-    start.push_back(job.id);
+    if (selector.full()) break;
+    if (selector.offer(job)) start.push_back(job.id);
   }
   return start;
 }

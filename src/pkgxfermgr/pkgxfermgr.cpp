@@ -56,8 +56,8 @@ class PackageTransferManager final : public host::Component {
       : ctx_(std::move(ctx)),
         options_(std::move(options)),
         timer_(
-            ctx_.strand, std::min(options_.wake_interval, options_.poll_interval),
-            [this] { return watch_->due(); }, [this] { poll(); }) {}
+            ctx_.strand, options_.wake_interval, [this] { return watch_->due(); },
+            [this] { poll(); }) {}
 
   std::string_view name() const override { return "pkgxfermgr"; }
 
@@ -83,12 +83,16 @@ class PackageTransferManager final : public host::Component {
                 d.max_concurrent_packages, d.max_threads_per_package, options_.streams_per_job,
                 streams_->threads(), d.verify ? "on" : "off", options_.site_library.string(),
                 requeued);
+    // distmgr says when it created, superseded or cancelled jobs: they are read at once.
+    subscription_ =
+        ctx_.signals.subscribe(host::Signals::Topic::TransferJobs, [this] { timer_.wakeNow(); });
     asio::post(ctx_.strand, [this] { poll(); });
     return Status::Ok();
   }
 
   void stop(std::function<void()> done) override {
     stopping_ = true;
+    ctx_.signals.unsubscribe(subscription_);
     timer_.cancel();
     for (auto& [id, r] : running_) r.cancel->store(CancelMode::Stop);
     PX_LOG_INFO(ctx_.logger,
@@ -149,6 +153,9 @@ class PackageTransferManager final : public host::Component {
     if (!s.ok()) PX_LOG_ERROR(ctx_.logger, "Job {}: cannot {}: {}", id, what, s.toString());
   }
 
+  // Runnable jobs read from the database at once (poll() pages through all of them).
+  static constexpr int kRunnablePage = 500;
+
   bool stillRunning(std::int64_t id) {
     auto job = jobs_->get(id);
     return job.ok() && job->state == JobState::Running;
@@ -156,8 +163,14 @@ class PackageTransferManager final : public host::Component {
 
   // The next wake-up; poll() runs then if another connection committed since the last poll or
   // poll_interval passed (watch_).
+  // While jobs run or wait (for a window, for a slot), every poll_interval: a window that opens or
+  // closes changes nothing in the database. Idle, only every wake_interval: distmgr's signal
+  // wakes it for new work, so an idle site costs one cheap poll a second.
   void arm() {
-    if (!stopping_) timer_.arm();
+    if (stopping_) return;
+    const bool busy = !running_.empty() || has_runnable_;
+    timer_.arm(busy ? std::min(options_.poll_interval, options_.wake_interval)
+                    : options_.wake_interval);
   }
 
   void poll() {
@@ -182,37 +195,49 @@ class PackageTransferManager final : public host::Component {
         r.cancel->store(CancelMode::Pause);
       }
     }
-    constexpr int kRunnableLimit = 1000;
-    auto runnable = jobs_->listRunnable(kRunnableLimit);
-    if (!runnable.ok()) {
-      PX_LOG_ERROR(ctx_.logger, "Cannot read the transfer jobs: {}", runnable.status().toString());
-      arm();
-      return;
-    }
-    // Forget the announcements of jobs no longer runnable (superseded or cancelled while they
-    // waited for their window). Only when the list is whole: a job beyond the limit still waits.
-    if (!announced_.empty() && runnable->size() < static_cast<std::size_t>(kRunnableLimit)) {
-      std::set<std::int64_t> ids;
-      for (const auto& job : *runnable) ids.insert(job.id);
-      std::erase_if(announced_, [&](const auto& entry) { return !ids.contains(entry.first); });
-    }
-    // Jobs whose DP's schedule is closed to them now stay queued (or paused) without taking a
-    // slot; the next poll after the window opens starts them.
-    std::erase_if(*runnable, [this](const store::TransferJob& job) { return mustWait(job); });
+    // Every runnable job, page by page in start order, until every slot is taken: a package
+    // queued behind thousands of jobs of another (or behind jobs whose DPs' windows are closed)
+    // is still seen.
     std::vector<RunningJob> running;
     for (const auto& [id, r] : running_) running.push_back({id, r.job.package_id, r.job.dp});
     const auto& d = ctx_.config.distribution;
-    auto ids = selectJobsToStart(*runnable, running,
-                                 {d.max_concurrent_packages, d.max_threads_per_package});
-    if (!ids.empty()) {
-      PX_LOG_DEBUG(ctx_.logger, "{} runnable job(s), {} running; starting {}", runnable->size(),
-                   running_.size(), ids.size());
-    }
-    for (std::int64_t id : ids) {
-      for (const auto& job : *runnable) {
-        if (job.id == id) startJob(job);
+    JobSelector selector(running, {d.max_concurrent_packages, d.max_threads_per_package});
+    std::vector<store::TransferJob> to_start;
+    std::set<std::int64_t> seen;
+    bool whole = true;  // every runnable job was looked at
+    std::int64_t after = 0;
+    while (whole) {
+      auto page = jobs_->listRunnable(kRunnablePage, after);
+      if (!page.ok()) {
+        PX_LOG_ERROR(ctx_.logger, "Cannot read the transfer jobs: {}", page.status().toString());
+        arm();
+        return;
       }
+      for (const store::TransferJob& job : *page) {
+        if (selector.full()) {
+          whole = false;
+          break;
+        }
+        seen.insert(job.id);
+        // Jobs whose DP's schedule is closed to them now stay queued (or paused) without taking
+        // a slot; the next poll after the window opens starts them.
+        if (mustWait(job)) continue;
+        if (selector.offer(job)) to_start.push_back(job);
+      }
+      if (page->size() < static_cast<std::size_t>(kRunnablePage)) break;
+      after = page->back().id;
     }
+    // Forget the announcements of jobs no longer runnable (superseded or cancelled while they
+    // waited for their window). Only when the list was read whole: a job not read still waits.
+    if (whole && !announced_.empty()) {
+      std::erase_if(announced_, [&](const auto& entry) { return !seen.contains(entry.first); });
+    }
+    has_runnable_ = !seen.empty();
+    if (!to_start.empty()) {
+      PX_LOG_DEBUG(ctx_.logger, "{}{} runnable job(s) read, {} running; starting {}",
+                   whole ? "" : "at least ", seen.size(), running_.size(), to_start.size());
+    }
+    for (const store::TransferJob& job : to_start) startJob(job);
     arm();
   }
 
@@ -572,6 +597,8 @@ class PackageTransferManager final : public host::Component {
   host::ComponentContext ctx_;
   Options options_;
   host::PollTimer timer_;
+  std::uint64_t subscription_ = 0;  // to host::Signals::Topic::TransferJobs
+  bool has_runnable_ = false;       // the last poll found runnable jobs (started or not)
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::ChangeWatch> watch_;  // when poll() should read the queue again
   std::unique_ptr<store::TransferJobRepository> jobs_;

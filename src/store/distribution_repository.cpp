@@ -201,4 +201,16 @@ Result<std::vector<DistributionRow>> DistributionRepository::listDueRetries(Time
   return internal::withContext(run(), "list due retries");
 }
 
+Result<bool> DistributionRepository::anyRetrying() {
+  auto run = [&]() -> Result<bool> {
+    PKGXFER_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db_.connection().prepare("SELECT EXISTS (SELECT 1 FROM distributions WHERE "
+                                 "state = 'retrying' AND next_attempt_at IS NOT NULL)"));
+    PKGXFER_ASSIGN_OR_RETURN(bool row, stmt.step());
+    return row && stmt.columnInt64(0) != 0;
+  };
+  return internal::withContext(run(), "look for retries");
+}
+
 }  // namespace pkgxfer::store

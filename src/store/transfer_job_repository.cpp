@@ -156,17 +156,31 @@ Result<std::vector<TransferJob>> TransferJobRepository::list(const TransferJobFi
   return internal::withContext(run(), "list transfer jobs");
 }
 
-Result<std::vector<TransferJob>> TransferJobRepository::listRunnable(int limit) {
+Result<std::vector<TransferJob>> TransferJobRepository::listRunnable(int limit,
+                                                                     std::int64_t after_id) {
   auto run = [&]() -> Result<std::vector<TransferJob>> {
     if (limit <= 0) {
       return Status::InvalidArgument("limit must be positive, got " + std::to_string(limit));
     }
+    if (after_id == 0) {
+      PKGXFER_ASSIGN_OR_RETURN(
+          Statement stmt,
+          db_.connection().prepare("SELECT " + std::string(kColumns) +
+                                   " FROM transfer_jobs WHERE state IN ('queued', 'paused') "
+                                   "ORDER BY priority_rank, created_at, id LIMIT ?1"));
+      stmt.bindAll(limit);
+      return readJobs(stmt);
+    }
+    // The next page: the rows after job `after_id` in the same order (a keyset on the runnable
+    // index; the job itself need not be runnable any more).
     PKGXFER_ASSIGN_OR_RETURN(
         Statement stmt,
-        db_.connection().prepare("SELECT " + std::string(kColumns) +
-                                 " FROM transfer_jobs WHERE state IN ('queued', 'paused') "
-                                 "ORDER BY priority_rank, created_at, id LIMIT ?1"));
-    stmt.bindAll(limit);
+        db_.connection().prepare(
+            "SELECT " + std::string(kColumns) +
+            " FROM transfer_jobs WHERE state IN ('queued', 'paused') AND "
+            "(priority_rank, created_at, id) > (SELECT priority_rank, created_at, id FROM "
+            "transfer_jobs WHERE id = ?2) ORDER BY priority_rank, created_at, id LIMIT ?1"));
+    stmt.bindAll(limit, after_id);
     return readJobs(stmt);
   };
   return internal::withContext(run(), "list runnable transfer jobs");

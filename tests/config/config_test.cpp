@@ -258,6 +258,10 @@ std::vector<BadConfig> badConfigs() {
        "/distribution/max_concurrent_packages: expected an integer from 1 to 50, got 0"},
       {"MaxThreadsTooMany", withDistribution(R"("max_threads_per_package": 1000)"),
        "/distribution/max_threads_per_package: expected an integer from 1 to 999, got 1000"},
+      {"SendingThreadsBeyondThePool",
+       withDistribution(R"("max_concurrent_packages": 50, "max_threads_per_package": 21)"),
+       "/distribution/max_concurrent_packages (50) x /distribution/max_threads_per_package (21) "
+       "= 1050 sending threads; at most 1000 can run at once: lower one of them"},
       {"RetryCountNegative", withDistribution(R"("retry_count": -1)"),
        "/distribution/retry_count: expected an integer from 0 to 1000, got -1"},
       {"RetryCountHuge", withDistribution(R"("retry_count": 99999999999999999999)"),

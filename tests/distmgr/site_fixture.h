@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -152,8 +153,9 @@ class SiteFixture : public ::testing::Test {
       options.poll_interval = poll_interval_;
       options.wake_interval = wake_interval_;
       options.transport_factory = std::move(distmgr_transports);
-      auto c = distmgr::makeDistributionManager(
-          {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
+      auto c = distmgr::makeDistributionManager({strand, runtime_->io(), runtime_->blocking(),
+                                                 *clock_, log, config_, runtime_->signals()},
+                                                options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
       host_->add(std::move(*c), strand);
     }
@@ -161,15 +163,16 @@ class SiteFixture : public ::testing::Test {
       host::Strand strand = runtime_->makeStrand();
       auto log = *logs_->open({"pkgxfermgr", "SMS_PACKAGE_TRANSFER_MANAGER", LogFormat::Trace});
       pkgxfermgr::Options options;
-      options.poll_interval = poll_interval_;
-      options.wake_interval = wake_interval_;
+      options.poll_interval = transfer_poll_interval_.value_or(poll_interval_);
+      options.wake_interval = transfer_wake_interval_.value_or(wake_interval_);
       options.sync = false;
       options.checkpoint_bytes = checkpoint_bytes_;
       options.checkpoint_interval = checkpoint_interval_;
       options.streams_per_job = streams_per_job_;
       options.transport_factory = std::move(pkgxfer_transports);
-      auto c = pkgxfermgr::makePackageTransferManager(
-          {strand, runtime_->io(), runtime_->blocking(), *clock_, log, config_}, options);
+      auto c = pkgxfermgr::makePackageTransferManager({strand, runtime_->io(), runtime_->blocking(),
+                                                       *clock_, log, config_, runtime_->signals()},
+                                                      options);
       ASSERT_TRUE(c.ok()) << c.status().toString();
       host_->add(std::move(*c), strand);
     }
@@ -267,6 +270,9 @@ class SiteFixture : public ::testing::Test {
   // Both components' full polls and wake-ups (a test may change them before startSite()).
   std::chrono::milliseconds poll_interval_{50};
   std::chrono::milliseconds wake_interval_{50};
+  // pkgxfermgr's own, when a test sets them (default: the two above).
+  std::optional<std::chrono::milliseconds> transfer_poll_interval_;
+  std::optional<std::chrono::milliseconds> transfer_wake_interval_;
   // The components' clock; a test may point it at a FakeClock before startSite().
   Clock* clock_ = &SystemClock::instance();
   std::unique_ptr<store::Database> db_;

@@ -44,6 +44,22 @@ TEST_F(JobSelectionTest, RunningJobsCountAgainstTheBounds) {
   EXPECT_EQ(ids, (std::vector<std::int64_t>{1}));
 }
 
+// Verifies JobSelector: offered one at a time it picks what selectJobsToStart picks, and says when
+// no further job can start (so the manager stops reading).
+TEST_F(JobSelectionTest, SelectorSaysWhenEverySlotIsTaken) {
+  JobSelector selector({{100, "PS100001", "dp1"}}, {2, 2});
+  EXPECT_FALSE(selector.full());
+  EXPECT_FALSE(selector.offer(job("PS100001", "dp1")));  // that pair runs already
+  EXPECT_TRUE(selector.offer(job("PS100001", "dp2")));
+  EXPECT_FALSE(selector.full()) << "a second package may still start";
+  EXPECT_FALSE(selector.offer(job("PS100001", "dp3"))) << "PS100001 has its two DPs";
+  EXPECT_TRUE(selector.offer(job("PS100002", "dp1")));
+  EXPECT_FALSE(selector.full());
+  EXPECT_FALSE(selector.offer(job("PS100003", "dp1"))) << "two packages run";
+  EXPECT_TRUE(selector.offer(job("PS100002", "dp2")));
+  EXPECT_TRUE(selector.full());
+}
+
 TEST_F(JobSelectionTest, HigherPriorityFirstThenOldest) {
   std::vector<store::TransferJob> runnable = {
       job("PS100001", "dp1", Priority::Low), job("PS100002", "dp1", Priority::Medium),

@@ -84,6 +84,15 @@ TEST_F(TransferJobRepositoryTest, RunnableByPriorityThenAge) {
                                                        medium_same_time, low_old}));
   EXPECT_EQ(ids(*jobs.listRunnable(2)), (std::vector<std::int64_t>{high_old, high_new}));
   EXPECT_EQ(jobs.listRunnable(0).status().code(), Status::Code::InvalidArgument);
+  // Pages: the jobs after a given one, in the same order, whatever became of that one.
+  EXPECT_EQ(ids(*jobs.listRunnable(2, high_new)),
+            (std::vector<std::int64_t>{medium_old, medium_new}));
+  EXPECT_EQ(ids(*jobs.listRunnable(100, medium_new)),
+            (std::vector<std::int64_t>{medium_same_time, low_old}));
+  ASSERT_TRUE(jobs.setState(medium_new, JobState::Running).ok());
+  EXPECT_EQ(ids(*jobs.listRunnable(100, medium_new)),
+            (std::vector<std::int64_t>{medium_same_time, low_old}));
+  EXPECT_TRUE(jobs.listRunnable(100, low_old)->empty());
 }
 
 // Verifies state changes stamp started_at once and finished_at at the end, and terminal states

@@ -154,6 +154,11 @@ struct PullDpConfig {
 };
 
 // Component names as they appear in `components`.
+// The most sending threads a site runs at once: distribution.max_concurrent_packages x
+// distribution.max_threads_per_package may not exceed it (the service's blocking pool holds one
+// thread per sending job).
+inline constexpr int kMaxSendingThreads = 1000;
+
 inline constexpr std::array<const char*, 5> kComponentNames = {"distmgr", "pkgxfermgr",
                                                                "statusreceiver", "dp", "pulldp"};
 

@@ -6,11 +6,14 @@
 // manager, records each (package, DP) state change, and retries failed distributions.
 //
 // Hand-off: the site database is the queue both ways. distmgr reads the requests (and due retries)
-// on its strand and writes transfer_jobs rows, which pkgxfermgr reads. Its timer wakes every
-// `wake_interval` and reads the queue only when another connection committed since the last read
-// (the CLI queued a request, pkgxfermgr finished a job: store::Database::dataVersion) or
-// `poll_interval` has passed (due retries are time-based), so a request is picked up within about
-// wake_interval (SPEC §5 asks for a second) while an idle service costs one cheap PRAGMA per wake.
+// on its strand and writes transfer_jobs rows, which pkgxfermgr reads; once they are committed it
+// signals pkgxfermgr in-process (host::Signals::Topic::TransferJobs). It reads the queue when
+// another connection committed since the last read (the CLI queued a request, pkgxfermgr finished
+// a job: store::Database::dataVersion), which a platform::FileWatch on the database's
+// write-ahead log tells it at once (where there is none, its timer checks every
+// `wake_interval`), or, while any pair is retrying, every `poll_interval` (due retries are
+// time-based). So a request is picked up at once (SPEC §5 asks for a second) while an idle service
+// does not wake to look.
 // Checks touch the DP, so they run on the blocking pool and post their result back to the strand.
 // The SQLite connection is used only on the strand.
 
@@ -23,12 +26,19 @@
 namespace pkgxfer::distmgr {
 
 struct Options {
-  // Full read of the queue and the due retries at least this often, changes or not. > 0.
+  // Full read of the queue and the due retries at least this often while a pair is retrying,
+  // changes or not. > 0.
   std::chrono::milliseconds poll_interval{500};
-  // How often the timer checks whether another connection changed the database. > 0; a value
-  // above poll_interval behaves as poll_interval. Both are measured on the timer's (real) steady
+  // How often the timer checks whether another connection changed the database when no file
+  // watch tells it (platform::watchFile unavailable). > 0; a value above poll_interval behaves as
+  // poll_interval. Both are measured on the timer's (real) steady
   // clock, not ctx.clock: a FakeClock in a test must not stop the queue from being read.
-  std::chrono::milliseconds wake_interval{50};
+  std::chrono::milliseconds wake_interval{500};
+  // Preliminary checks running at once on the blocking pool (shared with the transfer manager's
+  // sending threads). The others wait in a queue, high priority first, then in request order: a
+  // distribute to 5,000 DPs neither floods the pool nor holds a high-priority package behind its
+  // checks. >= 1.
+  int max_concurrent_checks = 8;
   // Default: transport::makeTransport.
   transport::TransportFactory transport_factory;
   // Default <site.data_dir>/site.db and <site.data_dir>/ContentLib.

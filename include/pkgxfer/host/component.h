@@ -23,6 +23,7 @@ struct ComponentContext {
   Clock& clock;
   Logger logger;  // the component's own log file
   const config::Config& config;
+  Signals& signals;  // wake-ups between the components of this process (Runtime::signals)
 };
 
 // A hosted component. The host calls start() and stop() on the component's strand, one at a time.

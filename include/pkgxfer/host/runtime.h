@@ -16,6 +16,7 @@
 
 #include "pkgxfer/common/log.h"
 #include "pkgxfer/host/blocking_pool.h"
+#include "pkgxfer/host/signals.h"
 
 namespace pkgxfer::host {
 
@@ -23,7 +24,7 @@ using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
 
 struct RuntimeOptions {
   int io_threads = 2;         // threads running the io_context; 1..64
-  int blocking_threads = 16;  // bounded pool for blocking I/O; 1..1024
+  int blocking_threads = 16;  // bounded pool for blocking I/O; >= 1
   Logger log;                 // where uncaught exceptions are reported (pkgxferd.log); null: stderr
 };
 
@@ -44,9 +45,12 @@ class Runtime {
   boost::asio::io_context& io() { return io_; }
   BlockingPool& blocking() { return *blocking_; }
   Strand makeStrand() { return boost::asio::make_strand(io_); }
+  // The components' in-process wake-ups (signals.h).
+  Signals& signals() { return signals_; }
 
  private:
   RuntimeOptions options_;
+  Signals signals_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::unique_ptr<BlockingPool> blocking_;

@@ -6,7 +6,10 @@
 // oldest job. Pure and thread-safe.
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pkgxfer/store/transfer_job_repository.h"
@@ -22,6 +25,25 @@ struct RunningJob {
 struct PoolLimits {
   int max_concurrent_packages = 3;  // >= 1
   int max_threads_per_package = 5;  // >= 1
+};
+
+// The same rules, one job at a time: offer() the runnable jobs in the order
+// TransferJobRepository::listRunnable gives them (priority, then age), page by page, until full().
+// So the manager looks at every runnable job it may need (a package queued behind 5,000 jobs of
+// another still gets its slot) and stops reading once every slot is taken.
+class JobSelector {
+ public:
+  JobSelector(const std::vector<RunningJob>& running, const PoolLimits& limits);
+  // True if `job` starts now (it then counts against the limits).
+  bool offer(const store::TransferJob& job);
+  // Every package slot is taken and every package has its DPs: no further job can start.
+  bool full() const;
+
+ private:
+  int max_packages_;
+  int max_per_package_;
+  std::map<std::string, int> per_package_;  // running (and selected) jobs per package
+  std::set<std::pair<std::string, std::string>> busy_pairs_;
 };
 
 // Returns the ids of the jobs of `runnable` to start now, in start order, so that with `running`

@@ -5,12 +5,14 @@
 // blocking-pool thread per running job (job_runner.h) and a shared pool for the jobs' other
 // streams.
 //
-// Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand: its timer
-// wakes every `wake_interval` and polls when another connection committed since the last poll
-// (store::Database::dataVersion; our own writes do not count) or `poll_interval` has passed (a
-// schedule window that opens changes nothing in the database). The same poll notices jobs
-// superseded or cancelled by the distribution manager and stops them. Its SQLite connection is used
-// only on its strand (short statements).
+// Hand-off: the site database is the queue. pkgxfermgr polls transfer_jobs on its strand. The
+// distribution manager signals it in-process (host::Signals::Topic::TransferJobs) whenever it
+// created, superseded or cancelled a job, which polls at once. Besides, its timer wakes every
+// `wake_interval` while the site is idle, and every `poll_interval` while jobs run or wait (a
+// schedule window that opens changes nothing in the database); a wake polls when another
+// connection committed since the last poll (store::Database::dataVersion; our own writes do not
+// count) or poll_interval has passed. The same poll notices jobs superseded or cancelled and stops
+// them. Its SQLite connection is used only on its strand (short statements).
 
 #include <chrono>
 #include <filesystem>
@@ -23,11 +25,12 @@
 namespace pkgxfer::pkgxfermgr {
 
 struct Options {
-  // Full poll at least this often, changes or not. > 0.
+  // Full poll at least this often while jobs run or wait, changes or not. > 0.
   std::chrono::milliseconds poll_interval{250};
-  // How often the timer checks whether another connection changed the database. > 0; measured,
-  // like poll_interval, on the timer's real steady clock (not ctx.clock, which a test may freeze).
-  std::chrono::milliseconds wake_interval{50};
+  // How often an idle transfer manager wakes to check whether another connection changed the
+  // database (new work normally comes with distmgr's signal). > 0; measured, like poll_interval,
+  // on the timer's real steady clock (not ctx.clock, which a test may freeze).
+  std::chrono::milliseconds wake_interval{1000};
   // Makes the transport of a DP; default: transport::makeTransport.
   transport::TransportFactory transport_factory;
   // Default <site.data_dir>/site.db and <site.data_dir>/ContentLib.

@@ -21,13 +21,16 @@ class ChangeWatch {
   // True if the queue should be read now. If data_version cannot be read, only the periodic read
   // runs (and reports the database error), so a broken database is not logged at every wake.
   bool due();
+  // From now on the queue is due after `period` without changes (e.g. longer while nothing is
+  // due by time).
+  void setPeriod(std::chrono::steady_clock::duration period) { period_ = period; }
   // Call just before reading the queue. The version is taken before the reads: a commit that lands
   // while they run moves it again and is read at the next wake.
   void reading();
 
  private:
   Database& db_;
-  const std::chrono::steady_clock::duration period_;
+  std::chrono::steady_clock::duration period_;
   std::chrono::steady_clock::time_point last_read_{};
   std::int64_t version_ = 0;
 };

@@ -69,6 +69,8 @@ class DistributionRepository {
   Result<std::vector<DistributionRow>> list(const DistributionFilter& filter = {});
   // Pairs in state retrying whose next_attempt_at is at or before `now`, earliest first.
   Result<std::vector<DistributionRow>> listDueRetries(Timestamp now);
+  // Whether any pair is retrying (due or not): the distribution manager then polls by time.
+  Result<bool> anyRetrying();
 
  private:
   Database& db_;

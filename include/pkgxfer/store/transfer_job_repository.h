@@ -73,8 +73,10 @@ class TransferJobRepository {
   // By id.
   Result<std::vector<TransferJob>> list(const TransferJobFilter& filter = {});
   // Up to `limit` (> 0) queued or paused jobs: high priority first, then the oldest (created_at,
-  // then id). The caller still applies each DP's schedule and its concurrency bounds.
-  Result<std::vector<TransferJob>> listRunnable(int limit);
+  // then id). With `after_id` (a job id), the page that follows that job in this order: a caller
+  // pages through every runnable job, however many. The caller still applies each DP's schedule
+  // and its concurrency bounds.
+  Result<std::vector<TransferJob>> listRunnable(int limit, std::int64_t after_id = 0);
 
   // Moves a job to `state` and sets its error text ("" clears it). Running sets started_at the
   // first time; a terminal state sets finished_at. NotFound (no such job) or InvalidArgument
