@@ -27,6 +27,7 @@ unsigned hashThreads() { return std::max(2u, std::thread::hardware_concurrency()
 Result<std::unique_ptr<content::ContentLibrary>> openSiteLibrary(const CliContext& ctx) {
   content::ContentLibrary::Options options;
   options.sweep_on_open = false;  // pkgxferd sweeps at start; the CLI must stay quick
+  options.site_code = ctx.config().site->code;
   return content::ContentLibrary::open(ctx.config().site->data_dir / "ContentLib", options);
 }
 

@@ -408,16 +408,7 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
   const Path abs = root.is_absolute() ? root : std::filesystem::absolute(root, ec);
   if (ec) return Status::IoError("resolve " + displayPath(root) + ": " + ec.message());
   if (options.create_root) {
-    // The root and its missing parents, outermost first.
-    std::vector<Path> missing;
-    for (Path p = abs; !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      if (fs.stat(p).ok()) break;
-      missing.push_back(p);
-    }
-    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-      auto made = fs.makeDirectory(*it);
-      if (!made.ok()) return made.status().withContext("create content library");
-    }
+    PKGXFER_RETURN_IF_ERROR(fs::makeDirectories(fs, abs).withContext("create content library"));
   }
   PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, fs.stat(abs));
   if (!info.isDirectory()) {
@@ -427,6 +418,7 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
     PKGXFER_RETURN_IF_ERROR(fs.makeDirectory(abs / sub).status());
   }
   std::unique_ptr<ContentLibrary> lib(new ContentLibrary(fs, abs, std::move(options)));
+  PKGXFER_RETURN_IF_ERROR(lib->initialiseIdentity());
   if (lib->options_.sweep_on_open) {
     PKGXFER_RETURN_IF_ERROR(
         lib->cleanTemporaryFiles(lib->options_.sweep_file_lib_on_open).status());
@@ -437,6 +429,62 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
     PKGXFER_RETURN_IF_ERROR(lib->repairPkgLibUnlocked());
   }
   return lib;
+}
+
+Status ContentLibrary::notInitialised(const fs::FileSystem& fs, const Path& root) {
+  return Status::Unavailable("library at " + fs.display(root) +
+                             " is not the one this site initialised (share not mounted?)");
+}
+
+Result<LibraryIdentity> ContentLibrary::readIdentity(fs::FileSystem& fs, const Path& root) {
+  const Path path = root / std::string(kIdentityFileName);
+  PKGXFER_ASSIGN_OR_RETURN(std::string text, fs::readWholeFile(fs, path, 64 << 10));
+  LibraryIdentity identity;
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    identity.site_code = j.value("site_code", std::string());
+    identity.library_id = j.at("library_id").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(fs.display(path) + ": not a library identity: " + e.what());
+  }
+  if (identity.library_id.empty()) {
+    return Status::Corruption(fs.display(path) + ": not a library identity: empty library_id");
+  }
+  return identity;
+}
+
+Status ContentLibrary::initialiseIdentity() {
+  MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
+  Result<LibraryIdentity> found = readIdentity(fs_, root_);
+  if (found.ok()) {
+    identity_ = std::move(*found);
+    return Status::Ok();
+  }
+  if (found.error().code() != Status::Code::NotFound) return found.error();
+  LibraryIdentity made{options_.site_code, randomToken() + randomToken()};
+  nlohmann::ordered_json j;
+  j["site_code"] = made.site_code;
+  j["library_id"] = made.library_id;
+  PKGXFER_RETURN_IF_ERROR(writeFileAtomically(root_ / std::string(kIdentityFileName), j.dump()));
+  identity_ = std::move(made);
+  return Status::Ok();
+}
+
+Status ContentLibrary::checkIdentity() const {
+  Result<LibraryIdentity> found = readIdentity(fs_, root_);
+  if (found.ok()) {
+    return *found == identity_ ? Status::Ok() : notInitialised(fs_, root_);
+  }
+  if (found.error().code() == Status::Code::NotFound) return notInitialised(fs_, root_);
+  return found.error();
+}
+
+Status ContentLibrary::remakeFolder(const Path& dir) {
+  PKGXFER_RETURN_IF_ERROR(checkIdentity());
+  PKGXFER_RETURN_IF_ERROR(fs_.makeDirectory(dir).status());
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(root_));
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const Path& root, Options options) {
@@ -528,10 +576,10 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
 Result<bool> ContentLibrary::makePrefixFolder(const Path& dir) {
   // One mkdir: most bodies of a first distribution need their prefix folder made, the others find
   // it. FileLib itself missing (deleted behind our back) is made again, under a root that is still
-  // there (the root itself is never made here).
+  // this library (the root itself is never made here).
   auto made = fs_.makeDirectory(dir);
   if (made.ok() || made.status().code() != Status::Code::NotFound) return made;
-  PKGXFER_RETURN_IF_ERROR(fs_.makeDirectory(fileLib()).status());
+  PKGXFER_RETURN_IF_ERROR(remakeFolder(fileLib()));
   return fs_.makeDirectory(dir);
 }
 
@@ -926,10 +974,12 @@ Result<Manifest> ContentLibrary::readManifest(std::string_view package_id,
 
 Result<std::vector<ContentRef>> ContentLibrary::listContentsUnlocked() const {
   std::vector<ContentRef> out;
-  PKGXFER_RETURN_IF_ERROR(listDir(dataLib(), [&](std::string_view name, fs::FileType) {
+  Status listed = listDir(dataLib(), [&](std::string_view name, fs::FileType) {
     ContentRef ref;
     if (parseDataLibName(name, ref)) out.push_back(std::move(ref));
-  }));
+  });
+  // DataLib deleted behind our back: no content is present (the next commit makes it again).
+  if (!listed.ok() && listed.code() != Status::Code::NotFound) return listed;
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -1152,8 +1202,14 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
 
 Status ContentLibrary::writeFileAtomically(const Path& path, std::string_view content) {
   const Path dir = path.parent_path();
-  PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
-                           createTemp(dir, path.filename().native(), "", /*lock=*/true));
+  Result<TempFile> created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+  if (!created.ok() && created.status().code() == Status::Code::NotFound &&
+      (dir == dataLib() || dir == pkgLib())) {
+    PKGXFER_RETURN_IF_ERROR(remakeFolder(dir));  // deleted behind our back
+    created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+  }
+  PKGXFER_RETURN_IF_ERROR(created.status());
+  TempFile temp = std::move(*created);
   const Path temp_path = dir / temp.name;
   auto fail = [&](Status s) {
     (void)fs_.remove(temp_path);  // still locked: no sweep races us
