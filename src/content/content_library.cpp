@@ -678,7 +678,12 @@ Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spe
 Status ContentLibrary::rename(Upload& u) {
   PKGXFER_RETURN_IF_ERROR(fs_.rename(u.tempPath(), u.dir_ / u.sha256_));
   u.state_ = Upload::State::Installed;
-  u.file_.reset();  // closes (and unlocks): the name is gone already
+  // Closes (and unlocks) the file still open (a locked upload's): the name is gone already. A
+  // network file system may report a lost write only here, so the close is checked.
+  std::unique_ptr<fs::File> file = std::move(u.file_);
+  if (file) {
+    PKGXFER_RETURN_IF_ERROR(file->close());
+  }
   return Status::Ok();
 }
 
@@ -1152,26 +1157,44 @@ Result<std::size_t> ContentLibrary::removeUnreferencedBodies() {
   return removed;
 }
 
-bool ContentLibrary::removeIfStale(const Path& path) {
+Result<bool> ContentLibrary::removeIfStale(const Path& path) {
+  // A name gone meanwhile (its writer renamed or deleted it) is not an error: nothing to do.
+  auto gone = [](const Status& s) { return s.code() == Status::Code::NotFound; };
+  auto removed = [&]() -> Result<bool> {
+    Status s = fs_.remove(path);
+    if (s.ok()) return true;
+    if (gone(s)) return false;
+    return s;
+  };
   auto named = fs_.stat(path, /*follow_links=*/false);
-  if (!named.ok()) return false;
+  if (!named.ok()) {
+    if (gone(named.status())) return false;
+    return named.status();
+  }
   if (!named->isRegular()) {
     // Not a file any writer of ours made (a link, a FIFO planted at a temporary name): it goes.
-    return named->type != fs::FileType::Directory && fs_.remove(path).ok();
+    if (named->type == fs::FileType::Directory) return false;
+    return removed();
   }
   auto file = fs_.open(path, fs::OpenMode::Read);
-  if (!file.ok()) return false;
-  auto locked = (*file)->tryLock();
-  if (!locked.ok() || !*locked) return false;  // its writer is alive
-  auto mine = (*file)->info();
-  if (!mine.ok() || !mine->sameFile(*named)) return false;  // replaced since we looked
-  return fs_.remove(path).ok();                             // deleted while we hold the lock
+  if (!file.ok()) {
+    if (gone(file.status())) return false;
+    return file.status();
+  }
+  PKGXFER_ASSIGN_OR_RETURN(bool locked, (*file)->tryLock());
+  if (!locked) return false;  // its writer is alive
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo mine, (*file)->info());
+  if (!mine.sameFile(*named)) return false;  // replaced since we looked
+  return removed();                          // deleted while we hold the lock
 }
 
 Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   MetaLock lock(*this);
   PKGXFER_RETURN_IF_ERROR(lock.status());
   std::size_t removed = 0;
+  // A file that cannot be checked or deleted does not stop the sweep: the first such error is
+  // reported once every other file was tried.
+  Status first_error;
   auto sweep = [&](const Path& dir) -> Status {
     std::vector<std::string> temps;
     Status s = listDir(dir, [&](std::string_view name, fs::FileType) {
@@ -1181,9 +1204,17 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
       }
     });
     for (const std::string& name : temps) {
-      if (removeIfStale(dir / name)) ++removed;
+      Result<bool> stale = removeIfStale(dir / name);
+      if (!stale.ok()) {
+        if (first_error.ok()) {
+          first_error = stale.status().withContext("delete stale temporary file");
+        }
+      } else if (*stale) {
+        ++removed;
+      }
     }
-    return s;
+    // A library folder deleted behind our back holds nothing to sweep.
+    return s.code() == Status::Code::NotFound ? Status::Ok() : s;
   };
   if (file_lib) {
     std::vector<std::string> prefixes;
@@ -1195,6 +1226,8 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   }
   PKGXFER_RETURN_IF_ERROR(sweep(dataLib()));
   PKGXFER_RETURN_IF_ERROR(sweep(pkgLib()));
+  PKGXFER_RETURN_IF_ERROR(sweep(root_));  // the identity file's
+  PKGXFER_RETURN_IF_ERROR(first_error);
   return removed;
 }
 

@@ -839,6 +839,37 @@ TEST_F(ContentLibraryTest, ARootThatIsNoLongerTheLibraryReceivesNothing) {
   EXPECT_EQ(lib_->checkIdentity().code(), Status::Code::Corruption);
 }
 
+TEST_F(ContentLibraryTest, ASweepReportsALockItCouldNotTake) {
+  FaultInjectingFileSystem faulty;
+  lib_ = openLib({}, &faulty);
+  const std::string stale = ".PS100001.1.json.0123456789abcdef.partial";
+  writeFile(root_ / "DataLib" / stale, "{\"partial");
+  writeFile(root_ / "PkgLib/.PS100001.json.0123456789abcdef.partial", "{\"partial");
+  faulty.inject(Fault::failing(Op::Lock, "DataLib/", ENOLCK));
+  auto swept = lib_->cleanTemporaryFiles();
+  ASSERT_FALSE(swept.ok());
+  EXPECT_EQ(swept.status().message(), "delete stale temporary file: lock " +
+                                          (root_ / "DataLib" / stale).string() +
+                                          ": No locks available (ENOLCK)");
+  EXPECT_TRUE(fs::exists(root_ / "DataLib" / stale));
+  EXPECT_FALSE(fs::exists(root_ / "PkgLib/.PS100001.json.0123456789abcdef.partial"))
+      << "the sweep goes on past the file it could not check";
+}
+
+// A network file system may report a lost write only when the file is closed.
+TEST_F(ContentLibraryTest, TheCloseOfAnInstalledBodyIsChecked) {
+  FaultInjectingFileSystem faulty;
+  lib_ = openLib({}, &faulty);
+  faulty.inject(Fault::failing(Op::Close, "FileLib/", EIO));
+  auto upload = newUpload(sha("body"), 4);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->write(0, "body").ok());
+  Status s = (*upload)->commit();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "close " + (root_ / "FileLib" / sha("body").substr(0, 4)).string() + "/" +
+                             (*upload)->tempName() + ": Input/output error (EIO)");
+}
+
 TEST_F(ContentLibraryTest, OpenRepairsPkgLibFromDataLib) {
   add(makeContent("PS100001", 1, {{"a", "A"}}));
   fs::remove(root_ / "PkgLib/PS100001.json");

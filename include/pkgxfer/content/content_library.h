@@ -425,8 +425,9 @@ class ContentLibrary {
   // Deletes the temporary files of body `sha256` by `owner` in `dir`, except `keep`.
   Result<std::size_t> sweepUploads(const fs::Path& dir, std::string_view sha256,
                                    std::string_view owner, std::string_view keep);
-  // Deletes `path` if it is a temporary file no live writer holds. True if deleted.
-  bool removeIfStale(const fs::Path& path);
+  // Deletes `path` if it is a temporary file no live writer holds. True if deleted; false if
+  // it is held or went away meanwhile; the error of a call that failed (e.g. the lock).
+  Result<bool> removeIfStale(const fs::Path& path);
   Status installOne(Upload& upload);
   // Drops a durable upload's pages from the page cache (drop_from_cache); advisory.
   void dropPages(Upload& upload);
