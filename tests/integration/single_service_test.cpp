@@ -59,6 +59,16 @@ class SingleServiceTest : public ::testing::Test {
     return out;
   }
 
+  // A second service on the same config exits 1 at once, naming the first one and the folder.
+  void expectSecondRefused(Process& first, const fs::path& folder) {
+    auto second = run(pkgxferd(), {}, 20s);
+    EXPECT_EQ(second.exit_code, 1) << second.err;
+    EXPECT_NE(second.err.find("another pkgxferd (pid " + std::to_string(first.pid()) +
+                              ") is running on " + folder.string()),
+              std::string::npos)
+        << second.err;
+  }
+
   TempDir dir_;
 };
 
@@ -89,12 +99,7 @@ TEST_F(SingleServiceTest, ASecondServiceOnTheSiteExitsAndLeavesTheFirstAndItsJob
   ASSERT_EQ(jobs_before[0].state, store::JobState::Running);
   const auto temps_before = tempFiles();
 
-  auto second = run(pkgxferd(), {}, 20s);
-  EXPECT_EQ(second.exit_code, 1) << second.err;
-  EXPECT_NE(second.err.find("another pkgxferd (pid " + std::to_string(first.pid()) +
-                            ") is running on " + (dir_ / "site").string()),
-            std::string::npos)
-      << second.err;
+  ASSERT_NO_FATAL_FAILURE(expectSecondRefused(first, dir_ / "site"));
 
   // The first one runs on, its job neither requeued nor swept.
   EXPECT_TRUE(first.running());
@@ -147,12 +152,7 @@ TEST_F(SingleServiceTest, ASecondServiceOnTheDpContentLibraryExits) {
       },
       20s))
       << first.err();
-  auto second = run(pkgxferd(), {}, 20s);
-  EXPECT_EQ(second.exit_code, 1) << second.err;
-  EXPECT_NE(second.err.find("another pkgxferd (pid " + std::to_string(first.pid()) +
-                            ") is running on " + (dir_ / "lib").string()),
-            std::string::npos)
-      << second.err;
+  ASSERT_NO_FATAL_FAILURE(expectSecondRefused(first, dir_ / "lib"));
   EXPECT_TRUE(first.running());
   first.signal(SIGTERM);
   EXPECT_EQ(first.wait(30s), 0) << first.err();
