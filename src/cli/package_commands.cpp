@@ -8,10 +8,13 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/content/manifest.h"
 #include "pkgxfer/content/sha256.h"
+#include "pkgxfer/fs/file_system.h"
 #include "pkgxfer/store/package_repository.h"
 
 namespace pkgxfer::cli {
@@ -24,7 +27,50 @@ unsigned hashThreads() { return std::max(2u, std::thread::hardware_concurrency()
 Result<std::unique_ptr<content::ContentLibrary>> openSiteLibrary(const CliContext& ctx) {
   content::ContentLibrary::Options options;
   options.sweep_on_open = false;  // pkgxferd sweeps at start; the CLI must stay quick
+  options.site_code = ctx.config().site->code;
   return content::ContentLibrary::open(ctx.config().site->data_dir / "ContentLib", options);
+}
+
+// Held while one pkgxfer process adds or updates a package: two at once would each build a
+// manifest, and the one whose database write lost would take the winner's content back out of
+// the library. One lock file per package (<data_dir>/locks/<ID>.lock, holding the pid), so adds
+// of different packages still run at once. Returns the lock, or fails at once if another process
+// holds it.
+Result<std::unique_ptr<pkgxfer::fs::File>> lockPackage(const CliContext& ctx, const std::string& id,
+                                                       std::string_view command) {
+  pkgxfer::fs::FileSystem& local = pkgxfer::fs::FileSystem::local();
+  const fs::path dir = ctx.config().site->data_dir / "locks";
+  PKGXFER_RETURN_IF_ERROR(pkgxfer::fs::makeDirectories(local, dir));
+  const std::string holder =
+      "pid " + std::to_string(static_cast<long>(::getpid())) + ", package " + std::string(command);
+  PKGXFER_ASSIGN_OR_RETURN(pkgxfer::fs::LockFileAttempt lock,
+                           pkgxfer::fs::tryLockFile(local, dir / (id + ".lock"), holder));
+  if (!lock.file) {
+    return Status::Unavailable("package " + id + " is being added or updated by another pkgxfer (" +
+                               (lock.holder.empty() ? std::string("pid unknown") : lock.holder) +
+                               "); nothing was changed, run the command again once it has ended");
+  }
+  return std::move(lock.file);
+}
+
+// Makes room for `manifest` in the library: a content version of this package that the database
+// does not know (an add or update killed between the library commit and the database write) is
+// an orphan. The same content is kept (committing it again is a no-op); different content is
+// removed, so the new manifest can take its place. Precondition: the package's lock is held.
+Status replaceOrphan(content::ContentLibrary& library, const content::Manifest& manifest) {
+  if (!library.hasContent(manifest.package_id, manifest.version)) return Status::Ok();
+  auto stored = library.readManifest(manifest.package_id, manifest.version);
+  if (stored.ok() && *stored == manifest) return Status::Ok();
+  std::fprintf(stderr,
+               "pkgxfer: replacing version %llu of %s in the content library: an earlier add or "
+               "update stored it but did not record it\n",
+               static_cast<unsigned long long>(manifest.version), manifest.package_id.c_str());
+  Status removed = library.removeContent(manifest.package_id, manifest.version);
+  if (!removed.ok() && removed.code() != Status::Code::NotFound) {
+    return removed.withContext("remove the unrecorded version " + std::to_string(manifest.version) +
+                               " of " + manifest.package_id);
+  }
+  return Status::Ok();
 }
 
 // True if `inner` is `outer` or below it (both canonical).
@@ -87,6 +133,7 @@ std::string seconds(std::chrono::steady_clock::duration d) {
 Result<std::string> storeContent(content::ContentLibrary& library,
                                  const content::Manifest& manifest, const fs::path& source,
                                  content::AddResult* added) {
+  PKGXFER_RETURN_IF_ERROR(replaceOrphan(library, manifest));
   PKGXFER_ASSIGN_OR_RETURN(*added, library.addContentFromSource(manifest, source));
   return content::sha256Hex(content::toJson(manifest));
 }
@@ -120,6 +167,8 @@ int runPackageAdd(CliContext& ctx, const PackageAddOptions& options) {
   auto db = ctx.database();
   if (!db.ok()) return fail(kExitFailed, db.error().message());
   store::PackageRepository packages(**db);
+  auto lock = lockPackage(ctx, *id, "add");
+  if (!lock.ok()) return fail(kExitFailed, lock.error().message());
   if (packages.get(*id).ok()) return fail(kExitFailed, "package " + *id + " already exists");
 
   auto begin = std::chrono::steady_clock::now();
@@ -140,8 +189,13 @@ int runPackageAdd(CliContext& ctx, const PackageAddOptions& options) {
   store::NewPackage row{*id, options.name, source->string(), *priority};
   Status recorded = packages.add(row, toStore(*manifest, *manifest_sha));
   if (!recorded.ok()) {
-    // Not registered, so not present: take the content back out of the library.
-    (void)(*library)->removeContent(*id, 1);
+    // Not registered, so not present: take the content back out of the library (ours alone: the
+    // package's lock is held).
+    Status removed = (*library)->removeContent(*id, 1);
+    if (!removed.ok()) {
+      std::fprintf(stderr, "pkgxfer: warning: %s; the next add replaces it\n",
+                   removed.toString().c_str());
+    }
     return fail(kExitFailed, recorded.message());
   }
   std::printf(
@@ -157,6 +211,10 @@ int runPackageUpdate(CliContext& ctx, const std::string& raw_id) {
   auto id = normalizePackageId(ctx, raw_id);
   if (!id.ok()) return fail(kExitUsage, id.error().message());
   auto package = ctx.findPackage(*id);
+  if (!package.ok()) return fail(kExitFailed, package.error().message());
+  auto lock = lockPackage(ctx, *id, "update");
+  if (!lock.ok()) return fail(kExitFailed, lock.error().message());
+  package = ctx.findPackage(*id);  // as it is now that no other add or update runs
   if (!package.ok()) return fail(kExitFailed, package.error().message());
   store::PackageRepository packages(**ctx.database());
   auto source = checkSource(ctx, package->source_path);
@@ -191,7 +249,11 @@ int runPackageUpdate(CliContext& ctx, const std::string& raw_id) {
   if (!manifest_sha.ok()) return fail(kExitFailed, manifest_sha.error().message());
   auto recorded = packages.addVersion(*id, toStore(*manifest, *manifest_sha));
   if (!recorded.ok() || *recorded != version) {
-    (void)(*library)->removeContent(*id, manifest->version);
+    Status removed = (*library)->removeContent(*id, manifest->version);
+    if (!removed.ok()) {
+      std::fprintf(stderr, "pkgxfer: warning: %s; the next update replaces it\n",
+                   removed.toString().c_str());
+    }
     return fail(kExitFailed,
                 recorded.ok() ? "package " + *id + " was updated concurrently; run the update again"
                               : recorded.error().message());

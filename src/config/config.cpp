@@ -17,7 +17,8 @@
 //   2. JSON                well-formed, no key twice in an object
 //   3. shape               the root and every block are objects (or arrays) with known keys only
 //   4. values              each value has the right type and range; defaults fill the rest
-//   5. cross-field         blocks the hosted components need, unique DP names, pull DP sources
+//   5. cross-field         blocks the hosted components need, unique DP names, pull DP sources,
+//                          one library root per file DP, none in or around the site's data_dir
 // Within a stage, blocks are checked in a fixed order and keys of one object in document order, so
 // the same input always gives the same message.
 
@@ -933,6 +934,57 @@ Status checkSources(const Config& config) {
   return Status::Ok();
 }
 
+// A path as the file system resolves it (symbolic links, "." and ".."), for comparing two
+// configured paths; the lexically normal one where it does not exist yet.
+fs::path comparable(const fs::path& path) {
+  std::error_code ec;
+  fs::path out = fs::weakly_canonical(path, ec);
+  return internal::resolvePath(fs::path(), ec ? path : out);
+}
+
+// True if `inner` is `outer` or below it (both comparable()).
+bool isWithin(const fs::path& inner, const fs::path& outer) {
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end();
+}
+
+// Two file DPs on one library root would each take the other's content for its own (and sweep
+// the other's uploads); a DP inside the site's data folder, or holding it, would mix a DP's
+// library with the site's own library and database.
+Status checkLibraryRoots(const Config& config) {
+  const auto& dps = config.distribution_points;
+  std::vector<fs::path> roots(dps.size());
+  for (std::size_t i = 0; i < dps.size(); ++i) {
+    if (const FileAddress* file = dps[i].file()) roots[i] = comparable(file->root);
+  }
+  const std::optional<fs::path> data_dir =
+      config.site ? std::optional<fs::path>(comparable(config.site->data_dir)) : std::nullopt;
+  for (std::size_t i = 0; i < dps.size(); ++i) {
+    if (roots[i].empty()) continue;
+    const std::string ptr = childPointer(childPointer("/distribution_points", i), "address");
+    const std::string shown = internal::pathToUtf8(dps[i].file()->root);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (roots[j] == roots[i]) {
+        return invalid(ptr, quote(dps[i].address) + " is the same library root (" + shown +
+                                ") as " +
+                                childPointer(childPointer("/distribution_points", j), "address") +
+                                " " + quote(dps[j].address) + "; each DP needs its own folder");
+      }
+    }
+    if (!data_dir) continue;
+    const std::string site = internal::pathToUtf8(config.site->data_dir);
+    if (isWithin(roots[i], *data_dir)) {
+      return invalid(ptr, "library root " + shown + " is inside the site's data folder " + site +
+                              " (/site/data_dir)");
+    }
+    if (isWithin(*data_dir, roots[i])) {
+      return invalid(ptr, "library root " + shown + " contains the site's data folder " + site +
+                              " (/site/data_dir)");
+    }
+  }
+  return Status::Ok();
+}
+
 bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
 
 // statusreceiver and dp (with pulldp) bind their listen addresses in the same process.
@@ -957,6 +1009,7 @@ Status checkCrossFields(const Json& root, const Config& config) {
   PKGXFER_RETURN_IF_ERROR(checkRequiredBlocks(root, config));
   PKGXFER_RETURN_IF_ERROR(checkDpNames(config));
   PKGXFER_RETURN_IF_ERROR(checkSources(config));
+  PKGXFER_RETURN_IF_ERROR(checkLibraryRoots(config));
   return checkListenConflict(config);
 }
 

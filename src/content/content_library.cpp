@@ -408,16 +408,7 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
   const Path abs = root.is_absolute() ? root : std::filesystem::absolute(root, ec);
   if (ec) return Status::IoError("resolve " + displayPath(root) + ": " + ec.message());
   if (options.create_root) {
-    // The root and its missing parents, outermost first.
-    std::vector<Path> missing;
-    for (Path p = abs; !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      if (fs.stat(p).ok()) break;
-      missing.push_back(p);
-    }
-    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-      auto made = fs.makeDirectory(*it);
-      if (!made.ok()) return made.status().withContext("create content library");
-    }
+    PKGXFER_RETURN_IF_ERROR(fs::makeDirectories(fs, abs).withContext("create content library"));
   }
   PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, fs.stat(abs));
   if (!info.isDirectory()) {
@@ -427,6 +418,7 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
     PKGXFER_RETURN_IF_ERROR(fs.makeDirectory(abs / sub).status());
   }
   std::unique_ptr<ContentLibrary> lib(new ContentLibrary(fs, abs, std::move(options)));
+  PKGXFER_RETURN_IF_ERROR(lib->initialiseIdentity());
   if (lib->options_.sweep_on_open) {
     PKGXFER_RETURN_IF_ERROR(
         lib->cleanTemporaryFiles(lib->options_.sweep_file_lib_on_open).status());
@@ -437,6 +429,62 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
     PKGXFER_RETURN_IF_ERROR(lib->repairPkgLibUnlocked());
   }
   return lib;
+}
+
+Status ContentLibrary::notInitialised(const fs::FileSystem& fs, const Path& root) {
+  return Status::Unavailable("library at " + fs.display(root) +
+                             " is not the one this site initialised (share not mounted?)");
+}
+
+Result<LibraryIdentity> ContentLibrary::readIdentity(fs::FileSystem& fs, const Path& root) {
+  const Path path = root / std::string(kIdentityFileName);
+  PKGXFER_ASSIGN_OR_RETURN(std::string text, fs::readWholeFile(fs, path, 64 << 10));
+  LibraryIdentity identity;
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    identity.site_code = j.value("site_code", std::string());
+    identity.library_id = j.at("library_id").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(fs.display(path) + ": not a library identity: " + e.what());
+  }
+  if (identity.library_id.empty()) {
+    return Status::Corruption(fs.display(path) + ": not a library identity: empty library_id");
+  }
+  return identity;
+}
+
+Status ContentLibrary::initialiseIdentity() {
+  MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
+  Result<LibraryIdentity> found = readIdentity(fs_, root_);
+  if (found.ok()) {
+    identity_ = std::move(*found);
+    return Status::Ok();
+  }
+  if (found.error().code() != Status::Code::NotFound) return found.error();
+  LibraryIdentity made{options_.site_code, randomToken() + randomToken()};
+  nlohmann::ordered_json j;
+  j["site_code"] = made.site_code;
+  j["library_id"] = made.library_id;
+  PKGXFER_RETURN_IF_ERROR(writeFileAtomically(root_ / std::string(kIdentityFileName), j.dump()));
+  identity_ = std::move(made);
+  return Status::Ok();
+}
+
+Status ContentLibrary::checkIdentity() const {
+  Result<LibraryIdentity> found = readIdentity(fs_, root_);
+  if (found.ok()) {
+    return *found == identity_ ? Status::Ok() : notInitialised(fs_, root_);
+  }
+  if (found.error().code() == Status::Code::NotFound) return notInitialised(fs_, root_);
+  return found.error();
+}
+
+Status ContentLibrary::remakeFolder(const Path& dir) {
+  PKGXFER_RETURN_IF_ERROR(checkIdentity());
+  PKGXFER_RETURN_IF_ERROR(fs_.makeDirectory(dir).status());
+  if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(root_));
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(const Path& root, Options options) {
@@ -528,10 +576,10 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
 Result<bool> ContentLibrary::makePrefixFolder(const Path& dir) {
   // One mkdir: most bodies of a first distribution need their prefix folder made, the others find
   // it. FileLib itself missing (deleted behind our back) is made again, under a root that is still
-  // there (the root itself is never made here).
+  // this library (the root itself is never made here).
   auto made = fs_.makeDirectory(dir);
   if (made.ok() || made.status().code() != Status::Code::NotFound) return made;
-  PKGXFER_RETURN_IF_ERROR(fs_.makeDirectory(fileLib()).status());
+  PKGXFER_RETURN_IF_ERROR(remakeFolder(fileLib()));
   return fs_.makeDirectory(dir);
 }
 
@@ -630,7 +678,12 @@ Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spe
 Status ContentLibrary::rename(Upload& u) {
   PKGXFER_RETURN_IF_ERROR(fs_.rename(u.tempPath(), u.dir_ / u.sha256_));
   u.state_ = Upload::State::Installed;
-  u.file_.reset();  // closes (and unlocks): the name is gone already
+  // Closes (and unlocks) the file still open (a locked upload's): the name is gone already. A
+  // network file system may report a lost write only here, so the close is checked.
+  std::unique_ptr<fs::File> file = std::move(u.file_);
+  if (file) {
+    PKGXFER_RETURN_IF_ERROR(file->close());
+  }
   return Status::Ok();
 }
 
@@ -926,10 +979,12 @@ Result<Manifest> ContentLibrary::readManifest(std::string_view package_id,
 
 Result<std::vector<ContentRef>> ContentLibrary::listContentsUnlocked() const {
   std::vector<ContentRef> out;
-  PKGXFER_RETURN_IF_ERROR(listDir(dataLib(), [&](std::string_view name, fs::FileType) {
+  Status listed = listDir(dataLib(), [&](std::string_view name, fs::FileType) {
     ContentRef ref;
     if (parseDataLibName(name, ref)) out.push_back(std::move(ref));
-  }));
+  });
+  // DataLib deleted behind our back: no content is present (the next commit makes it again).
+  if (!listed.ok() && listed.code() != Status::Code::NotFound) return listed;
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -1102,26 +1157,44 @@ Result<std::size_t> ContentLibrary::removeUnreferencedBodies() {
   return removed;
 }
 
-bool ContentLibrary::removeIfStale(const Path& path) {
+Result<bool> ContentLibrary::removeIfStale(const Path& path) {
+  // A name gone meanwhile (its writer renamed or deleted it) is not an error: nothing to do.
+  auto gone = [](const Status& s) { return s.code() == Status::Code::NotFound; };
+  auto removed = [&]() -> Result<bool> {
+    Status s = fs_.remove(path);
+    if (s.ok()) return true;
+    if (gone(s)) return false;
+    return s;
+  };
   auto named = fs_.stat(path, /*follow_links=*/false);
-  if (!named.ok()) return false;
+  if (!named.ok()) {
+    if (gone(named.status())) return false;
+    return named.status();
+  }
   if (!named->isRegular()) {
     // Not a file any writer of ours made (a link, a FIFO planted at a temporary name): it goes.
-    return named->type != fs::FileType::Directory && fs_.remove(path).ok();
+    if (named->type == fs::FileType::Directory) return false;
+    return removed();
   }
   auto file = fs_.open(path, fs::OpenMode::Read);
-  if (!file.ok()) return false;
-  auto locked = (*file)->tryLock();
-  if (!locked.ok() || !*locked) return false;  // its writer is alive
-  auto mine = (*file)->info();
-  if (!mine.ok() || !mine->sameFile(*named)) return false;  // replaced since we looked
-  return fs_.remove(path).ok();                             // deleted while we hold the lock
+  if (!file.ok()) {
+    if (gone(file.status())) return false;
+    return file.status();
+  }
+  PKGXFER_ASSIGN_OR_RETURN(bool locked, (*file)->tryLock());
+  if (!locked) return false;  // its writer is alive
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo mine, (*file)->info());
+  if (!mine.sameFile(*named)) return false;  // replaced since we looked
+  return removed();                          // deleted while we hold the lock
 }
 
 Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   MetaLock lock(*this);
   PKGXFER_RETURN_IF_ERROR(lock.status());
   std::size_t removed = 0;
+  // A file that cannot be checked or deleted does not stop the sweep: the first such error is
+  // reported once every other file was tried.
+  Status first_error;
   auto sweep = [&](const Path& dir) -> Status {
     std::vector<std::string> temps;
     Status s = listDir(dir, [&](std::string_view name, fs::FileType) {
@@ -1131,9 +1204,17 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
       }
     });
     for (const std::string& name : temps) {
-      if (removeIfStale(dir / name)) ++removed;
+      Result<bool> stale = removeIfStale(dir / name);
+      if (!stale.ok()) {
+        if (first_error.ok()) {
+          first_error = stale.status().withContext("delete stale temporary file");
+        }
+      } else if (*stale) {
+        ++removed;
+      }
     }
-    return s;
+    // A library folder deleted behind our back holds nothing to sweep.
+    return s.code() == Status::Code::NotFound ? Status::Ok() : s;
   };
   if (file_lib) {
     std::vector<std::string> prefixes;
@@ -1145,6 +1226,8 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
   }
   PKGXFER_RETURN_IF_ERROR(sweep(dataLib()));
   PKGXFER_RETURN_IF_ERROR(sweep(pkgLib()));
+  PKGXFER_RETURN_IF_ERROR(sweep(root_));  // the identity file's
+  PKGXFER_RETURN_IF_ERROR(first_error);
   return removed;
 }
 
@@ -1152,8 +1235,14 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
 
 Status ContentLibrary::writeFileAtomically(const Path& path, std::string_view content) {
   const Path dir = path.parent_path();
-  PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
-                           createTemp(dir, path.filename().native(), "", /*lock=*/true));
+  Result<TempFile> created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+  if (!created.ok() && created.status().code() == Status::Code::NotFound &&
+      (dir == dataLib() || dir == pkgLib())) {
+    PKGXFER_RETURN_IF_ERROR(remakeFolder(dir));  // deleted behind our back
+    created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+  }
+  PKGXFER_RETURN_IF_ERROR(created.status());
+  TempFile temp = std::move(*created);
   const Path temp_path = dir / temp.name;
   auto fail = [&](Status s) {
     (void)fs_.remove(temp_path);  // still locked: no sweep races us

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "pkgxfer/common/units.h"
+#include "pkgxfer/fs/file_system.h"
 #include "pkgxfer/host/component_catalog.h"
 #include "pkgxfer/host/component_host.h"
 #include "pkgxfer/host/runtime.h"
@@ -78,7 +79,37 @@ Status prepareSiteDatabase(const config::Config& config, Clock& clock, const Log
   return Status::Ok();
 }
 
+// The folders one pkgxferd owns: the site's data_dir when it hosts a site component, the DP's
+// content library when it hosts dp (or pulldp, which shares it). A second service on either would
+// requeue the first one's running jobs and sweep its temporary files.
+std::vector<std::filesystem::path> ownedFolders(const config::Config& config) {
+  std::vector<std::filesystem::path> out;
+  if (config.site && hostsSiteComponent(config)) out.push_back(config.site->data_dir);
+  if (config.dp && (config.hosts("dp") || config.hosts("pulldp"))) {
+    out.push_back(config.dp->content_library);
+  }
+  return out;
+}
+
 }  // namespace
+
+Result<std::vector<std::unique_ptr<fs::File>>> lockOwnedFolders(const config::Config& config,
+                                                                fs::FileSystem& fs) {
+  std::vector<std::unique_ptr<fs::File>> held;
+  const std::string pid = std::to_string(static_cast<long>(::getpid())) + "\n";
+  for (const std::filesystem::path& dir : ownedFolders(config)) {
+    PKGXFER_RETURN_IF_ERROR(fs::makeDirectories(fs, dir));
+    PKGXFER_ASSIGN_OR_RETURN(fs::LockFileAttempt lock,
+                             fs::tryLockFile(fs, dir / kInstanceLockFile, pid));
+    if (!lock.file) {
+      return Status::Unavailable("another pkgxferd (pid " +
+                                 (lock.holder.empty() ? std::string("unknown") : lock.holder) +
+                                 ") is running on " + fs.display(dir));
+    }
+    held.push_back(std::move(lock.file));
+  }
+  return held;
+}
 
 int runDaemon(const config::Config& config, const DaemonOptions& options,
               const ComponentFactory& factory, platform::ServiceControl& control) {
@@ -88,6 +119,13 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
   log_options.max_size = config.logging.max_size;
   log_options.history = config.logging.history;
   log_options.stderr_copy = options.log_to_stderr && !control.isService();
+  // Before anything else touches the site or the DP library (not even a log line): a second
+  // service must leave the first one undisturbed.
+  auto instance = lockOwnedFolders(config, fs::FileSystem::local());
+  if (!instance.ok()) {
+    std::fprintf(stderr, "pkgxferd: %s\n", instance.error().message().c_str());
+    return kExitStartFailed;
+  }
   LogManager logs(log_options);
 
   auto host_log = logs.open({std::string(host::kHostLog.log_stem),

@@ -1,6 +1,7 @@
 #include "pkgxfer/fs/file_system.h"
 
 #include <string>
+#include <vector>
 
 namespace pkgxfer::fs {
 
@@ -24,6 +25,49 @@ std::string_view describe(FileType type) {
       break;
   }
   return "not a regular file";
+}
+
+Status makeDirectories(FileSystem& fs, const Path& dir) {
+  std::vector<Path> missing;
+  for (Path p = dir; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    if (fs.stat(p).ok()) break;
+    missing.push_back(p);
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    PKGXFER_RETURN_IF_ERROR(fs.makeDirectory(*it).status());
+  }
+  return Status::Ok();
+}
+
+Result<LockFileAttempt> tryLockFile(FileSystem& fs, const Path& path, std::string_view holder) {
+  // Open the existing file, or create it; another process may create it between the two.
+  std::unique_ptr<File> file;
+  for (int attempt = 0; !file; ++attempt) {
+    auto opened = fs.open(path, OpenMode::ReadWrite);
+    if (!opened.ok() && opened.status().code() == Status::Code::NotFound) {
+      opened = fs.open(path, OpenMode::CreateNew);
+      if (!opened.ok() && opened.status().code() == Status::Code::AlreadyExists && attempt < 8) {
+        continue;
+      }
+    }
+    if (!opened.ok()) return opened.status();
+    file = std::move(*opened);
+  }
+  PKGXFER_ASSIGN_OR_RETURN(bool locked, file->tryLock());
+  LockFileAttempt out;
+  if (!locked) {
+    char text[256];
+    PKGXFER_ASSIGN_OR_RETURN(std::size_t n, file->readAt(0, text, sizeof text));
+    out.holder.assign(text, n);
+    while (!out.holder.empty() && (out.holder.back() == '\n' || out.holder.back() == '\r')) {
+      out.holder.pop_back();
+    }
+    return out;
+  }
+  PKGXFER_RETURN_IF_ERROR(file->truncate(0));
+  PKGXFER_RETURN_IF_ERROR(file->writeAt(0, holder.data(), holder.size()));
+  out.file = std::move(file);
+  return out;
 }
 
 Result<std::string> readWholeFile(FileSystem& fs, const Path& path, std::uint64_t max_size) {

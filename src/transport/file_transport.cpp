@@ -132,6 +132,23 @@ Status FileTransport::rootOr(Status failure) const {
   return failure;
 }
 
+content::ContentLibrary* FileTransport::openedLibrary() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return library_.get();
+}
+
+Status FileTransport::checkIdentity(bool expect_initialised) {
+  if (content::ContentLibrary* lib = openedLibrary()) return lib->checkIdentity();
+  if (!expect_initialised) return Status::Ok();
+  auto identity = content::ContentLibrary::readIdentity(fs_, root_);
+  if (identity.ok()) return Status::Ok();
+  if (identity.error().code() != Status::Code::NotFound) return rootOr(identity.error());
+  // A library from before identity files holds DataLib: it is this library; open() adopts it.
+  auto data_lib = fs_.stat(root_ / "DataLib");
+  if (data_lib.ok() && data_lib->isDirectory()) return Status::Ok();
+  return content::ContentLibrary::notInitialised(fs_, root_);
+}
+
 Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
                                                         std::string_view what) {
   if (!ctx.live()) return ctx.check(std::string(what) + " " + describe());
@@ -146,6 +163,7 @@ Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
     options.create_root = false;
     // Bodies come as resumable uploads, which only their owner discards: FileLib is not swept.
     options.sweep_file_lib_on_open = false;
+    options.site_code = options_.site_code;
     auto opened = content::ContentLibrary::open(fs_, root_, options);
     if (!opened.ok()) return rootOr(opened.status());
     library_ = std::move(*opened);
@@ -153,9 +171,10 @@ Result<content::ContentLibrary*> FileTransport::library(const CallContext& ctx,
   return library_.get();
 }
 
-Result<ProbeResult> FileTransport::probe(const CallContext& ctx) {
+Result<ProbeResult> FileTransport::probe(const CallContext& ctx, const ProbeOptions& options) {
   if (!ctx.live()) return ctx.check("probe " + describe());
   PKGXFER_RETURN_IF_ERROR(checkRoot());
+  PKGXFER_RETURN_IF_ERROR(checkIdentity(options.expect_initialised));
   const std::filesystem::path probe = root_ / (".pkgxfer-probe." + randomToken());
   {
     auto file = fs_.open(probe, fs::OpenMode::CreateNew);

@@ -9,6 +9,7 @@ Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPoint
   if (const config::FileAddress* file = dp.file()) {
     FileTransportOptions file_options;
     file_options.sync = options.sync;
+    file_options.site_code = options.site_code;
     return std::unique_ptr<Transport>(
         std::make_unique<FileTransport>(fs::FileSystem::local(), file->root, file_options));
   }

@@ -55,6 +55,7 @@ std::string dpMachine(const std::string& dp, const std::string& pulldp) {
 
 constexpr const char* kFileDp = R"("name": "dp01", "address": "file:///srv/dp01")";
 constexpr const char* kHttpDp = R"("name": "dp01", "address": "http://dp01:8531")";
+constexpr const char* kHttpDp2 = R"({"name": "dp02", "address": "http://dp02:8531"})";
 constexpr const char* kDpBlock =
     R"("name": "pdp01", "content_library": "lib", "token_file": "site.token")";
 constexpr const char* kPullDpBlock = R"("site_status_url": "http://site:8530")";
@@ -469,6 +470,30 @@ std::vector<BadConfig> badConfigs() {
        siteConfig(std::string("{") + kFileDp + "}, {" + pull_with + R"(, "sources": ["dp01"]})"),
        "/distribution_points/1/sources/0: source \"dp01\" is not reachable over HTTP (expected a "
        "DP with an http(s) address or a content_url)"},
+      // One library root per file DP, after normalising the path, and none in or around the
+      // site's data folder.
+      {"SameLibraryRootWithTrailingSlash",
+       siteConfig(R"({"name": "dp01", "address": "file:///srv/dp01"},
+                     {"name": "dp02", "address": "file:///srv/dp01/"})"),
+       "/distribution_points/1/address: \"file:///srv/dp01/\" is the same library root "
+       "(/srv/dp01) as /distribution_points/0/address \"file:///srv/dp01\"; each DP needs its "
+       "own folder"},
+      {"SameLibraryRootWithDotSegment",
+       siteConfig(R"({"name": "dp01", "address": "file:///srv/dp01"}, )" + std::string(kHttpDp2) +
+                  R"(, {"name": "dp03", "address": "file:///srv/./x/../dp01"})"),
+       "/distribution_points/2/address: \"file:///srv/./x/../dp01\" is the same library root "
+       "(/srv/dp01) as /distribution_points/0/address \"file:///srv/dp01\"; each DP needs its "
+       "own folder"},
+      {"LibraryRootInsideDataDir",
+       siteConfig(R"({"name": "dp01", "address": "file://site/dps/dp01"})"),
+       "/distribution_points/0/address: library root {base}/site/dps/dp01 is inside the site's "
+       "data folder {base}/site (/site/data_dir)"},
+      {"LibraryRootIsDataDir", siteConfig(R"({"name": "dp01", "address": "file://site/"})"),
+       "/distribution_points/0/address: library root {base}/site is inside the site's data "
+       "folder {base}/site (/site/data_dir)"},
+      {"LibraryRootContainsDataDir", siteConfig(R"({"name": "dp01", "address": "file://."})"),
+       "/distribution_points/0/address: library root {base} contains the site's data folder "
+       "{base}/site (/site/data_dir)"},
       {"ListenConflict",
        R"({"site": {"code": "PS1", "data_dir": "d", "listen": "0.0.0.0:8530"},
            "logging": {"dir": "log"}, "components": ["statusreceiver", "dp"],

@@ -75,10 +75,11 @@ class ContentLibraryTest : public ::testing::Test {
     return r.ok() ? *r : AddResult{};
   }
 
-  // Every file under the library, relative to its root, sorted.
+  // Every file under the library, relative to its root, sorted; the identity file aside.
   std::vector<std::string> allFiles() const {
     std::vector<std::string> out;
     for (const auto& e : fs::recursive_directory_iterator(root_)) {
+      if (e.path() == root_ / kIdentityFileName) continue;
       if (!e.is_directory()) out.push_back(fs::relative(e.path(), root_).string());
     }
     std::sort(out.begin(), out.end());
@@ -769,6 +770,104 @@ TEST_F(ContentLibraryTest, ReadManifestSeesAManifestReplacedOrRewritten) {
 
   fs::remove(path);
   EXPECT_EQ(lib_->readManifest("PS100001", 1).status().code(), Status::Code::NotFound);
+}
+
+// ---- identity and folders deleted behind the library's back ---------------------------------
+
+TEST_F(ContentLibraryTest, OpenWritesAnIdentityOnceAndKeepsIt) {
+  lib_.reset();
+  fs::remove_all(root_);
+  ContentLibrary::Options options;
+  options.site_code = "PS1";
+  lib_ = openLib(options);
+  const LibraryIdentity first = lib_->identity();
+  EXPECT_EQ(first.site_code, "PS1");
+  EXPECT_EQ(first.library_id.size(), 32u);
+  EXPECT_EQ(*ContentLibrary::readIdentity(pkgxfer::fs::FileSystem::local(), root_), first);
+  EXPECT_EQ(readFile(root_ / kIdentityFileName),
+            R"({"site_code":"PS1","library_id":")" + first.library_id + "\"}");
+  EXPECT_TRUE(tempFiles().empty());
+  EXPECT_TRUE(lib_->checkIdentity().ok());
+
+  lib_ = openLib();  // another opener (e.g. the CLI) keeps it
+  EXPECT_EQ(lib_->identity(), first);
+}
+
+TEST_F(ContentLibraryTest, DataLibAndPkgLibDeletedUnderAnOpenLibraryAreMadeAgain) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  fs::remove_all(root_ / "DataLib");
+  fs::remove_all(root_ / "PkgLib");
+  EXPECT_TRUE(lib_->listContents()->empty()) << "nothing is present without DataLib";
+  Manifest m = makeContent("PS100002", 1, {{"b", "B"}}, "src2");
+  AddResult r = add(m, "src2");
+  EXPECT_EQ(r.bodies_copied, 1u);
+  EXPECT_TRUE(lib_->hasContent("PS100002", 1));
+  EXPECT_EQ(readFile(root_ / "PkgLib/PS100002.json"),
+            R"({"package_id":"PS100002","versions":[1]})");
+  fs::remove_all(root_ / "FileLib");
+  EXPECT_TRUE(lib_->writeBody(sha("C"), 1,
+                              [done = false](char* b, std::size_t) mutable -> Result<std::size_t> {
+                                if (done) return std::size_t{0};
+                                done = true;
+                                b[0] = 'C';
+                                return std::size_t{1};
+                              })
+                  .ok());
+  EXPECT_TRUE(lib_->hasBody(sha("C")));
+}
+
+// An unmounted share shows its empty mount point where the library was: nothing may be made
+// there, not even the library's folders.
+TEST_F(ContentLibraryTest, ARootThatIsNoLongerTheLibraryReceivesNothing) {
+  add(makeContent("PS100001", 1, {{"a", "A"}}));
+  fs::remove_all(root_);
+  fs::create_directories(root_);
+  Manifest m = makeContent("PS100002", 1, {{"b", "B"}}, "src2");
+  auto r = lib_->addContentFromSource(m, dir_.path() / "src2");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().toString(), "Unavailable: add PS100002.1: library at " + root_.string() +
+                                      " is not the one this site initialised (share not "
+                                      "mounted?)");
+  EXPECT_EQ(lib_->commitManifest(makeContent("PS100003", 1, {}, "src3")).code(),
+            Status::Code::Unavailable);
+  EXPECT_TRUE(fs::is_empty(root_)) << "nothing made under a root that is not the library";
+
+  // Another library's identity in its place is not this library either.
+  writeFile(root_ / kIdentityFileName, R"({"site_code":"PS1","library_id":"0123"})");
+  EXPECT_EQ(lib_->checkIdentity().code(), Status::Code::Unavailable);
+  writeFile(root_ / kIdentityFileName, "{damaged");
+  EXPECT_EQ(lib_->checkIdentity().code(), Status::Code::Corruption);
+}
+
+TEST_F(ContentLibraryTest, ASweepReportsALockItCouldNotTake) {
+  FaultInjectingFileSystem faulty;
+  lib_ = openLib({}, &faulty);
+  const std::string stale = ".PS100001.1.json.0123456789abcdef.partial";
+  writeFile(root_ / "DataLib" / stale, "{\"partial");
+  writeFile(root_ / "PkgLib/.PS100001.json.0123456789abcdef.partial", "{\"partial");
+  faulty.inject(Fault::failing(Op::Lock, "DataLib/", ENOLCK));
+  auto swept = lib_->cleanTemporaryFiles();
+  ASSERT_FALSE(swept.ok());
+  EXPECT_EQ(swept.status().message(), "delete stale temporary file: lock " +
+                                          (root_ / "DataLib" / stale).string() +
+                                          ": No locks available (ENOLCK)");
+  EXPECT_TRUE(fs::exists(root_ / "DataLib" / stale));
+  EXPECT_FALSE(fs::exists(root_ / "PkgLib/.PS100001.json.0123456789abcdef.partial"))
+      << "the sweep goes on past the file it could not check";
+}
+
+// A network file system may report a lost write only when the file is closed.
+TEST_F(ContentLibraryTest, TheCloseOfAnInstalledBodyIsChecked) {
+  FaultInjectingFileSystem faulty;
+  lib_ = openLib({}, &faulty);
+  faulty.inject(Fault::failing(Op::Close, "FileLib/", EIO));
+  auto upload = newUpload(sha("body"), 4);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->write(0, "body").ok());
+  Status s = (*upload)->commit();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "close " + (root_ / "FileLib" / sha("body").substr(0, 4)).string() + "/" +
+                             (*upload)->tempName() + ": Input/output error (EIO)");
 }
 
 TEST_F(ContentLibraryTest, OpenRepairsPkgLibFromDataLib) {

@@ -157,8 +157,9 @@ class RecordingTransport final : public transport::Transport {
   RecordingTransport(std::shared_ptr<transport::Transport> inner, TransportRecord& record)
       : inner_(std::move(inner)), record_(record) {}
   std::string describe() const override { return inner_->describe(); }
-  Result<transport::ProbeResult> probe(const CallContext& ctx) override {
-    return inner_->probe(ctx);
+  Result<transport::ProbeResult> probe(const CallContext& ctx,
+                                       const transport::ProbeOptions& options = {}) override {
+    return inner_->probe(ctx, options);
   }
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                     const CallContext& ctx) override {

@@ -163,6 +163,44 @@ TEST_F(FileSystemTest, DirectoryLockExcludesAnotherHolder) {
   EXPECT_TRUE(taken.load());
 }
 
+TEST_F(FileSystemTest, MakeDirectoriesMakesTheMissingParents) {
+  ASSERT_TRUE(makeDirectories(local_, dir_ / "a/b/c").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ / "a/b/c"));
+  EXPECT_TRUE(makeDirectories(local_, dir_ / "a/b/c").ok());  // already there
+  writeFile(dir_ / "file", "x");
+  Status s = makeDirectories(local_, dir_ / "file/sub");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("file/sub"), std::string::npos) << s.toString();
+}
+
+TEST_F(FileSystemTest, LockFileIsExclusiveAndNamesItsHolder) {
+  const Path path = dir_ / "service.lock";
+  auto first = tryLockFile(local_, path, "1234\n");
+  ASSERT_TRUE(first.ok()) << first.status().toString();
+  ASSERT_NE(first->file, nullptr);
+  EXPECT_EQ(readFile(path), "1234\n");
+
+  auto second = tryLockFile(local_, path, "5678\n");
+  ASSERT_TRUE(second.ok()) << second.status().toString();
+  EXPECT_EQ(second->file, nullptr);
+  EXPECT_EQ(second->holder, "1234");  // the first holder's text, left alone
+  EXPECT_EQ(readFile(path), "1234\n");
+
+  first->file.reset();  // released (as by the holder's death)
+  auto third = tryLockFile(local_, path, "9");
+  ASSERT_TRUE(third.ok());
+  ASSERT_NE(third->file, nullptr);
+  EXPECT_EQ(readFile(path), "9");  // the old text replaced, not appended to
+}
+
+TEST_F(FileSystemTest, LockFileRefusesALinkAtItsName) {
+  writeFile(dir_ / "target", "keep");
+  ASSERT_EQ(::symlink((dir_ / "target").c_str(), (dir_ / "link.lock").c_str()), 0);
+  auto lock = tryLockFile(local_, dir_ / "link.lock", "1");
+  EXPECT_FALSE(lock.ok());
+  EXPECT_EQ(readFile(dir_ / "target"), "keep");
+}
+
 // ---- FaultInjectingFileSystem -------------------------------------------------------------------
 
 class FaultInjectingFileSystemTest : public FileSystemTest {
@@ -230,6 +268,14 @@ TEST_F(FaultInjectingFileSystemTest, AHookStopsAtTheCallBeforeOrAfterIt) {
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], "rename a still there");
   EXPECT_EQ(seen[1], "rename b gone");
+}
+
+TEST_F(FaultInjectingFileSystemTest, ALockFileThatCannotBeLockedNamesTheCallAndTheCause) {
+  faulty_.inject(Fault::failing(Op::Lock, "service.lock", ENOLCK));
+  auto lock = tryLockFile(faulty_, dir_ / "service.lock", "1");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().message(),
+            "lock " + (dir_ / "service.lock").string() + ": No locks available (ENOLCK)");
 }
 
 TEST_F(FaultInjectingFileSystemTest, AnAnswerLostAfterTheCall) {

@@ -432,6 +432,7 @@ TEST_F(FileTransportTest, SealedBodiesStayHiddenUntilInstalledAsABatch) {
   EXPECT_TRUE(t.inventory({sha(bodies[0]), sha(bodies[1]), sha(bodies[2])}, {})->empty());
   const auto volume_flushes = counting.calls(pkgxfer::fs::Op::SyncVolume);
   const auto file_flushes = counting.calls(pkgxfer::fs::Op::Sync);
+  const auto renames = counting.calls(pkgxfer::fs::Op::Rename);  // the identity file's, at open
   // Every rename comes after the flush of the bytes, and before the flush of the renames.
   counting.inject(pkgxfer::fs::Fault::stopping(
       pkgxfer::fs::Op::Rename, "/FileLib/",
@@ -444,7 +445,7 @@ TEST_F(FileTransportTest, SealedBodiesStayHiddenUntilInstalledAsABatch) {
   ASSERT_TRUE(send->install(batch, {}).ok());
   EXPECT_EQ(counting.calls(pkgxfer::fs::Op::SyncVolume) - volume_flushes, 2u);
   EXPECT_EQ(counting.calls(pkgxfer::fs::Op::Sync) - file_flushes, 0u);
-  EXPECT_EQ(counting.calls(pkgxfer::fs::Op::Rename), 3u);
+  EXPECT_EQ(counting.calls(pkgxfer::fs::Op::Rename) - renames, 3u);
   EXPECT_TRUE(tempFiles(root_).empty());
   for (const std::string& b : bodies) {
     const std::string h = sha(b);
@@ -672,6 +673,73 @@ TEST_F(FileTransportTest, MissingFileLibIsMadeAgain) {
   upload(data);
   const std::string h = sha(data);
   EXPECT_EQ(readFile(root_ / "FileLib" / h.substr(0, 4) / h), data);
+}
+
+// The site's database says the DP holds content, but the root is an empty folder (an unmounted
+// share's mount point, a disk that came back empty): the check says so and writes nothing there.
+TEST_F(FileTransportTest, ProbeExpectingContentRefusesARootTheSiteDidNotInitialise) {
+  auto probe = transport_->probe({}, {.expect_initialised = true});
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.status().toString(), "Unavailable: library at " + root_.string() +
+                                           " is not the one this site initialised (share not "
+                                           "mounted?)");
+  EXPECT_TRUE(fs::is_empty(root_)) << "not even a probe file or a library folder";
+
+  // A probe that expects nothing initialises it; from then on the expectation holds, also for a
+  // transport of another process (a restarted service).
+  ASSERT_TRUE(transport_->probe({}).ok());
+  EXPECT_TRUE(fs::exists(root_ / content::kIdentityFileName));
+  FileTransport again(pkgxfer::fs::FileSystem::local(), root_, FileTransportOptions{});
+  EXPECT_TRUE(again.probe({}, {.expect_initialised = true}).ok());
+}
+
+TEST_F(FileTransportTest, ALibraryFromBeforeIdentityFilesIsAdopted) {
+  fs::create_directories(root_ / "DataLib");
+  fs::create_directories(root_ / "FileLib");
+  auto probe = transport_->probe({}, {.expect_initialised = true});
+  ASSERT_TRUE(probe.ok()) << probe.status().toString();
+  EXPECT_TRUE(fs::exists(root_ / content::kIdentityFileName));
+}
+
+TEST_F(FileTransportTest, InitialisingRecordsTheSiteCode) {
+  FileTransportOptions options;
+  options.site_code = "PS1";
+  FileTransport t(pkgxfer::fs::FileSystem::local(), root_, options);
+  ASSERT_TRUE(t.probe({}).ok());
+  auto identity = content::ContentLibrary::readIdentity(pkgxfer::fs::FileSystem::local(), root_);
+  ASSERT_TRUE(identity.ok());
+  EXPECT_EQ(identity->site_code, "PS1");
+}
+
+// The root vanished and came back empty under a running service: whatever the caller expects,
+// the transport knows it opened another library there.
+TEST_F(FileTransportTest, ARootThatCameBackEmptyIsNotTheLibraryAnyMore) {
+  ASSERT_TRUE(transport_->probe({}).ok());
+  upload("first body");
+  fs::remove_all(root_);
+  fs::create_directories(root_);
+  auto probe = transport_->probe({});
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.status().toString(), "Unavailable: library at " + root_.string() +
+                                           " is not the one this site initialised (share not "
+                                           "mounted?)");
+  auto up = open({sha("second body"), 11, "", 0});
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), Status::Code::Unavailable) << up.status().toString();
+  EXPECT_TRUE(fs::is_empty(root_)) << "no content on the wrong disk";
+}
+
+// DataLib and PkgLib deleted behind a running transport's back are made again at the commit.
+TEST_F(FileTransportTest, MissingDataLibAndPkgLibAreMadeAgain) {
+  ASSERT_TRUE(transport_->probe({}).ok());
+  upload("alpha");
+  fs::remove_all(root_ / "DataLib");
+  fs::remove_all(root_ / "PkgLib");
+  auto m = manifestOf({{"a.txt", "alpha"}});
+  ASSERT_TRUE(begin(*transport_, "PS100001", m)->commit({}).ok());
+  EXPECT_TRUE(fs::exists(root_ / "DataLib" / "PS100001.1.json"));
+  EXPECT_TRUE(fs::exists(root_ / "PkgLib" / "PS100001.json"));
+  EXPECT_EQ(*transport_->listVersions("PS100001", {}), std::vector<std::uint64_t>{1});
 }
 
 TEST_F(FileTransportTest, OwnerMustBeASimpleName) {

@@ -61,6 +61,19 @@
 
 namespace pkgxfer::content {
 
+// The identity file at the root of every library pkgxfer initialises:
+//   {"site_code": "PS1", "library_id": "<32 hex>"}
+// It tells the library from an empty folder in its place: an unmounted share shows its mount
+// point, a disk that came back empty shows a bare folder, and neither must silently receive
+// content the site believes is already there.
+inline constexpr std::string_view kIdentityFileName = "pkgxfer-library.json";
+
+struct LibraryIdentity {
+  std::string site_code;   // the site that initialised the library; empty if it was not told
+  std::string library_id;  // 32 random lower-case hex digits, made when it was initialised
+  bool operator==(const LibraryIdentity&) const = default;
+};
+
 // One content version: package and version.
 struct ContentRef {
   std::string package_id;
@@ -258,11 +271,18 @@ class ContentLibrary {
     // library, whose bodies come as resumable uploads the sweep would not touch, skips FileLib.
     bool sweep_on_open = true;
     bool sweep_file_lib_on_open = true;
+    // Recorded in the identity file open() writes into a library that has none.
+    std::string site_code;
   };
 
   // Opens the library at `root` of `fs`: makes FileLib, DataLib and PkgLib (and the root, with
-  // create_root), deletes stale temporary files and rewrites PkgLib entries that disagree with
-  // DataLib. Errors name the path and the cause. `fs` must outlive the library.
+  // create_root), writes the identity file if there is none (kIdentityFileName, atomically),
+  // deletes stale temporary files and rewrites PkgLib entries that disagree with DataLib. Errors
+  // name the path and the cause. `fs` must outlive the library.
+  //
+  // Later, a FileLib, DataLib or PkgLib deleted behind the library's back is made again when it
+  // is next written to, but only while the root still holds the identity file open() found
+  // (checkIdentity()): otherwise the write fails with that Unavailable and nothing is made.
   static Result<std::unique_ptr<ContentLibrary>> open(fs::FileSystem& fs, const fs::Path& root,
                                                       Options options);
   // On the local file system.
@@ -273,6 +293,17 @@ class ContentLibrary {
   ContentLibrary& operator=(const ContentLibrary&) = delete;
 
   const fs::Path& root() const { return root_; }
+  // The identity open() found or wrote.
+  const LibraryIdentity& identity() const { return identity_; }
+  // OK while the root still holds the identity file open() found. Unavailable
+  // "library at <root> is not the one this site initialised (share not mounted?)" if it is gone
+  // or names another library (the root was replaced, e.g. an unmounted share's mount point);
+  // the file system's error if it cannot be read.
+  Status checkIdentity() const;
+  // The identity file at `root`: NotFound if there is none, Corruption if it is damaged.
+  static Result<LibraryIdentity> readIdentity(fs::FileSystem& fs, const fs::Path& root);
+  // The Unavailable status of a root that is not the library the site initialised.
+  static Status notInitialised(const fs::FileSystem& fs, const fs::Path& root);
   fs::FileSystem& fileSystem() const { return fs_; }
   // The root as the file system shows it ("/srv/dp01", "smb://fs02/ContentLib").
   std::string describe() const { return fs_.display(root_); }
@@ -379,6 +410,11 @@ class ContentLibrary {
   bool pinned(const std::string& sha256) const;
   // Makes FileLib/<prefix> (and FileLib itself if it went missing): true if made now.
   Result<bool> makePrefixFolder(const fs::Path& dir);
+  // Makes FileLib, DataLib or PkgLib again after it was deleted behind our back, if the root is
+  // still this library (checkIdentity()).
+  Status remakeFolder(const fs::Path& dir);
+  // Writes the identity file if the root has none (under the metadata lock); sets identity_.
+  Status initialiseIdentity();
   // A new temporary file for `final_name` in `dir`, locked with `lock` (or failing).
   struct TempFile {
     std::unique_ptr<fs::File> file;
@@ -389,8 +425,9 @@ class ContentLibrary {
   // Deletes the temporary files of body `sha256` by `owner` in `dir`, except `keep`.
   Result<std::size_t> sweepUploads(const fs::Path& dir, std::string_view sha256,
                                    std::string_view owner, std::string_view keep);
-  // Deletes `path` if it is a temporary file no live writer holds. True if deleted.
-  bool removeIfStale(const fs::Path& path);
+  // Deletes `path` if it is a temporary file no live writer holds. True if deleted; false if
+  // it is held or went away meanwhile; the error of a call that failed (e.g. the lock).
+  Result<bool> removeIfStale(const fs::Path& path);
   Status installOne(Upload& upload);
   // Drops a durable upload's pages from the page cache (drop_from_cache); advisory.
   void dropPages(Upload& upload);
@@ -415,6 +452,7 @@ class ContentLibrary {
   fs::FileSystem& fs_;
   const fs::Path root_;
   const Options options_;
+  LibraryIdentity identity_;  // set by open(), then constant
 
   std::mutex meta_mu_;  // serializes metadata changes within the process
 

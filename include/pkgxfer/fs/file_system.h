@@ -148,6 +148,25 @@ class FileSystem {
   virtual Result<std::unique_ptr<DirectoryLock>> lockDirectory(const Path& dir) = 0;
 };
 
+// Makes the folder `dir` and its missing parents, outermost first (mkdir -p). OK if it exists.
+// Errors name the folder that could not be made.
+Status makeDirectories(FileSystem& fs, const Path& dir);
+
+// What tryLockFile() found: the lock (held while `file` lives), or, if another holder has it,
+// what that holder wrote into the file (e.g. its pid; empty if it had not written it yet).
+struct LockFileAttempt {
+  std::unique_ptr<File> file;  // null: held by another
+  std::string holder;          // with file null: the holder's text, at most 256 bytes
+};
+
+// Takes an exclusive lock on the lock file `path` without waiting (File::tryLock), creating the
+// file if missing, and replaces its content with `holder` (e.g. a pid) so the next process to try
+// can say who holds it. The lock is held until the returned file is closed or destroyed (also by
+// the process dying: a lock left by a crash is free again). The file itself is never deleted: a
+// deletion would let two processes lock two different files of one name. A symbolic link at
+// `path` is refused. Errors name the call, the path and the cause.
+Result<LockFileAttempt> tryLockFile(FileSystem& fs, const Path& path, std::string_view holder);
+
 // Reads a whole small file (a manifest, a PkgLib entry). InvalidArgument if it is not a regular
 // file or larger than `max_size`.
 Result<std::string> readWholeFile(FileSystem& fs, const Path& path,

@@ -5,9 +5,10 @@
 // reuses it over libsmbclient's file system). A thin adapter: everything it does to the DP is a
 // content::ContentLibrary call on that folder — the library owns the layout, the temporary names,
 // the crash ordering and the pins — and this class adds what makes it a transport: the root is
-// never created (a missing root is an offline DP, Unavailable), a probe that the root is writable
-// and how much space is free, and the CallContext checked before each call (a local call cannot be
-// interrupted once it runs: see transport.h).
+// never created (a missing root is an offline DP, Unavailable), a probe that the root is the
+// library the site initialised and is writable and how much space is free, writes only under a
+// root that still holds the identity file the library was opened with, and the CallContext checked
+// before each call (a local call cannot be interrupted once it runs: see transport.h).
 
 #include <filesystem>
 #include <memory>
@@ -30,6 +31,8 @@ struct FileTransportOptions {
   bool drop_from_cache = true;
   // Bytes per read when reading a body back to check it.
   std::size_t read_back_buffer = 1 << 20;
+  // Recorded in the identity file of a library this transport initialises.
+  std::string site_code;
 };
 
 // Thread-safe (see Transport).
@@ -39,7 +42,7 @@ class FileTransport final : public Transport {
   FileTransport(fs::FileSystem& fs, std::filesystem::path root, FileTransportOptions options);
 
   std::string describe() const override;
-  Result<ProbeResult> probe(const CallContext& ctx) override;
+  Result<ProbeResult> probe(const CallContext& ctx, const ProbeOptions& options = {}) override;
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                     const CallContext& ctx) override;
   Result<std::unique_ptr<ContentSend>> beginSend(std::shared_ptr<const content::Manifest> manifest,
@@ -68,6 +71,12 @@ class FileTransport final : public Transport {
   // The library, opened on first use once the root exists, after checking `ctx` and the root.
   Result<content::ContentLibrary*> library(const CallContext& ctx, std::string_view what);
   Status checkRoot() const;
+  // Before anything is written to the root: the library opened earlier is still there (its
+  // identity file unchanged), or, not opened yet and `expect_initialised`, the root holds an
+  // identity file (or a DataLib folder: a library from before identity files).
+  Status checkIdentity(bool expect_initialised);
+  // The library if it is open, else null.
+  content::ContentLibrary* openedLibrary();
 
   fs::FileSystem& fs_;
   const std::filesystem::path root_;

@@ -49,6 +49,19 @@ struct ProbeResult {
   std::uint64_t free_bytes = 0;  // free space available to us on the DP's library volume
 };
 
+// What the caller of a preliminary check knows about the DP.
+struct ProbeOptions {
+  // The site's database says the DP holds content (a pair installed, or being sent, validated or
+  // removed). A library root without the identity file the site wrote when it initialised the
+  // library (content::kIdentityFileName) is then not that library — an unmounted share's mount
+  // point, a folder that vanished and came back empty — and probe() fails with Unavailable
+  // "library at <root> is not the one this site initialised (share not mounted?)" without writing
+  // anything there. (A root that holds a DataLib folder but no identity file is a library made
+  // before identity files: it is adopted and given one.) False: a root without one is a new
+  // library, initialised by the probe.
+  bool expect_initialised = false;
+};
+
 // One body to upload.
 struct BodySpec {
   std::string sha256;      // 64 lower-case hex digits
@@ -128,10 +141,12 @@ class Transport {
   // "file:///srv/dp01" etc., for the log.
   virtual std::string describe() const = 0;
 
-  // Preliminary check: the DP is reachable, its library exists and is writable, and how much space
-  // is free. Unavailable if the library is missing or unreachable; PermissionDenied if it cannot
-  // be written.
-  virtual Result<ProbeResult> probe(const CallContext& ctx) = 0;
+  // Preliminary check: the DP is reachable, its library exists, is the one the site initialised
+  // (see ProbeOptions) and is writable, and how much space is free. Unavailable if the library is
+  // missing, unreachable or not the site's; PermissionDenied if it cannot be written. Once a
+  // transport has opened the library, a probe also fails if its identity file is gone or changed,
+  // whatever `options` says.
+  virtual Result<ProbeResult> probe(const CallContext& ctx, const ProbeOptions& options = {}) = 0;
   // Which of `sha256s` are present in the DP's FileLib.
   virtual Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                             const CallContext& ctx) = 0;
@@ -170,6 +185,9 @@ struct TransportOptions {
   // Make bodies, manifests and renames durable on the DP. Off only in tests that measure nothing
   // about durability.
   bool sync = true;
+  // The site code recorded in the identity file of a library the transport initialises (empty:
+  // none recorded).
+  std::string site_code;
 };
 
 // The transport for a standard DP's address. Today: file:// (FileTransport). Unavailable for
