@@ -66,8 +66,8 @@ done
 mkdir -p "$BASE/src/FANOUT" "$BASE/src/URGENT"
 for ((f = 0; f < 10; f++)); do head -c $((FILE_KB * 1024)) /dev/urandom > "$BASE/src/FANOUT/f$f.bin"; done
 head -c 4096 /dev/urandom > "$BASE/src/URGENT/fix.bin"
-px package add --id PSF00001 --name fanout --source "$BASE/src/FANOUT" > /dev/null
-px package add --id PSU00001 --name urgent --source "$BASE/src/URGENT" --priority high > /dev/null
+px package add --id PS190001 --name fanout --source "$BASE/src/FANOUT" > /dev/null
+px package add --id PS190002 --name urgent --source "$BASE/src/URGENT" --priority high > /dev/null
 echo "registered $((NPKGS + 2)) packages in $(python3 -c "print(round($(now) - $t0, 1))") s"
 
 start_service() {
@@ -103,15 +103,15 @@ echo "idle: ${idle_cpu}% of a core over ${IDLE_SECS} s, RSS $((rss_kb / 1024)) M
 
 # 2. fanout
 t0=$(now)
-px distribute PSF00001 --all-dps > /dev/null
-while (($(installed PSF00001) < NDPS)); do sleep 0.2; done
+px distribute PS190001 --all-dps > /dev/null
+while (($(installed PS190001) < NDPS)); do sleep 0.2; done
 fan=$(python3 -c "print(round($(now) - $t0, 2))")
 echo "fanout: $NDPS DPs installed in $fan s ($(python3 -c "print(round($NDPS / $fan, 1))") jobs/s)"
 
 # 3. latency of a high-priority package to one DP
 t0=$(now)
-px distribute PSU00001 --dp dp0001 > /dev/null
-while (($(installed PSU00001) < 1)); do sleep 0.05; done
+px distribute PS190002 --dp dp0001 > /dev/null
+while (($(installed PS190002) < 1)); do sleep 0.05; done
 echo "latency: high-priority package to one DP installed $(python3 -c "print(round($(now) - $t0, 2))") s after distribute"
 kill -TERM $PID
 wait $PID || true

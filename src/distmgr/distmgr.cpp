@@ -57,6 +57,9 @@ struct Pending {
   // The version's file count and bytes from the site database, for the no-op fast path (which
   // parses no manifest); unset if they could not be read, and the full check runs.
   std::optional<store::Progress> totals = std::nullopt;
+  // The site records content on the DP: its library root must be the one the site initialised
+  // (transport::ProbeOptions::expect_initialised). Set when the check starts.
+  bool dp_holds_content = false;
 };
 
 class DistributionManager final : public host::Component {
@@ -414,6 +417,11 @@ class DistributionManager final : public host::Component {
 
   // Runs one check on the blocking pool.
   void startCheck(Pending p, const config::DistributionPointConfig& dp) {
+    auto holds = states_->repository().dpHoldsContent(p.dp);
+    // Unknown: expect the site's library, so a database hiccup never lets content go to a root
+    // that may be the wrong disk (the check then fails, and is retried).
+    p.dp_holds_content = !holds.ok() || *holds;
+    if (!holds.ok()) logIfError(holds.status(), "read what the DP holds");
     if (p.action == JobAction::Add) {
       if (auto v = packages_->getVersion(p.package_id, p.version); v.ok()) {
         store::Progress t;
@@ -470,7 +478,7 @@ class DistributionManager final : public host::Component {
       r.status = transport.status();
       return r;
     }
-    auto probe = (*transport)->probe(call);
+    auto probe = (*transport)->probe(call, transport::ProbeOptions{p.dp_holds_content});
     if (!probe.ok()) {
       r.status = probe.status();
       return r;
@@ -668,7 +676,11 @@ Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, O
   if (options.database.empty())
     options.database = store::siteDatabasePath(ctx.config.site->data_dir);
   if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
-  if (!options.transport_factory) options.transport_factory = transport::defaultTransportFactory();
+  if (!options.transport_factory) {
+    transport::TransportOptions t;
+    t.site_code = ctx.config.site->code;  // recorded in the identity file of a new library
+    options.transport_factory = transport::defaultTransportFactory(t);
+  }
   if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
     return Status::InvalidArgument("distmgr: poll_interval and wake_interval must be > 0");
   }

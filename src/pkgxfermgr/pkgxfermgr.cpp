@@ -360,8 +360,16 @@ class PackageTransferManager final : public host::Component {
       failJob(job, transport.status(), nullptr);
       return;
     }
-    logIfError(states_->running(job.package_id, job.dp, job.action), job.id, "record the state");
     auto partials = jobs_->listPartials(job.id);
+    if (!partials.ok()) {
+      // Without its resume points the job would send every body again from the start and leave
+      // its temporary files behind: it waits for the next poll instead.
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the resume points of {}: {}; it stays queued", tag,
+                   partials.status().toString());
+      logIfError(jobs_->setState(job.id, JobState::Queued), job.id, "queue again");
+      return;
+    }
+    logIfError(states_->running(job.package_id, job.dp, job.action), job.id, "record the state");
 
     Running r;
     r.job = job;
@@ -369,7 +377,7 @@ class PackageTransferManager final : public host::Component {
     r.transport = *transport;
     r.events = std::make_unique<StrandEvents>(*this, job.id);
     r.spec.job = job;
-    if (partials.ok()) r.spec.partials = *partials;
+    r.spec.partials = *partials;
     r.spec.verify = ctx_.config.distribution.verify;
     r.spec.checkpoint_bytes = options_.checkpoint_bytes;
     r.spec.checkpoint_interval = options_.checkpoint_interval;
@@ -395,8 +403,16 @@ class PackageTransferManager final : public host::Component {
   void discardPartials(const store::TransferJob& job,
                        const std::shared_ptr<transport::Transport>& transport) {
     auto partials = jobs_->listPartials(job.id);
+    if (!partials.ok()) {
+      // Kept: whoever reads them later (a retry, the leftover sweep of the next send) deletes the
+      // files they name.
+      PX_LOG_ERROR(ctx_.logger,
+                   "Cannot read the resume points of {} to delete their temporary files: {}",
+                   jobTag(job), partials.status().toString());
+      return;
+    }
     logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
-    if (!partials.ok() || partials->empty()) return;
+    if (partials->empty()) return;
     asio::post(ctx_.blocking.get_executor(),
                [transport, partials = *partials, log = ctx_.logger, tag = jobTag(job)] {
                  for (const auto& p : partials) {
@@ -642,6 +658,7 @@ Result<host::ComponentPtr> makePackageTransferManager(host::ComponentContext ctx
   if (!options.transport_factory) {
     transport::TransportOptions t;
     t.sync = options.sync;
+    t.site_code = ctx.config.site->code;
     options.transport_factory = transport::defaultTransportFactory(t);
   }
   if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {

@@ -213,4 +213,19 @@ Result<bool> DistributionRepository::anyRetrying() {
   return internal::withContext(run(), "look for retries");
 }
 
+Result<bool> DistributionRepository::dpHoldsContent(std::string_view dp) {
+  auto run = [&]() -> Result<bool> {
+    PKGXFER_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db_.connection().prepare(
+            "SELECT EXISTS (SELECT 1 FROM distributions WHERE dp = ?1 AND state IN ('installed', "
+            "'transferring', 'verifying', 'removing')) OR EXISTS (SELECT 1 FROM transfer_jobs "
+            "WHERE dp = ?1 AND state = 'done' AND action IN ('add', 'redistribute'))"));
+    stmt.bindAll(dp);
+    PKGXFER_ASSIGN_OR_RETURN(bool row, stmt.step());
+    return row && stmt.columnInt64(0) != 0;
+  };
+  return internal::withContext(run(), "look for content on DP " + std::string(dp));
+}
+
 }  // namespace pkgxfer::store

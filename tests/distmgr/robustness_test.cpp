@@ -235,5 +235,42 @@ TEST_F(RobustnessTest, AStopReachesACallThatHangs) {
   expectInstalled("dp01", m);
 }
 
+// A DP whose library root comes back empty (a share not mounted, a folder that vanished and came
+// back) while the site records content there receives nothing: the check says so, and the pair
+// retries until the right library is back.
+TEST_F(RobustnessTest, AnEmptyRootWhereTheSiteHasContentReceivesNothing) {
+  addDps(1);
+  auto m = addPackage("PS100001", {{"a.txt", "alpha"}});
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
+  stopSite();
+  // The share is unmounted: its mount point is an empty folder.
+  const auto moved = dir_.path() / "dp01-mounted";
+  std::filesystem::rename(dpRoot("dp01"), moved);
+  std::filesystem::create_directories(dpRoot("dp01"));
+  addPackage("PS100001", {{"a.txt", "alpha"}, {"b.txt", "beta"}});  // version 2
+  config_.distribution.retry_count = 100;
+  startSite();
+  request(RequestKind::Distribute, "PS100001", {"dp01"});
+  ASSERT_TRUE(waitFor([&] {
+    return dist("PS100001", "dp01").last_error.find("is not the one this site initialised") !=
+           std::string::npos;
+  })) << dist("PS100001", "dp01").last_error;
+  EXPECT_EQ(dist("PS100001", "dp01").state, DistributionState::Retrying);
+  EXPECT_TRUE(std::filesystem::is_empty(dpRoot("dp01")))
+      << "something was written to the mount point";
+  // The share is back: the retry installs the new version there.
+  std::filesystem::remove(dpRoot("dp01"));
+  std::filesystem::rename(moved, dpRoot("dp01"));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto row = dist("PS100001", "dp01");
+        return row.state == DistributionState::Installed && row.version == 2;
+      },
+      std::chrono::seconds(30)));
+  (void)m;
+}
+
 }  // namespace
 }  // namespace pkgxfer::testing

@@ -71,6 +71,10 @@ class DistributionRepository {
   Result<std::vector<DistributionRow>> listDueRetries(Timestamp now);
   // Whether any pair is retrying (due or not): the distribution manager then polls by time.
   Result<bool> anyRetrying();
+  // Whether the site has put content on `dp`: a pair installed, or being sent, validated or
+  // removed there, or a transfer job to it that finished (its library must then be the one the
+  // site initialised, even while a new request restarts the pair).
+  Result<bool> dpHoldsContent(std::string_view dp);
 
  private:
   Database& db_;
