@@ -496,7 +496,10 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
       return s;
     }
   }
-  for (const auto& [prefix, shas] : wanted) {
+  for (const auto& entry : wanted) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string_view prefix = entry.first;
+    const ShaSet& shas = entry.second;
     if (prefixes && !prefixes->contains(prefix)) continue;
     // A folder holding few of the bodies asked for: a stat each is fewer system calls than a
     // listing (open, read, read, close). A first distribution of 10,000 bodies spreads them
