@@ -22,33 +22,16 @@ namespace pkgxfer::testing {
 
 enum class Hostile { Fifo, Socket, Symlink, Sparse };
 
+// The kind's name, for test names and traces.
 inline const char* toString(Hostile kind) {
-  switch (kind) {
-    case Hostile::Fifo:
-      return "FIFO";
-    case Hostile::Socket:
-      return "socket";
-    case Hostile::Symlink:
-      return "symlink";
-    case Hostile::Sparse:
-      return "sparse";
-  }
-  return "?";
+  constexpr const char* kNames[] = {"FIFO", "socket", "symlink", "sparse"};
+  return kNames[static_cast<int>(kind)];
 }
 
 // The words the file system seam uses for what is there (fs::describe), or for a file too big.
 inline const char* describedAs(Hostile kind) {
-  switch (kind) {
-    case Hostile::Fifo:
-      return "a FIFO";
-    case Hostile::Socket:
-      return "a socket";
-    case Hostile::Symlink:
-      return "a symbolic link";
-    case Hostile::Sparse:
-      return "more than the";
-  }
-  return "?";
+  constexpr const char* kWords[] = {"a FIFO", "a socket", "a symbolic link", "more than the"};
+  return kWords[static_cast<int>(kind)];
 }
 
 // 1 TiB: no manifest or body of a test is anywhere near it, and it costs no disk (sparse).
