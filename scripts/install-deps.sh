@@ -16,6 +16,7 @@ packages=(
   libsmbclient-dev        # SMB transport (optional: -DPKGXFER_WITH_SMB=OFF builds without it)
   tzdata                  # IANA zones for site.timezone and schedules
   libhowardhinnant-date-dev  # date/tz: reads those zones (g++ 12 lacks std::chrono::tzdb)
+  clang-14 libclang-rt-14-dev  # libFuzzer and its sanitizers: the fuzz targets (tests/fuzz)
 )
 
 missing=()

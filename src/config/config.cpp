@@ -127,6 +127,24 @@ std::string parseErrorReason(std::string_view what) {
   return reason;
 }
 
+// nlohmann's what() is "[json.exception.out_of_range.406] number overflow parsing '<number>'",
+// without a position: the number's first appearance in the text gives one (a string holding the
+// same characters earlier would be named instead; a rare and harmless miss).
+Status numberOverflow(std::string_view text, std::string_view what) {
+  const std::size_t open = what.find('\'');
+  const std::size_t close = what.rfind('\'');
+  std::string_view number;
+  if (open != std::string_view::npos && close > open) {
+    number = what.substr(open + 1, close - open - 1);
+  }
+  const std::size_t at = number.empty() ? std::string_view::npos : text.find(number);
+  const std::string where = at == std::string_view::npos ? "" : textLocation(text, at + 1) + ": ";
+  constexpr std::size_t kShown = 32;
+  std::string shown(number.substr(0, kShown));
+  if (number.size() > kShown) shown += "...";
+  return Status::InvalidArgument(where + "invalid JSON: number " + shown + " is too large");
+}
+
 // Tracks the pointer of the value being parsed to report a key given twice in one object (nlohmann
 // would silently keep the last one, hiding a typo or a bad merge).
 class DuplicateKeyFinder {
@@ -208,6 +226,10 @@ Status parseJson(std::string_view text, Json* root) {
   } catch (const Json::parse_error& e) {
     return Status::InvalidArgument(textLocation(text, e.byte) +
                                    ": invalid JSON: " + parseErrorReason(e.what()));
+  } catch (const Json::out_of_range& e) {
+    // A number too large for a double ("1e400"; nlohmann's out_of_range.406) is bad text like a
+    // syntax error, not an internal error (found by the config fuzzer, tests/fuzz).
+    return numberOverflow(text, e.what());
   }
   return duplicates.error();
 }

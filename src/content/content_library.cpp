@@ -29,6 +29,31 @@ namespace {
 // ~16 MB): a huge file planted where a manifest should be must not exhaust memory.
 constexpr std::uint64_t kMaxManifestBytes = 256ull << 20;
 
+// A library's own files are read as regular files only, never through a symbolic link (a link
+// planted in a DP's library must not make us serve or trust a file from elsewhere), and a FIFO
+// or socket planted there must neither block us nor pass for a file. The file system refuses
+// such a file with InvalidArgument naming it; in a library that is damage: Corruption (retried,
+// shown to the administrator with the path).
+Status asDamage(Status s) {
+  if (s.code() != Status::Code::InvalidArgument) return s;
+  return Status::Corruption(s.message() + " (where the content library expects one; remove it)");
+}
+
+Result<std::string> readLibraryFile(fs::FileSystem& fs, const Path& path) {
+  Result<std::string> text = fs::readWholeFile(fs, path, kMaxManifestBytes, /*follow_links=*/false);
+  if (!text.ok()) return asDamage(text.error());
+  return text;
+}
+
+// A folder of the library layout (FileLib, DataLib, PkgLib, a FileLib prefix) must be a folder
+// itself, not a link to one elsewhere: what is written into it would land there.
+Status checkLibraryFolder(fs::FileSystem& fs, const Path& dir) {
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, fs.stat(dir, /*follow_links=*/false));
+  if (info.isDirectory()) return Status::Ok();
+  return Status::Corruption(fs.display(dir) + ": " + std::string(fs::describe(info.type)) +
+                            ", not a folder (where the content library expects one; remove it)");
+}
+
 // Parsed manifests, shared by every library in the process: distmgr's check and pkgxfermgr's job
 // read the same site manifest, and each job of a fan-out reads it again (~50 ms for 10,000
 // files). An entry serves only while the file is the same one (file identity, size, mtime, seen
@@ -45,7 +70,7 @@ class ManifestCache {
   };
 
   static std::optional<Identity> identify(fs::FileSystem& fs, const Path& path) {
-    auto info = fs.stat(path);
+    auto info = fs.stat(path, /*follow_links=*/false);
     if (!info.ok()) return std::nullopt;
     return Identity{info->volume, info->id, info->size, info->mtime_ns};
   }
@@ -415,7 +440,8 @@ Result<std::unique_ptr<ContentLibrary>> ContentLibrary::open(fs::FileSystem& fs,
     return Status::InvalidArgument("content library " + fs.display(abs) + " is not a folder");
   }
   for (const char* sub : {"FileLib", "DataLib", "PkgLib"}) {
-    PKGXFER_RETURN_IF_ERROR(fs.makeDirectory(abs / sub).status());
+    PKGXFER_ASSIGN_OR_RETURN(bool made, fs.makeDirectory(abs / sub));
+    if (!made) PKGXFER_RETURN_IF_ERROR(checkLibraryFolder(fs, abs / sub));
   }
   std::unique_ptr<ContentLibrary> lib(new ContentLibrary(fs, abs, std::move(options)));
   PKGXFER_RETURN_IF_ERROR(lib->initialiseIdentity());
@@ -507,20 +533,16 @@ Path ContentLibrary::manifestPath(std::string_view package_id, std::uint64_t ver
 
 bool ContentLibrary::hasBody(std::string_view sha256) const {
   if (!isSha256Hex(sha256)) return false;
-  auto info = fs_.stat(bodyPath(sha256));
+  auto info = fs_.stat(bodyPath(sha256), /*follow_links=*/false);
   return info.ok() && info->isRegular();
 }
 
 Result<BodyReader> ContentLibrary::openBody(std::string_view sha256) const {
   PKGXFER_RETURN_IF_ERROR(checkSha(sha256));
-  PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<fs::File> file,
-                           fs_.open(bodyPath(sha256), fs::OpenMode::Read));
-  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, file->info());
-  if (!info.isRegular()) {
-    return Status::Corruption(fs_.display(bodyPath(sha256)) + ": " +
-                              std::string(fs::describe(info.type)) + ", not a body");
-  }
-  return BodyReader(std::move(file), info.size);
+  auto file = fs_.open(bodyPath(sha256), fs::OpenMode::ReadRegular);
+  if (!file.ok()) return asDamage(file.status());
+  PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo info, (*file)->info());
+  return BodyReader(std::move(*file), info.size);
 }
 
 Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s) const {
@@ -544,16 +566,20 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
       return s;
     }
   }
-  for (const auto& [prefix, shas] : wanted) {
+  for (const auto& entry : wanted) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string_view prefix = entry.first;
+    const ShaSet& shas = entry.second;
     if (prefixes && !prefixes->contains(prefix)) continue;
     // A folder holding few of the bodies asked for: a stat each is fewer system calls than a
     // listing (open, read, read, close). A first distribution of 10,000 bodies spreads them
     // over ~9,300 folders.
     if (shas.size() <= 2) {
       for (const std::string& sha : shas) {
-        auto info = fs_.stat(bodyPath(sha));
+        auto info = fs_.stat(bodyPath(sha), /*follow_links=*/false);
         if (info.ok()) {
-          if (info->isRegular()) present.insert(sha);
+          PKGXFER_RETURN_IF_ERROR(checkBodyType(sha, info->type));
+          present.insert(sha);
         } else if (info.status().code() != Status::Code::NotFound) {
           return info.status();
         }
@@ -561,14 +587,31 @@ Result<ShaSet> ContentLibrary::inventory(const std::vector<std::string>& sha256s
       continue;
     }
     const Path dir = fileLib() / std::string(prefix);
+    Status hostile;
     Status s = listDir(dir, [&](std::string_view name, fs::FileType type) {
-      if (type != fs::FileType::Regular && type != fs::FileType::Unknown) return;
       auto it = shas.find(std::string(name));
-      if (it != shas.end()) present.insert(*it);
+      if (it == shas.end() || !hostile.ok()) return;
+      if (type == fs::FileType::Unknown) {  // the listing does not say: ask
+        auto info = fs_.stat(dir / *it, /*follow_links=*/false);
+        if (!info.ok()) return;  // gone since the listing
+        type = info->type;
+      }
+      hostile = checkBodyType(*it, type);
+      if (hostile.ok()) present.insert(*it);
     });
+    PKGXFER_RETURN_IF_ERROR(hostile);
     if (!s.ok() && s.code() != Status::Code::NotFound) return s;
   }
   return present;
+}
+
+Status ContentLibrary::checkBodyType(const std::string& sha256, fs::FileType type) const {
+  if (type == fs::FileType::Regular) return Status::Ok();
+  // A link, FIFO, socket, device or folder under a body's name is not the body. Reading it could
+  // block (a FIFO), serve a file from outside the library (a link) or fail later with a cause
+  // nobody can place; replacing it would delete what someone else put there. Say what and where.
+  return Status::Corruption(fs_.display(bodyPath(sha256)) + ": " + std::string(fs::describe(type)) +
+                            " where the body should be (not a regular file; remove it)");
 }
 
 // ---- writing bodies ----------------------------------------------------------------------------
@@ -578,9 +621,14 @@ Result<bool> ContentLibrary::makePrefixFolder(const Path& dir) {
   // it. FileLib itself missing (deleted behind our back) is made again, under a root that is still
   // this library (the root itself is never made here).
   auto made = fs_.makeDirectory(dir);
-  if (made.ok() || made.status().code() != Status::Code::NotFound) return made;
-  PKGXFER_RETURN_IF_ERROR(remakeFolder(fileLib()));
-  return fs_.makeDirectory(dir);
+  if (!made.ok() && made.status().code() == Status::Code::NotFound) {
+    PKGXFER_RETURN_IF_ERROR(remakeFolder(fileLib()));
+    made = fs_.makeDirectory(dir);
+  }
+  // A name that was there already must be a folder, not a link to one elsewhere (or a FIFO): the
+  // body's bytes would be written through it.
+  if (made.ok() && !*made) PKGXFER_RETURN_IF_ERROR(checkLibraryFolder(fs_, dir));
+  return made;
 }
 
 Result<ContentLibrary::TempFile> ContentLibrary::createTemp(const Path& dir,
@@ -667,7 +715,14 @@ Result<std::unique_ptr<Upload>> ContentLibrary::openUpload(const UploadSpec& spe
       return std::unique_ptr<Upload>(new Upload(*this, spec, dir, spec.resume_name,
                                                 std::move(*file), offset, leftovers, created));
     }
-    if (file.status().code() != Status::Code::NotFound) return file.status();
+    if (file.status().code() == Status::Code::InvalidArgument) {
+      // Not a file we wrote (a link, a FIFO planted at our temporary name): nothing to resume and
+      // nothing to write through. The name is ours: delete what is there (a link itself, not its
+      // target) and start over under a new name.
+      (void)fs_.remove(path);
+    } else if (file.status().code() != Status::Code::NotFound) {
+      return file.status();
+    }
   }
   PKGXFER_ASSIGN_OR_RETURN(TempFile temp,
                            createTemp(dir, spec.sha256, owner, /*lock=*/!spec.resumable));
@@ -693,7 +748,7 @@ void ContentLibrary::dropPages(Upload& u) {
   fs::File* file = u.file_.get();
   std::unique_ptr<fs::File> reopened;
   if (file == nullptr) {
-    auto opened = fs_.open(u.tempPath(), fs::OpenMode::Read);
+    auto opened = fs_.open(u.tempPath(), fs::OpenMode::ReadRegular);
     if (opened.ok()) reopened = std::move(*opened);
     file = reopened.get();
   }
@@ -705,7 +760,7 @@ Status ContentLibrary::installOne(Upload& u) {
     std::unique_ptr<fs::File> reopened;
     fs::File* file = u.file_.get();
     if (file == nullptr) {
-      PKGXFER_ASSIGN_OR_RETURN(reopened, fs_.open(u.tempPath(), fs::OpenMode::Read));
+      PKGXFER_ASSIGN_OR_RETURN(reopened, fs_.open(u.tempPath(), fs::OpenMode::ReadRegular));
       file = reopened.get();
     }
     PKGXFER_RETURN_IF_ERROR(file->sync());
@@ -912,7 +967,7 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
   if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncVolume(root_));
 
   const Path path = manifestPath(manifest.package_id, manifest.version);
-  Result<std::string> existing = fs::readWholeFile(fs_, path, kMaxManifestBytes);
+  Result<std::string> existing = readLibraryFile(fs_, path);
   if (existing.ok()) {
     Result<Manifest> stored = parseManifest(*existing);
     if (stored.ok()) {
@@ -945,14 +1000,14 @@ Status ContentLibrary::commitManifest(const Manifest& manifest) {
 
 bool ContentLibrary::hasContent(std::string_view package_id, std::uint64_t version) const {
   if (!isValidPackageId(package_id)) return false;
-  auto info = fs_.stat(manifestPath(package_id, version));
+  auto info = fs_.stat(manifestPath(package_id, version), /*follow_links=*/false);
   return info.ok() && info->isRegular();
 }
 
 Result<std::string> ContentLibrary::readManifestJson(std::string_view package_id,
                                                      std::uint64_t version) const {
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
-  return fs::readWholeFile(fs_, manifestPath(package_id, version), kMaxManifestBytes);
+  return readLibraryFile(fs_, manifestPath(package_id, version));
 }
 
 Result<Manifest> ContentLibrary::readManifest(std::string_view package_id,
@@ -996,7 +1051,7 @@ Result<std::vector<ContentRef>> ContentLibrary::listContents() const {
 Result<std::vector<std::uint64_t>> ContentLibrary::listVersions(std::string_view package_id) const {
   PKGXFER_RETURN_IF_ERROR(checkPackageId(package_id));
   const Path path = pkgLib() / (std::string(package_id) + ".json");
-  Result<std::string> text = fs::readWholeFile(fs_, path, kMaxManifestBytes);
+  Result<std::string> text = readLibraryFile(fs_, path);
   if (!text.ok()) {
     if (text.error().code() == Status::Code::NotFound) return std::vector<std::uint64_t>{};
     return text.error();
@@ -1022,11 +1077,18 @@ Result<ValidationReport> ContentLibrary::validate(std::string_view package_id,
   std::vector<Path> paths;
   paths.reserve(bodies.size());
   for (const std::string& sha : bodies) paths.push_back(bodyPath(sha));
+  // A body is read only if it is a regular file (not through a link, never a FIFO) no larger
+  // than the largest one the manifest names: a 1 TB sparse file planted under a body's name is
+  // reported at once instead of keeping the check (and a stop) waiting for hours.
+  HashOptions options;
+  options.follow_links = false;
+  options.max_size = 0;
+  for (const ManifestFile& f : m.files) options.max_size = std::max(options.max_size, f.size);
   std::vector<Result<HashedFile>> hashed;
   if (pool != nullptr) {
-    hashed = hashFiles(fs_, paths, *pool);
+    hashed = hashFiles(fs_, paths, *pool, options);
   } else {
-    for (const Path& p : paths) hashed.push_back(hashFile(fs_, p));
+    for (const Path& p : paths) hashed.push_back(hashFile(fs_, p, options));
   }
 
   ValidationReport report;
@@ -1067,7 +1129,7 @@ Status ContentLibrary::removeContent(std::string_view package_id, std::uint64_t 
   MetaLock lock(*this);
   PKGXFER_RETURN_IF_ERROR(lock.status());
   const Path path = manifestPath(package_id, version);
-  PKGXFER_ASSIGN_OR_RETURN(std::string text, fs::readWholeFile(fs_, path, kMaxManifestBytes));
+  PKGXFER_ASSIGN_OR_RETURN(std::string text, readLibraryFile(fs_, path));
   Result<Manifest> removed = parseManifest(text);
 
   // The manifest goes first: from here on the content is not present, whatever happens next.
@@ -1176,9 +1238,11 @@ Result<bool> ContentLibrary::removeIfStale(const Path& path) {
     if (named->type == fs::FileType::Directory) return false;
     return removed();
   }
-  auto file = fs_.open(path, fs::OpenMode::Read);
+  auto file = fs_.open(path, fs::OpenMode::ReadRegular);  // not a link swapped in since
   if (!file.ok()) {
     if (gone(file.status())) return false;
+    // Replaced by something not regular since the stat: the next sweep looks again.
+    if (file.status().code() == Status::Code::InvalidArgument) return false;
     return file.status();
   }
   PKGXFER_ASSIGN_OR_RETURN(bool locked, (*file)->tryLock());
@@ -1271,7 +1335,7 @@ Status ContentLibrary::writePkgLibUnlocked(const std::string& package_id) {
     return Status::Ok();
   }
   const std::string text = pkgLibJson(package_id, versions);
-  Result<std::string> existing = fs::readWholeFile(fs_, path, kMaxManifestBytes);
+  Result<std::string> existing = readLibraryFile(fs_, path);
   if (existing.ok() && *existing == text) return Status::Ok();
   return writeFileAtomically(path, text);
 }

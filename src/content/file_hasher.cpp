@@ -33,13 +33,20 @@ Result<HashedFile> hashWithBuffer(fs::FileSystem& fs, const Path& file, const Ha
   Sha256 hasher;
   const int attempts = std::max(1, options.max_attempts);
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    // Opening for reading never blocks, not even on a FIFO (see fs::OpenMode::Read).
-    PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<fs::File> f, fs.open(file, fs::OpenMode::Read));
+    // Opening for reading never blocks, not even on a FIFO (see fs::OpenMode).
+    PKGXFER_ASSIGN_OR_RETURN(
+        std::unique_ptr<fs::File> f,
+        fs.open(file, options.follow_links ? fs::OpenMode::Read : fs::OpenMode::ReadRegular));
     PKGXFER_ASSIGN_OR_RETURN(fs::FileInfo before, f->info());
     if (!before.isRegular()) {
       return Status::InvalidArgument(fs.display(file) + ": " +
                                      std::string(fs::describe(before.type)) +
                                      ", not a regular file");
+    }
+    if (before.size > options.max_size) {
+      return Status::InvalidArgument(fs.display(file) + ": " + std::to_string(before.size) +
+                                     " bytes, more than the " + std::to_string(options.max_size) +
+                                     " expected; not read");
     }
     f->adviseSequential();
 

@@ -70,8 +70,10 @@ Result<LockFileAttempt> tryLockFile(FileSystem& fs, const Path& path, std::strin
   return out;
 }
 
-Result<std::string> readWholeFile(FileSystem& fs, const Path& path, std::uint64_t max_size) {
-  PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs.open(path, OpenMode::Read));
+Result<std::string> readWholeFile(FileSystem& fs, const Path& path, std::uint64_t max_size,
+                                  bool follow_links) {
+  PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<File> file,
+                           fs.open(path, follow_links ? OpenMode::Read : OpenMode::ReadRegular));
   PKGXFER_ASSIGN_OR_RETURN(FileInfo info, file->info());
   if (!info.isRegular()) {
     return Status::InvalidArgument(fs.display(path) + ": " + std::string(describe(info.type)) +

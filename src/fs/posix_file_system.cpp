@@ -57,6 +57,11 @@ FileType typeOfDirent(unsigned char d_type) {
   }
 }
 
+Status notRegular(const Path& path, FileType type) {
+  return Status::InvalidArgument(displayPath(path) + ": " + std::string(describe(type)) +
+                                 ", not a regular file");
+}
+
 FileInfo infoOf(const struct stat& st) {
   FileInfo info;
   info.type = typeOf(st.st_mode);
@@ -165,12 +170,18 @@ class PosixFileSystem final : public FileSystem {
   std::string display(const Path& path) const override { return displayPath(path); }
 
   Result<std::unique_ptr<File>> open(const Path& path, OpenMode mode) override {
-    int flags = O_CLOEXEC;
+    // O_NONBLOCK: opening a FIFO would otherwise wait for its other end (for ever, on a FIFO
+    // planted in a library). It changes nothing for a regular file.
+    int flags = O_CLOEXEC | O_NONBLOCK;
     const char* op = "open";
+    bool regular_only = true;
     switch (mode) {
       case OpenMode::Read:
-        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-        flags |= O_RDONLY | O_NONBLOCK;
+        flags |= O_RDONLY;
+        regular_only = false;
+        break;
+      case OpenMode::ReadRegular:
+        flags |= O_RDONLY | O_NOFOLLOW;
         break;
       case OpenMode::ReadWrite:
         flags |= O_RDWR | O_NOFOLLOW;
@@ -178,10 +189,34 @@ class PosixFileSystem final : public FileSystem {
       case OpenMode::CreateNew:
         flags |= O_RDWR | O_CREAT | O_EXCL;  // O_EXCL: a link at the name is not followed
         op = "create";
+        regular_only = false;  // made just now, by us
         break;
     }
     int fd = ::open(path.c_str(), flags, 0644);
-    if (fd < 0) return osError(op, path, errno);
+    if (fd < 0) {
+      const int err = errno;
+      // A link not followed (ELOOP), a socket (ENXIO), a folder opened for writing (EISDIR):
+      // say what is there rather than the errno's words.
+      if (regular_only && (err == ELOOP || err == ENXIO || err == EISDIR || err == ENODEV)) {
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+          return notRegular(path, typeOf(st.st_mode));
+        }
+      }
+      return osError(op, path, err);
+    }
+    if (regular_only) {
+      struct stat st;
+      if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return osError("stat", path, err);
+      }
+      if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return notRegular(path, typeOf(st.st_mode));
+      }
+    }
     return std::unique_ptr<File>(std::make_unique<PosixFile>(fd, path));
   }
 

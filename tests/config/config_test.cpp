@@ -143,6 +143,11 @@ std::vector<BadConfig> badConfigs() {
       {"InvalidUtf8", "{\"logging\": \"\xff\"}",
        "line 1, column 14: invalid JSON: syntax error while parsing value - invalid string: "
        "ill-formed UTF-8 byte; last read: '\"?'"},
+      // Was Internal (an exception escaping the parser), found by the config fuzzer.
+      {"NumberTooLarge", R"({"logging": {"history": 1e400}})",
+       "line 1, column 25: invalid JSON: number 1e400 is too large"},
+      {"LongNumberTooLarge", "[" + std::string(40, '6') + "e" + std::string(40, '6') + "]",
+       "line 1, column 2: invalid JSON: number " + std::string(32, '6') + "... is too large"},
       {"DuplicateKey", R"({"logging": {"dir": "a", "dir": "b"}, "components": ["dp"]})",
        "/logging/dir: duplicate key (a key may appear only once in an object)"},
       {"DuplicateKeyInArrayElement",

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "content/content_test_util.h"
+#include "fakes/hostile_files.h"
 #include "fakes/test_util.h"
 #include "pkgxfer/fs/fault_injecting_file_system.h"
 
@@ -23,6 +25,9 @@ namespace fs = std::filesystem;
 using pkgxfer::fs::Fault;
 using pkgxfer::fs::FaultInjectingFileSystem;
 using pkgxfer::fs::Op;
+using pkgxfer::testing::describedAs;
+using pkgxfer::testing::Hostile;
+using pkgxfer::testing::plant;
 using pkgxfer::testing::readFile;
 using pkgxfer::testing::TempDir;
 using pkgxfer::testing::writeFile;
@@ -420,23 +425,38 @@ TEST_F(ContentLibraryTest, InventoryOfManyBodiesAcrossPrefixes) {
   for (int i = 0; i < 300; ++i) EXPECT_EQ(present->count(shas[i]), i % 3 == 0 ? 1u : 0u) << i;
 }
 
-TEST_F(ContentLibraryTest, InventoryCountsOnlyFiles) {
-  // A folder under a body's name is not the body: alone in its prefix folder (looked up one by
-  // one) and among several asked for there (the folder is listed).
-  for (int wanted : {1, 3}) {
-    SCOPED_TRACE(wanted);
-    const std::string prefix = wanted == 1 ? "aaaa" : "bbbb";
-    std::vector<std::string> shas;
-    for (int i = 0; i < wanted; ++i) {
-      shas.push_back(prefix + std::to_string(1000 + i) + std::string(56, '0'));
+TEST_F(ContentLibraryTest, InventoryRefusesWhatIsNotAFileUnderABodysName) {
+  // A folder, a link, a FIFO or a socket under a body's name is not the body, and not something
+  // to replace behind the administrator's back either: the inventory fails naming it, alone in
+  // its prefix folder (looked up one by one) and among several asked for there (the folder is
+  // listed). Without the check a link to a file outside counted as present.
+  writeFile(dir_ / "outside", "x");
+  int n = 0;
+  for (Hostile kind : {Hostile::Fifo, Hostile::Socket, Hostile::Symlink}) {
+    for (int wanted : {1, 3}) {
+      SCOPED_TRACE(std::string(pkgxfer::testing::toString(kind)) + " " + std::to_string(wanted));
+      const std::string prefix = "a" + std::to_string(100 + n++);
+      std::vector<std::string> shas;
+      for (int i = 0; i < wanted; ++i) {
+        shas.push_back(prefix + std::to_string(1000 + i) + std::string(56, '0'));
+      }
+      const fs::path planted = root_ / "FileLib" / prefix / shas[0];
+      plant(kind, planted, dir_ / "outside");
+      if (wanted > 1) writeFile(root_ / "FileLib" / prefix / shas[1], "x");
+      auto present = lib_->inventory(shas);
+      ASSERT_FALSE(present.ok());
+      EXPECT_EQ(present.status().code(), Status::Code::Corruption);
+      EXPECT_EQ(present.status().message(),
+                planted.string() + ": " + describedAs(kind) +
+                    " where the body should be (not a regular file; remove it)");
+      fs::remove(planted);
     }
-    fs::create_directories(root_ / "FileLib" / prefix / shas[0]);
-    if (wanted > 1) writeFile(root_ / "FileLib" / prefix / shas[1], "x");
-    auto present = lib_->inventory(shas);
-    ASSERT_TRUE(present.ok()) << present.status().toString();
-    EXPECT_EQ(present->count(shas[0]), 0u);
-    EXPECT_EQ(present->size(), wanted > 1 ? 1u : 0u);
   }
+  fs::create_directories(root_ / "FileLib" / "bbbb" / ("bbbb" + std::string(60, '0')));
+  auto folder = lib_->inventory({"bbbb" + std::string(60, '0')});
+  EXPECT_NE(folder.status().message().find("a folder where the body should be"), std::string::npos)
+      << folder.status().toString();
+  EXPECT_EQ(readFile(dir_ / "outside"), "x");
 }
 
 TEST_F(ContentLibraryTest, ValidateFindsMissingAndMismatchedBodies) {
@@ -878,6 +898,188 @@ TEST_F(ContentLibraryTest, OpenRepairsPkgLibFromDataLib) {
   EXPECT_EQ(readFile(root_ / "PkgLib/PS100001.json"),
             R"({"package_id":"PS100001","versions":[1]})");
   EXPECT_FALSE(fs::exists(root_ / "PkgLib/PS1ABCDE.json"));
+}
+
+// ---- hostile files ------------------------------------------------------------------------------
+// A DP's library is a folder anybody with access to the share can put things in. Whatever is
+// planted where a manifest, a body or a temporary file should be, the library never hangs on it
+// (a FIFO open does not wait for a writer), never reads or writes through a link, never reads a
+// huge file whole, and says which file is wrong.
+
+class HostileLibraryTest : public ContentLibraryTest,
+                           public ::testing::WithParamInterface<Hostile> {
+ protected:
+  void SetUp() override {
+    ContentLibraryTest::SetUp();
+    outside_ = dir_.path() / "outside";
+  }
+  // A file outside the library that a planted link points to, holding `content`.
+  void makeOutside(const std::string& content) { writeFile(outside_, content); }
+  void plantAt(const fs::path& path) { plant(GetParam(), path, outside_); }
+  // The error names `path` and says what is there.
+  void expectNamed(const Status& status, const fs::path& path) {
+    EXPECT_NE(status.message().find(path.string()), std::string::npos) << status.toString();
+    EXPECT_NE(status.message().find(describedAs(GetParam())), std::string::npos)
+        << status.toString();
+  }
+
+  fs::path outside_;
+};
+
+std::string hostileName(const ::testing::TestParamInfo<Hostile>& info) {
+  return pkgxfer::testing::toString(info.param);
+}
+
+TEST_P(HostileLibraryTest, WhereAManifestShouldBe) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "A"}});
+  add(m);
+  const fs::path path = lib_->manifestPath("PS100001", 1);
+  makeOutside(readFile(path));  // a valid manifest: only the link makes it wrong
+  ASSERT_TRUE(lib_->readManifest("PS100001", 1).ok());  // cached now; must not be served
+  plantAt(path);
+  const auto start = std::chrono::steady_clock::now();
+
+  // A huge regular file is there, only damaged; anything else is not a manifest.
+  EXPECT_EQ(lib_->hasContent("PS100001", 1), GetParam() == Hostile::Sparse);
+  auto read = lib_->readManifest("PS100001", 1);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), Status::Code::Corruption);
+  expectNamed(read.status(), path);
+  auto json = lib_->readManifestJson("PS100001", 1);
+  EXPECT_EQ(json.status().code(), Status::Code::Corruption);
+  expectNamed(json.status(), path);
+  EXPECT_EQ(lib_->validate("PS100001", 1).status().code(), Status::Code::Corruption);
+  // A commit does not overwrite (or write through) what is there; it says what is in its way.
+  Status commit = lib_->commitManifest(m);
+  EXPECT_EQ(commit.code(), Status::Code::Corruption);
+  expectNamed(commit, path);
+  Status removed = lib_->removeContent("PS100001", 1);
+  EXPECT_EQ(removed.code(), Status::Code::Corruption);
+  expectNamed(removed, path);
+
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(readFile(outside_), toJson(m));
+}
+
+TEST_P(HostileLibraryTest, WhereABodyShouldBe) {
+  Manifest m = makeContent("PS100001", 1, {{"a", "AAAA"}, {"b", "BBBB"}});
+  add(m);
+  const fs::path path = lib_->bodyPath(sha("AAAA"));
+  makeOutside("AAAA");  // the right bytes: only the link makes it wrong
+  plantAt(path);
+  const auto start = std::chrono::steady_clock::now();
+
+  if (GetParam() == Hostile::Sparse) {
+    // A regular file, only a huge one: present, and readable piece by piece (a server would send
+    // the range asked for), but validation does not read a terabyte to say it is wrong.
+    EXPECT_TRUE(lib_->hasBody(sha("AAAA")));
+  } else {
+    EXPECT_FALSE(lib_->hasBody(sha("AAAA")));
+    auto body = lib_->openBody(sha("AAAA"));
+    ASSERT_FALSE(body.ok());
+    EXPECT_EQ(body.status().code(), Status::Code::Corruption);
+    expectNamed(body.status(), path);
+    auto present = lib_->inventory({sha("AAAA"), sha("BBBB")});
+    ASSERT_FALSE(present.ok());
+    expectNamed(present.status(), path);
+  }
+  auto report = lib_->validate("PS100001", 1, &pool_);
+  ASSERT_TRUE(report.ok()) << report.status().toString();
+  ASSERT_EQ(report->mismatched.size(), 1u) << report->describe();
+  EXPECT_EQ(report->mismatched[0].path, "a");
+  EXPECT_NE(report->mismatched[0].reason.find(path.string()), std::string::npos)
+      << report->mismatched[0].reason;
+  EXPECT_NE(report->mismatched[0].reason.find(describedAs(GetParam())), std::string::npos)
+      << report->mismatched[0].reason;
+
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(readFile(outside_), "AAAA");
+}
+
+TEST_P(HostileLibraryTest, AtAResumableUploadsTemporaryName) {
+  // The name a job recorded for its resume point now holds something it did not write: the
+  // upload starts over under a new name and nothing is written through (or into) what was there.
+  if (GetParam() == Hostile::Sparse) GTEST_SKIP() << "a regular file: resuming it is right";
+  makeOutside("keep");
+  const std::string body = "the body";
+  const std::string temp = "." + sha(body) + ".PS100001.0123456789abcdef.partial";
+  const fs::path planted = lib_->bodyPath(sha(body)).parent_path() / temp;
+  plantAt(planted);
+  UploadSpec spec;
+  spec.sha256 = sha(body);
+  spec.size = body.size();
+  spec.owner = "PS100001";
+  spec.resumable = true;
+  spec.resume_name = temp;
+  spec.resume_offset = 4;
+  auto up = lib_->openUpload(spec);
+  ASSERT_TRUE(up.ok()) << up.status().toString();
+  EXPECT_EQ((*up)->offset(), 0u);
+  EXPECT_NE((*up)->tempName(), temp);
+  ASSERT_TRUE((*up)->write(0, body).ok());
+  ASSERT_TRUE((*up)->commit().ok());
+  EXPECT_EQ(readFile(lib_->bodyPath(sha(body))), body);
+  EXPECT_EQ(readFile(outside_), "keep");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(planted))) << "the planted file is ours to delete";
+}
+
+INSTANTIATE_TEST_SUITE_P(Planted, HostileLibraryTest,
+                         ::testing::Values(Hostile::Fifo, Hostile::Socket, Hostile::Symlink,
+                                           Hostile::Sparse),
+                         hostileName);
+
+TEST_F(ContentLibraryTest, ALinkPlantedAtATemporaryNameIsNeverWrittenThrough) {
+  // Someone guesses the very name a body's or a manifest's temporary file gets and plants a link
+  // to a file outside there just before it is created: the create does not follow it (O_EXCL),
+  // the library takes another name, and the file outside keeps its bytes.
+  writeFile(dir_ / "outside", "keep");
+  FaultInjectingFileSystem faulty;
+  int planted = 0;
+  for (const char* where : {"FileLib/", "DataLib/", "PkgLib/"}) {
+    faulty.inject(Fault::stopping(Op::Create, where, [&](Op, const fs::path& path) {
+      fs::create_symlink(dir_ / "outside", path);
+      ++planted;
+    }));
+  }
+  lib_ = openLib({}, &faulty);
+  ASSERT_NE(lib_, nullptr);
+  Manifest m = makeContent("PS100001", 1, {{"a", "AAAA"}});
+  add(m);
+  EXPECT_EQ(planted, 3);
+  EXPECT_TRUE(lib_->hasContent("PS100001", 1));
+  EXPECT_EQ(readFile(lib_->bodyPath(sha("AAAA"))), "AAAA");
+  EXPECT_EQ(readFile(dir_ / "outside"), "keep");
+  // The links left at temporary names are not files of ours: the sweep deletes them (not what
+  // they point to).
+  EXPECT_EQ(*lib_->cleanTemporaryFiles(), 3u);
+  EXPECT_EQ(readFile(dir_ / "outside"), "keep");
+}
+
+TEST_F(ContentLibraryTest, ALibraryFolderThatIsALinkIsRefused) {
+  // FileLib/<prefix>, DataLib, PkgLib or FileLib replaced by a link to a folder elsewhere: what
+  // is written into it would land there.
+  fs::create_directories(dir_ / "elsewhere");
+  const std::string body = "the body";
+  const fs::path prefix = lib_->bodyPath(sha(body)).parent_path();
+  fs::create_symlink(dir_ / "elsewhere", prefix);
+  auto up = newUpload(sha(body));
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), Status::Code::Corruption);
+  EXPECT_EQ(up.status().message(),
+            prefix.string() +
+                ": a symbolic link, not a folder (where the content library expects one; remove "
+                "it)");
+  EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere"));
+
+  lib_.reset();
+  fs::rename(root_ / "DataLib", dir_ / "DataLib.real");
+  fs::create_symlink(dir_ / "DataLib.real", root_ / "DataLib");
+  auto reopened = ContentLibrary::open(root_);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), Status::Code::Corruption);
+  EXPECT_NE(reopened.status().message().find((root_ / "DataLib").string() + ": a symbolic link"),
+            std::string::npos)
+      << reopened.status().toString();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fakes/hostile_files.h"
 #include "fakes/test_util.h"
 #include "pkgxfer/fs/fault_injecting_file_system.h"
 #include "pkgxfer/fs/file_system.h"
@@ -20,6 +22,10 @@
 namespace pkgxfer::fs {
 namespace {
 
+using pkgxfer::testing::describedAs;
+using pkgxfer::testing::Hostile;
+using pkgxfer::testing::plant;
+using pkgxfer::testing::plantSparse;
 using pkgxfer::testing::readFile;
 using pkgxfer::testing::TempDir;
 using pkgxfer::testing::writeFile;
@@ -127,6 +133,60 @@ TEST_F(FileSystemTest, OpeningAFifoForReadingDoesNotBlock) {
   auto whole = readWholeFile(local_, dir_ / "fifo");
   EXPECT_EQ(whole.status().code(), Status::Code::InvalidArgument);
   EXPECT_NE(whole.status().message().find("a FIFO"), std::string::npos);
+}
+
+// The modes that need a regular file refuse whatever else is at the name, at once (a FIFO open
+// must not wait for a writer), with a message that names the file and says what is there, and
+// never touch what a link points to.
+TEST_F(FileSystemTest, RegularOnlyModesRefuseHostileFilesAndNameThem) {
+  writeFile(dir_ / "outside", "keep");
+  for (Hostile kind : {Hostile::Fifo, Hostile::Socket, Hostile::Symlink}) {
+    SCOPED_TRACE(pkgxfer::testing::toString(kind));
+    const Path path = dir_ / "planted";
+    plant(kind, path, dir_ / "outside");
+    for (OpenMode mode : {OpenMode::ReadRegular, OpenMode::ReadWrite}) {
+      auto file = local_.open(path, mode);
+      ASSERT_FALSE(file.ok());
+      EXPECT_EQ(file.status().code(), Status::Code::InvalidArgument) << file.status().toString();
+      EXPECT_EQ(file.status().message(),
+                path.string() + ": " + describedAs(kind) + ", not a regular file");
+    }
+    auto whole = readWholeFile(local_, path, 1 << 20, /*follow_links=*/false);
+    EXPECT_EQ(whole.status().code(), Status::Code::InvalidArgument);
+    EXPECT_NE(whole.status().message().find(path.string() + ": " + describedAs(kind)),
+              std::string::npos)
+        << whole.status().toString();
+  }
+  EXPECT_EQ(readFile(dir_ / "outside"), "keep");
+
+  std::filesystem::create_directory(dir_ / "folder");
+  EXPECT_EQ(local_.open(dir_ / "folder", OpenMode::ReadWrite).status().message(),
+            (dir_ / "folder").string() + ": a folder, not a regular file");
+  EXPECT_EQ(local_.open(dir_ / "folder", OpenMode::ReadRegular).status().message(),
+            (dir_ / "folder").string() + ": a folder, not a regular file");
+}
+
+TEST_F(FileSystemTest, ReadRegularFollowsLinksAlongThePathButNotAtTheName) {
+  writeFile(dir_ / "real" / "f", "data");
+  std::filesystem::create_directory_symlink("real", dir_ / "root");  // a library root may be one
+  auto file = local_.open(dir_ / "root" / "f", OpenMode::ReadRegular);
+  ASSERT_TRUE(file.ok()) << file.status().toString();
+  EXPECT_EQ((*file)->info()->size, 4u);
+  // Read (package sources) still follows a link at the name.
+  std::filesystem::create_symlink("real/f", dir_ / "alias");
+  EXPECT_TRUE(local_.open(dir_ / "alias", OpenMode::Read).ok());
+  EXPECT_EQ(*readWholeFile(local_, dir_ / "alias"), "data");
+}
+
+TEST_F(FileSystemTest, AHugeSparseFileIsRefusedBeforeAnythingIsRead) {
+  plantSparse(dir_ / "huge.json");
+  const auto start = std::chrono::steady_clock::now();
+  auto whole = readWholeFile(local_, dir_ / "huge.json", 256 << 20, /*follow_links=*/false);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(whole.status().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(whole.status().message(), (dir_ / "huge.json").string() + ": " +
+                                          std::to_string(pkgxfer::testing::kHugeSparseSize) +
+                                          " bytes, more than the 268435456 this file may have");
 }
 
 TEST_F(FileSystemTest, ReadWholeFileHonoursItsLimit) {

@@ -11,6 +11,7 @@
 #include <regex>
 #include <string>
 
+#include "fakes/hostile_files.h"
 #include "fakes/test_util.h"
 #include "pkgxfer/common/clock.h"
 #include "pkgxfer/store/database.h"
@@ -312,6 +313,51 @@ TEST_F(DistributionE2eTest, MissingDpFolderRetriesThenInstalls) {
   fs::create_directories(dp("dp01"));
   ASSERT_TRUE(waitForStates("PS100001", {"dp01"}, "installed"));
   EXPECT_NE(log("distmgr").find("Failure count = 1/100, Restart time = "), std::string::npos);
+}
+
+TEST_F(DistributionE2eTest, HostileFilesOnDpsAreNamedAndTheServiceStillStops) {
+  // dp01..dp04: a FIFO, a socket, a link to a file outside, a 1 TB sparse file where the
+  // manifest goes; dp05: a FIFO where the body goes; dp06 is clean. Nothing hangs: each pair
+  // retries with the file named in last_error, the clean DP is not held up, and SIGTERM stops the
+  // service
+  // within the grace period (a FIFO opened without O_NONBLOCK would block a pool thread for ever,
+  // and the stop would end in exit 3 after 25 s).
+  using testing::Hostile;
+  const std::vector<Hostile> kinds = {Hostile::Fifo, Hostile::Socket, Hostile::Symlink,
+                                      Hostile::Sparse, Hostile::Fifo};
+  writeConfig(static_cast<int>(kinds.size()) + 1);
+  createDpFolders();
+  addPackage("PS100001", {{"a.txt", "alpha"}});
+  writeFile(dir_ / "outside", "keep");
+  std::vector<fs::path> planted;
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    const fs::path lib = dp(names_[i]);
+    const std::string alpha = "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8";
+    planted.push_back(i + 1 < kinds.size() ? lib / "DataLib" / "PS100001.1.json"
+                                           : lib / "FileLib" / alpha.substr(0, 4) / alpha);
+    testing::plant(kinds[i], planted.back(), dir_ / "outside");
+  }
+  startService();
+  std::vector<std::string> all(names_.begin(), names_.end() - 1);
+  std::vector<std::string> args = {"distribute", "PS100001"};
+  for (const auto& n : names_) args.insert(args.end(), {"--dp", n});
+  ASSERT_EQ(pkgxfer(args).exit_code, 0);
+  ASSERT_TRUE(waitForStates("PS100001", all, "retrying"));
+  ASSERT_TRUE(waitForStates("PS100001", {names_.back()}, "installed"));
+  auto rows = status();
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    const std::string error = rows[{"PS100001", names_[i]}]["last_error"].get<std::string>();
+    EXPECT_NE(error.find(planted[i].string()), std::string::npos) << names_[i] << ": " << error;
+    EXPECT_NE(error.find(testing::describedAs(kinds[i])), std::string::npos)
+        << names_[i] << ": " << error;
+  }
+  EXPECT_EQ(readFile(dir_ / "outside"), "keep");
+
+  const auto start = std::chrono::steady_clock::now();
+  service_->signal(SIGTERM);
+  EXPECT_EQ(service_->wait(20s), 0) << service_->err();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  service_.reset();
 }
 
 TEST_F(DistributionE2eTest, KilledMidBodyResumesWithoutResendingDurableBytes) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fakes/hostile_files.h"
 #include "fakes/test_util.h"
 #include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/content/content_library.h"
@@ -762,6 +764,67 @@ TEST(MakeTransportTest, SchemesWithoutTransportAreUnavailable) {
   EXPECT_EQ(t.status().code(), Status::Code::Unavailable);
   EXPECT_NE(t.status().message().find("smb"), std::string::npos);
 }
+
+// A DP's library with a FIFO, a socket, a link to a file outside or a 1 TB sparse file where the
+// manifest and a body of installed content should be: every call a distribution, a validation or a
+// removal makes to the DP returns at once, with an error (or a validation report) that names the
+// file, and nothing is written through the link.
+class FileTransportHostileTest : public FileTransportTest,
+                                 public ::testing::WithParamInterface<pkgxfer::testing::Hostile> {};
+
+TEST_P(FileTransportHostileTest, EveryCallEndsAndNamesTheFile) {
+  using pkgxfer::testing::describedAs;
+  using pkgxfer::testing::Hostile;
+  const Hostile kind = GetParam();
+  auto m = manifestOf({{"a.txt", "alpha"}, {"b.txt", "beta"}});
+  upload("alpha");
+  upload("beta");
+  ASSERT_TRUE(begin(*transport_, "PS100001", m)->commit({}).ok());
+  send_.reset();
+
+  const fs::path outside = dir_ / "outside";
+  const fs::path manifest = root_ / "DataLib" / "PS100001.1.json";
+  const std::string ha = sha("alpha");
+  const fs::path body = root_ / "FileLib" / ha.substr(0, 4) / ha;
+  auto expectNamed = [&](const Status& status, const fs::path& path) {
+    EXPECT_FALSE(status.ok());
+    EXPECT_NE(status.toString().find(path.string()), std::string::npos) << status.toString();
+    EXPECT_NE(status.toString().find(describedAs(kind)), std::string::npos) << status.toString();
+  };
+  const auto start = std::chrono::steady_clock::now();
+
+  // A body: the inventory (the preliminary check) and validation say which file is wrong.
+  writeFile(outside, "alpha");
+  pkgxfer::testing::plant(kind, body, outside);
+  if (kind != Hostile::Sparse) {
+    expectNamed(transport_->inventory({ha, sha("beta")}, {}).status(), body);
+  }
+  auto report = transport_->validate("PS100001", 1, {});
+  ASSERT_TRUE(report.ok()) << report.status().toString();
+  ASSERT_EQ(report->mismatched.size(), 1u) << report->describe();
+  EXPECT_NE(report->describe().find(body.string()), std::string::npos) << report->describe();
+  fs::remove(body);
+  upload("alpha");
+
+  // The manifest: reading it (the check, a pull DP's source) and committing it again.
+  writeFile(outside, readFile(manifest));
+  pkgxfer::testing::plant(kind, manifest, outside);
+  expectNamed(transport_->readManifest("PS100001", 1, {}).status(), manifest);
+  expectNamed(transport_->readManifestJson("PS100001", 1, {}).status(), manifest);
+  expectNamed(begin(*transport_, "PS100001", m)->commit({}), manifest);
+  expectNamed(transport_->validate("PS100001", 1, {}).status(), manifest);
+  expectNamed(transport_->removeContent("PS100001", 1, {}), manifest);
+
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(readFile(outside), content::toJson(m)) << "nothing was written through a link";
+}
+
+INSTANTIATE_TEST_SUITE_P(Planted, FileTransportHostileTest,
+                         ::testing::Values(pkgxfer::testing::Hostile::Fifo,
+                                           pkgxfer::testing::Hostile::Socket,
+                                           pkgxfer::testing::Hostile::Symlink,
+                                           pkgxfer::testing::Hostile::Sparse),
+                         [](const auto& info) { return pkgxfer::testing::toString(info.param); });
 
 }  // namespace
 }  // namespace pkgxfer::transport

@@ -313,12 +313,15 @@ class ContentLibrary {
 
   // ---- bodies ----
 
+  // A regular file under the body's name (a symbolic link there is not the body).
   bool hasBody(std::string_view sha256) const;
-  // NotFound if absent; InvalidArgument for a malformed hash.
+  // NotFound if absent; InvalidArgument for a malformed hash; Corruption naming the path if it is
+  // not a regular file (never followed through a link, never blocking on a FIFO).
   Result<BodyReader> openBody(std::string_view sha256) const;
   // Which of `sha256s` are present, reading each FileLib/<prefix> folder once (one listing per
   // distinct prefix, or a stat per body in folders holding few of them). InvalidArgument for a
-  // malformed hash.
+  // malformed hash; Corruption naming the path if something other than a regular file (a link,
+  // FIFO, socket, device or folder) is under one of those bodies' names.
   Result<ShaSet> inventory(const std::vector<std::string>& sha256s) const;
 
   // Starts (or resumes, see UploadSpec) writing a body. InvalidArgument for a malformed hash or
@@ -408,7 +411,10 @@ class ContentLibrary {
   void pinOne(const std::string& sha256);
   void unpinOne(const std::string& sha256);
   bool pinned(const std::string& sha256) const;
-  // Makes FileLib/<prefix> (and FileLib itself if it went missing): true if made now.
+  // OK for a regular file; Corruption naming the body's path and what is there otherwise.
+  Status checkBodyType(const std::string& sha256, fs::FileType type) const;
+  // Makes FileLib/<prefix> (and FileLib itself if it went missing): true if made now. Corruption
+  // if the name holds something other than a folder (a link to one included).
   Result<bool> makePrefixFolder(const fs::Path& dir);
   // Makes FileLib, DataLib or PkgLib again after it was deleted behind our back, if the root is
   // still this library (checkIdentity()).

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct HashOptions {
   std::size_t buffer_size = 1 << 20;
   // How many times a file that changed while it was read is read again (in total, not extra).
   int max_attempts = 3;
+  // False: a symbolic link at the file's name is refused rather than followed (a content
+  // library's own bodies; fs::OpenMode::ReadRegular).
+  bool follow_links = true;
+  // A file larger than this is refused before anything is read (InvalidArgument naming it).
+  std::uint64_t max_size = std::numeric_limits<std::uint64_t>::max();
   // Checked between reads; when it becomes true the hash stops with Cancelled. May be null. Must
   // outlive the call.
   const std::atomic<bool>* cancel = nullptr;
@@ -40,13 +46,13 @@ struct HashedFile {
   std::uint32_t mode = 0;     // st_mode & 07777 (POSIX permission bits)
 };
 
-// Hashes one regular file of `fs`, following symlinks. Reads sequentially with `buffer_size` reads
-// and a sequential-access hint. The file's size, mtime, ctime and identity are taken before and
-// after the read; if they differ (or the byte count read differs from the size) the file is read
-// again, up to `max_attempts` times.
-// Errors (each message names the file): NotFound (missing), PermissionDenied (EACCES/EPERM),
-// InvalidArgument (not a regular file: directory, FIFO, socket, device), Unavailable (still
-// changing after max_attempts reads), Cancelled, IoError (other OS errors).
+// Hashes one regular file of `fs`, following symlinks unless `follow_links` is off. Reads
+// sequentially with `buffer_size` reads and a sequential-access hint. The file's size, mtime, ctime
+// and identity are taken before and after the read; if they differ (or the byte count read differs
+// from the size) the file is read again, up to `max_attempts` times. Errors (each message names the
+// file): NotFound (missing), PermissionDenied (EACCES/EPERM), InvalidArgument (not a regular file:
+// directory, FIFO, socket, device, or a link with `follow_links` off; larger than `max_size`),
+// Unavailable (still changing after max_attempts reads), Cancelled, IoError (other OS errors).
 Result<HashedFile> hashFile(fs::FileSystem& fs, const std::filesystem::path& file,
                             const HashOptions& options = {});
 // On the local file system.

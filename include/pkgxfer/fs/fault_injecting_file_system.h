@@ -31,7 +31,7 @@ namespace pkgxfer::fs {
 
 // The calls a rule can pick. File calls are named after the file's path.
 enum class Op : std::uint8_t {
-  Open,       // open(Read or ReadWrite)
+  Open,       // open(any mode but CreateNew)
   Create,     // open(CreateNew)
   Read,       // File::readAt
   Write,      // File::writeAt

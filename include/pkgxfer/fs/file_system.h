@@ -9,7 +9,8 @@
 // cause, the way every module reports them:
 //   "create /srv/dp01/FileLib/3a4f/.3a4f....partial: No space left on device (ENOSPC)"
 // with the kind chosen from the OS error (common/os_error.h): NotFound, PermissionDenied,
-// AlreadyExists (a create of a name that is taken) or IoError.
+// AlreadyExists (a create of a name that is taken) or IoError; InvalidArgument where a regular
+// file is required and something else is at the name ("<path>: a FIFO, not a regular file").
 //
 // Paths are std::filesystem::path values that the implementation interprets: absolute local
 // paths for the local file system, paths inside a share for SMB.
@@ -59,10 +60,15 @@ struct FileInfo {
   bool sameFile(const FileInfo& other) const { return volume == other.volume && id == other.id; }
 };
 
+// No mode blocks: opening a FIFO does not wait for its other end. The modes that require a
+// regular file refuse anything else at `path` (a symbolic link, which is not followed, a FIFO, a
+// socket, a device, a folder) with InvalidArgument naming the path and what is there; folders
+// along the path may be links (a library root may be one).
 enum class OpenMode {
-  Read,       // an existing file (symbolic links followed); never blocks on a FIFO
-  ReadWrite,  // an existing file; a symbolic link at `path` is refused, never written through
-  CreateNew,  // a new file, read-write; AlreadyExists if the name is taken (a link included)
+  Read,         // an existing file of any type (symbolic links followed): package sources
+  ReadRegular,  // an existing regular file, the link itself refused: a library's own files
+  ReadWrite,    // an existing regular file; a link at `path` is refused, never written through
+  CreateNew,    // a new file, read-write; AlreadyExists if the name is taken (a link included)
 };
 
 // An open file. Not thread-safe, except readAt(), which may be called from several threads at
@@ -167,9 +173,11 @@ struct LockFileAttempt {
 // `path` is refused. Errors name the call, the path and the cause.
 Result<LockFileAttempt> tryLockFile(FileSystem& fs, const Path& path, std::string_view holder);
 
-// Reads a whole small file (a manifest, a PkgLib entry). InvalidArgument if it is not a regular
-// file or larger than `max_size`.
+// Reads a whole small file (a manifest, a PkgLib entry, a certificate). InvalidArgument if it is
+// not a regular file or larger than `max_size` (checked before anything is read, so a huge or
+// sparse file costs nothing). `follow_links` false: a symbolic link at `path` is refused too
+// (OpenMode::ReadRegular), as a content library reads its own files.
 Result<std::string> readWholeFile(FileSystem& fs, const Path& path,
-                                  std::uint64_t max_size = 1ull << 30);
+                                  std::uint64_t max_size = 1ull << 30, bool follow_links = true);
 
 }  // namespace pkgxfer::fs
