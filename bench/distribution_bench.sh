@@ -147,15 +147,22 @@ retire() {
   TRASH_N=$((TRASH_N + 1))
   mv "$1" "$BASE/trash/$TRASH_N"
 }
+# The library's identity file (pkgxfer-library.json) stays: a DP root without it where the site
+# has put content is refused as "not the one this site initialised" (an unmounted share).
 reset_dps() {  # NAME [retire]: empty every DP folder (not timed)
-  local d
+  local d id
   for d in "$BASE/$1"/dp/dp*; do
+    id=
+    [[ -f $d/pkgxfer-library.json ]] && id=$(cat "$d/pkgxfer-library.json")
     if [[ ${2:-} == retire ]]; then
       retire "$d"; mkdir "$d"
     else
-      find "$d" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
+      find "$d" -mindepth 1 -maxdepth 1 ! -name pkgxfer-library.json -print0 |
+        xargs -0 -r -P 4 rm -rf
     fi
+    [[ -n $id ]] && printf '%s' "$id" > "$d/pkgxfer-library.json"
   done
+  return 0
 }
 start_daemon() {  # NAME
   local dir=$BASE/$1 n
