@@ -21,6 +21,8 @@ using store::RequestKind;
 class RestartTest : public SiteFixture {
  protected:
   store::DistributionRepository pairs() { return store::DistributionRepository(db()); }
+  // A member, not a local: it must outlive the site, which TearDown() stops after a failed ASSERT.
+  TransportRecord record_;
 };
 
 // Killed during the preliminary check: the request was done and the pair checking, no check
@@ -59,7 +61,7 @@ TEST_F(RestartTest, JobDoneButPairTransferringIsInstalledWithoutResending) {
   stopSite();
   ASSERT_TRUE(pairs().setState("PS100001", "dp01", DistributionState::Transferring).ok());
 
-  TransportRecord record;
+  TransportRecord& record = record_;
   startSite(recordingFactory(record), recordingFactory(record));
   ASSERT_TRUE(waitForState("PS100001", {"dp01"}, DistributionState::Installed));
   EXPECT_EQ(record.openedTotal(), 0) << "nothing sent again";
@@ -115,7 +117,7 @@ TEST_F(RestartTest, RemovingWithoutAJobRunsTheRemove) {
 TEST_F(RestartTest, AJobDoesNotWriteItsResultToAPairALaterRequestOwns) {
   addDps(1);
   auto m = addPackage("PS100001", {{"big.bin", std::string(2 << 20, 'x')}});
-  TransportRecord record;
+  TransportRecord& record = record_;
   record.hang_writes = true;
   startSite(recordingFactory(record));
   request(RequestKind::Distribute, "PS100001", {"dp01"});

@@ -15,7 +15,11 @@ using store::DistributionState;
 using store::JobState;
 using store::RequestKind;
 
-class ScaleTest : public SiteFixture {};
+class ScaleTest : public SiteFixture {
+ protected:
+  // A member, not a local: it must outlive the site, which TearDown() stops after a failed ASSERT.
+  TransportRecord record_;
+};
 
 // 1,100 jobs of PS100001 wait (five run and hang, holding every DP slot of that package); a
 // package of the same priority asked for later still starts at once: the transfer manager reads
@@ -24,7 +28,7 @@ TEST_F(ScaleTest, APackageQueuedBehindThousandsOfJobsStillStarts) {
   addDps(1100);
   addPackage("PS100001", {{"a.bin", std::string(64 * 1024, 'a')}});
   addPackage("PS100002", {{"b.bin", std::string(64 * 1024, 'b')}});
-  TransportRecord record;
+  TransportRecord& record = record_;
   record.hang_writes = true;
   startSite(recordingFactory(record));
   request(RequestKind::Distribute, "PS100001", dpNames());
@@ -43,8 +47,10 @@ TEST_F(ScaleTest, APackageQueuedBehindThousandsOfJobsStillStarts) {
   })) << "the second package's job never started";
   EXPECT_TRUE(waitFor([&] { return record.hanging.load() == 6; }));
   record.releaseWrites();
-  ASSERT_TRUE(waitForState("PS100002", {"dp1100"}, DistributionState::Installed));
-  stopSite();  // the 1,100 jobs of the first package need not finish
+  // Released, the 1,100 jobs of the first package compete with it (slowly under a sanitizer).
+  ASSERT_TRUE(waitForState("PS100002", {"dp1100"}, DistributionState::Installed,
+                           std::chrono::seconds(120)));
+  stopSite();  // the first package's jobs need not finish
 }
 
 // The transfer manager of an idle site polls the database rarely; the distribution manager's
