@@ -1,7 +1,9 @@
 #include "pkgxfer/store/database.h"
 
 #include <cerrno>
+#include <chrono>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "migrations.h"
@@ -75,7 +77,17 @@ Status configure(Connection& conn, const DatabaseOptions& options) {
   }
 
   // The first statement reads the file's header: a file that is not a database fails here.
-  PKGXFER_ASSIGN_OR_RETURN(std::string mode, pragmaValue(conn, "PRAGMA journal_mode = WAL"));
+  // Switching a new file to WAL takes an exclusive lock, and SQLite answers SQLITE_BUSY at once,
+  // without its busy handler, while another process does the same (two CLIs on a new site): wait
+  // for it as for any lock, up to the busy timeout.
+  Result<std::string> wal = pragmaValue(conn, "PRAGMA journal_mode = WAL");
+  for (int waited_ms = 0; !wal.ok() && wal.status().code() == Status::Code::Unavailable &&
+                          waited_ms < options.busy_timeout_ms;
+       waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    wal = pragmaValue(conn, "PRAGMA journal_mode = WAL");
+  }
+  PKGXFER_ASSIGN_OR_RETURN(std::string mode, std::move(wal));
   if (mode != "wal") {
     return Status::IoError("cannot use WAL journaling (journal_mode is '" + mode + "')");
   }
