@@ -140,7 +140,6 @@ for p in pkgs:
         if have + len(rows) >= want:
             break
         rows.append((p, d, now, now))
-cols = [r[1] for r in db.execute("PRAGMA table_info(distributions)")]
 db.executemany(
     "INSERT OR IGNORE INTO distributions (package_id, dp, version, state, created_at, updated_at) "
     "VALUES (?, ?, 1, 'installed', ?, ?)", rows)
