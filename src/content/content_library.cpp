@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pkgxfer/common/aligned_buffer.h"
+#include "pkgxfer/common/crash_point.h"
 #include "pkgxfer/common/text.h"
 #include "pkgxfer/content/file_hasher.h"
 #include "temp_names.h"
@@ -1136,6 +1137,7 @@ Status ContentLibrary::removeContent(std::string_view package_id, std::uint64_t 
   PKGXFER_RETURN_IF_ERROR(fs_.remove(path));
   if (options_.sync) PKGXFER_RETURN_IF_ERROR(fs_.syncDirectory(dataLib()));
   PKGXFER_RETURN_IF_ERROR(writePkgLibUnlocked(std::string(package_id)));
+  crashPoint("content.manifest-removed");
 
   Result<ShaSet> referenced = referencedBodiesUnlocked();
   if (!referenced.ok()) {
@@ -1158,16 +1160,35 @@ Status ContentLibrary::removeContent(std::string_view package_id, std::uint64_t 
       if (!s.ok() && s.code() != Status::Code::NotFound) return s.withContext("remove " + id);
     }
   }
+  return removeBodiesUnlocked(candidates, *referenced).status();
+}
+
+Result<std::size_t> ContentLibrary::removeBodiesUnlocked(const std::vector<std::string>& sha256s,
+                                                         const ShaSet& referenced) {
+  std::size_t removed = 0;
   Status first_error;
-  for (const std::string& sha : candidates) {
-    if (referenced->count(sha) != 0) continue;
+  for (const std::string& sha : sha256s) {
+    if (referenced.count(sha) != 0) continue;
     // Under the pin lock, so a body pinned from now on is not deleted by this pass.
     std::lock_guard<std::mutex> pin_lock(pin_mu_);
     if (pins_.count(sha) != 0) continue;
     Status s = fs_.remove(bodyPath(sha));
-    if (!s.ok() && s.code() != Status::Code::NotFound && first_error.ok()) first_error = s;
+    if (s.ok()) {
+      ++removed;
+    } else if (s.code() != Status::Code::NotFound && first_error.ok()) {
+      first_error = s;
+    }
   }
-  return first_error;
+  if (!first_error.ok()) return first_error;
+  return removed;
+}
+
+Result<std::size_t> ContentLibrary::removeBodies(const std::vector<std::string>& sha256s) {
+  for (const std::string& sha : sha256s) PKGXFER_RETURN_IF_ERROR(checkSha(sha));
+  MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
+  PKGXFER_ASSIGN_OR_RETURN(ShaSet referenced, referencedBodiesUnlocked());
+  return removeBodiesUnlocked(sha256s, referenced);
 }
 
 Result<ShaSet> ContentLibrary::referencedBodiesUnlocked() const {

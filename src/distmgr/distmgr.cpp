@@ -10,6 +10,7 @@
 #include <set>
 #include <stop_token>
 
+#include "pkgxfer/common/crash_point.h"
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distribution/pair_states.h"
@@ -222,6 +223,7 @@ class DistributionManager final : public host::Component {
   void handleRequest(const store::RequestRow& r) {
     PX_LOG_INFO(ctx_.logger, "Found request {}: {} package {} to DP {}", r.id,
                 store::toString(r.kind), r.package_id, r.dp);
+    crashPoint("distmgr.request-taken");
     const config::DistributionPointConfig* dp = ctx_.config.findDp(r.dp);
     if (dp == nullptr) return reject(r, "DP " + r.dp + " is not in the configuration");
     if (dp->type == config::DpType::Pull) {
@@ -294,6 +296,7 @@ class DistributionManager final : public host::Component {
         createJob({r.package_id, r.dp, *version, JobAction::Validate, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
         commit(tx);
+        crashPoint("distmgr.job-created");
         return;
       }
       case RequestKind::Remove: {
@@ -311,6 +314,7 @@ class DistributionManager final : public host::Component {
         createJob({r.package_id, r.dp, *version, JobAction::Remove, package->priority, 0, 0});
         logIfError(requests_->complete(r.id), "complete a request");
         commit(tx);
+        crashPoint("distmgr.job-created");
         return;
       }
     }
@@ -390,6 +394,7 @@ class DistributionManager final : public host::Component {
               ++generation_[key]};
     if (action == JobAction::Validate || action == JobAction::Remove) {
       createJob(p);
+      crashPoint("distmgr.job-created");
       return;
     }
     logIfError(states_->checking(row.package_id, row.dp), "record the state");
@@ -484,6 +489,7 @@ class DistributionManager final : public host::Component {
       return r;
     }
     r.probe = *probe;
+    crashPoint("distmgr.checking");
     if (p.action == JobAction::Add && p.totals && manifestIdentical(p, **transport, call)) {
       r.has_content = r.identical_manifest = true;
       r.full = *p.totals;
@@ -585,6 +591,7 @@ class DistributionManager final : public host::Component {
       return;
     }
     createJob(p);
+    crashPoint("distmgr.job-created");
     signalJobs();
   }
 

@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "pkgxfer/common/aligned_buffer.h"
+#include "pkgxfer/common/crash_point.h"
 #include "pkgxfer/common/units.h"
 
 namespace pkgxfer::pkgxfermgr {
@@ -256,6 +259,7 @@ class Sender {
     if (stopping()) return cancelled(cancel_);
     events_.verifying();
     PKGXFER_RETURN_IF_ERROR(send_->commit(ctx_).withContext("commit manifest"));
+    crashPoint("job.committed");
     PX_LOG_INFO(log_, "Content {} committed on the DP (DataLib manifest and PkgLib entry); {}",
                 content::contentId(job_.package_id, job_.version), tag_);
     // Uploads of this package whose resume point never reached the database (the process died
@@ -448,6 +452,7 @@ class Sender {
       if (sealed.code() == Status::Code::Corruption && checkpointed) forget(sha);
       return sealed.withContext("file " + use.first_path);
     }
+    crashPoint("job.sealed");
     PX_LOG_DEBUG(log_, "Sent file {} ({}); hash verified{}; {}", use.first_path,
                  formatBytes(use.size), spec_.verify ? " (read back from the DP)" : "", tag_);
     if (stream.staged.empty()) stream.staged_since = clock_.steadyNow();
@@ -484,6 +489,7 @@ class Sender {
       for (Stream& stream : streams) abortStaged(stream);
       return s;
     }
+    crashPoint("job.installed");
     std::lock_guard<std::mutex> lock(mu_);
     for (Stream& stream : streams) {
       for (Staged& b : stream.staged) {
@@ -528,6 +534,7 @@ class Sender {
 
   Result<JobOutcome> validate() {
     auto report = dp_.validate(job_.package_id, job_.version, ctx_);
+    crashPoint("job.validated");
     JobOutcome out;
     if (!report.ok()) {
       if (report.status().code() != Status::Code::NotFound) return report.status();
@@ -574,9 +581,56 @@ class Sender {
                   "content uses); {}",
                   content::contentId(job_.package_id, v), tag_);
     }
+    crashPoint("job.removed");
+    // Every body of every version of the package the site holds (empty if the site's library
+    // cannot be read: the sweeps are then left to the next send).
+    auto site_versions = site_.listVersions(job_.package_id);
+    const std::set<std::string> all =
+        site_versions.ok() ? siteBodies(*site_versions) : std::set<std::string>{};
+    // A removal interrupted (the service killed) between a manifest and its bodies left bodies no
+    // manifest references, of a version the run after the restart no longer finds: those of the
+    // versions not removed just now (whose bodies removeContent handled) go too.
+    const std::set<std::string> handled = siteBodies(versions);
+    std::vector<std::string> others;
+    std::set_difference(all.begin(), all.end(), handled.begin(), handled.end(),
+                        std::back_inserter(others));
+    if (!others.empty()) {
+      auto removed = dp_.removeBodies(others, ctx_);
+      if (!removed.ok()) return removed.status().withContext("remove the package's bodies");
+      if (*removed > 0) {
+        PX_LOG_INFO(log_,
+                    "Deleted {} body(ies) of the package that no content on the DP uses any "
+                    "more (left by an interrupted removal); {}",
+                    *removed, tag_);
+      }
+    }
+    if (const std::vector<std::string> bodies(all.begin(), all.end()); !bodies.empty()) {
+      // Uploads of the package that never finished (a body half-sent when the service was
+      // killed, whose job the remove then cancelled) leave temporary files no job will resume:
+      // none may remain (SPEC §3). This job holds the pair, so no upload of the package to the
+      // DP runs.
+      auto swept = dp_.discardLeftovers(job_.package_id, bodies, ctx_);
+      if (!swept.ok()) return swept.status().withContext("delete leftover temporary files");
+      if (*swept > 0) {
+        PX_LOG_INFO(log_, "Deleted {} leftover temporary file(s) of unfinished uploads; {}", *swept,
+                    tag_);
+      }
+    }
     JobOutcome out;
     out.kind = JobOutcome::Kind::Removed;
     return out;
+  }
+
+  // The bodies of these versions of the package, from the site's manifests (a version the site
+  // no longer holds adds none).
+  std::set<std::string> siteBodies(const std::vector<std::uint64_t>& versions) const {
+    std::set<std::string> all;
+    for (std::uint64_t v : versions) {
+      auto manifest = site_.readManifest(job_.package_id, v);
+      if (!manifest.ok()) continue;
+      for (auto& sha : content::uniqueBodies(*manifest)) all.insert(std::move(sha));
+    }
+    return all;
   }
 
   const JobSpec& spec_;

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "pkgxfer/common/crash_point.h"
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distribution/pair_states.h"
@@ -99,11 +100,8 @@ class PackageTransferManager final : public host::Component {
                 "Package Transfer Manager stopping; {} running job(s) keep what they "
                 "sent and resume at the next start",
                 running_.size());
-    if (running_.empty()) {
-      done();
-    } else {
-      stop_done_ = std::move(done);
-    }
+    stop_done_ = std::move(done);
+    finishStopIfIdle(false);
   }
 
   // ---- called on the strand by StrandEvents ----
@@ -126,6 +124,7 @@ class PackageTransferManager final : public host::Component {
                    "Resume point saved: {} of {} bytes of body {} are durable on the "
                    "DP; {}",
                    body.offset, body.size, body.sha256, jobTag(it->second.job));
+      crashPoint("pkgxfermgr.resume-point-saved");
     }
   }
   void onVerifying(std::int64_t id) {
@@ -176,6 +175,7 @@ class PackageTransferManager final : public host::Component {
   void poll() {
     if (stopping_) return;
     watch_->reading();
+    discardAbandonedPartials();
     // Jobs the distribution manager superseded or cancelled while they ran, and jobs whose DP's
     // schedule window closed (the job sees that at its next block; this reaches a call that
     // hangs meanwhile).
@@ -222,6 +222,8 @@ class PackageTransferManager final : public host::Component {
         // Jobs whose DP's schedule is closed to them now stay queued (or paused) without taking
         // a slot; the next poll after the window opens starts them.
         if (mustWait(job)) continue;
+        // Its pair's temporary files are being deleted (discardPartials()): next poll.
+        if (cleaning_.contains({job.package_id, job.dp})) continue;
         if (selector.offer(job)) to_start.push_back(job);
       }
       if (page->size() < static_cast<std::size_t>(kRunnablePage)) break;
@@ -398,31 +400,93 @@ class PackageTransferManager final : public host::Component {
     });
   }
 
-  // Forgets the resume points of a job that will not resume (superseded or cancelled) and
-  // deletes their temporary files on the DP, on the pool.
+  // Forgets the resume points of a job that will not resume (superseded, cancelled, failed for
+  // good) and deletes, on the pool, their temporary files on the DP and any other its package
+  // left there for the job's bodies (uploads whose resume point was never recorded: the process
+  // died first). Until that is done the pair is `cleaning_`: no job of it starts, so the sweep
+  // never meets an upload of the same owner in progress.
   void discardPartials(const store::TransferJob& job,
                        const std::shared_ptr<transport::Transport>& transport) {
     auto partials = jobs_->listPartials(job.id);
     if (!partials.ok()) {
-      // Kept: whoever reads them later (a retry, the leftover sweep of the next send) deletes the
-      // files they name.
+      // Kept: whoever reads them later (a retry, the sweep of abandoned resume points, the
+      // leftover sweep of the next send) deletes the files they name.
       PX_LOG_ERROR(ctx_.logger,
                    "Cannot read the resume points of {} to delete their temporary files: {}",
                    jobTag(job), partials.status().toString());
       return;
     }
     logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
-    if (partials->empty()) return;
-    asio::post(ctx_.blocking.get_executor(),
-               [transport, partials = *partials, log = ctx_.logger, tag = jobTag(job)] {
-                 for (const auto& p : partials) {
-                   Status s = transport->discardTemp(p.sha256, p.temp_name, CallContext{});
-                   if (!s.ok()) {
-                     PX_LOG_WARN(log, "Cannot delete the temporary file of body {}: {}; {}",
-                                 p.sha256, s.toString(), tag);
-                   }
-                 }
-               });
+    std::vector<std::string> bodies;
+    if (job.action == JobAction::Add || job.action == JobAction::Redistribute) {
+      auto manifest = site_->readManifest(job.package_id, static_cast<std::uint64_t>(job.version));
+      if (manifest.ok()) bodies = content::uniqueBodies(*manifest);
+    }
+    if (partials->empty() && bodies.empty()) return;
+    const auto pair = std::make_pair(job.package_id, job.dp);
+    cleaning_.insert(pair);
+    asio::post(ctx_.blocking.get_executor(), [this, transport, pair, partials = *partials,
+                                              bodies = std::move(bodies), tag = jobTag(job)] {
+      const Logger& log = ctx_.logger;
+      for (const auto& p : partials) {
+        Status s = transport->discardTemp(p.sha256, p.temp_name, CallContext{});
+        if (!s.ok()) {
+          PX_LOG_WARN(log, "Cannot delete the temporary file of body {}: {}; {}", p.sha256,
+                      s.toString(), tag);
+        }
+      }
+      if (!bodies.empty()) {
+        auto swept = transport->discardLeftovers(pair.first, bodies, CallContext{});
+        if (!swept.ok()) {
+          PX_LOG_WARN(log, "Cannot delete the leftover temporary files of {}: {}; {}", pair.first,
+                      swept.status().toString(), tag);
+        } else if (*swept > 0) {
+          PX_LOG_INFO(log, "Deleted {} leftover temporary file(s) of uploads nobody resumes; {}",
+                      *swept, tag);
+        }
+      }
+      asio::post(ctx_.strand, [this, pair] {
+        cleaning_.erase(pair);
+        if (stopping_) {
+          finishStopIfIdle();
+        } else {
+          poll();
+        }
+      });
+    });
+  }
+
+  // Jobs that ended for good while they were not running here (cancelled by a remove or
+  // superseded while queued, e.g. after a crash) may still hold resume points: their temporary
+  // files on the DP are nobody's, so they go (SPEC §3: none remains once the service is at rest).
+  void discardAbandonedPartials() {
+    constexpr int kBatch = 16;
+    auto jobs = jobs_->listAbandonedPartials(kBatch);
+    if (!jobs.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the abandoned resume points: {}",
+                   jobs.status().toString());
+      return;
+    }
+    for (const store::TransferJob& job : *jobs) {
+      if (running_.contains(job.id) || cleaning_.contains({job.package_id, job.dp})) continue;
+      const config::DistributionPointConfig* dp = ctx_.config.findDp(job.dp);
+      if (dp == nullptr) {
+        // The DP left the configuration: nothing can reach its files any more.
+        logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
+        continue;
+      }
+      auto transport = transportFor(*dp);
+      if (!transport.ok()) {
+        logIfError(transport.status(), job.id, "reach the DP to delete temporary files");
+        logIfError(jobs_->clearPartials(job.id), job.id, "forget resume points");
+        continue;
+      }
+      PX_LOG_INFO(ctx_.logger,
+                  "Job {} ended ({}) with resume points it will never use; deleting their "
+                  "temporary files on {}; {}",
+                  job.id, store::toString(job.state), job.dp, jobTag(job));
+      discardPartials(job, *transport);
+    }
   }
 
   // Begins the transaction that records a job's result: the job's state and its pair's are
@@ -568,6 +632,7 @@ class PackageTransferManager final : public host::Component {
         break;
     }
     commitResult(tx, id);
+    crashPoint("pkgxfermgr.result-recorded");
   }
 
   void onJobDone(std::int64_t id, const Result<JobOutcome>& result) {
@@ -598,15 +663,20 @@ class PackageTransferManager final : public host::Component {
       recordOutcome(job, *result, transport);
     }
     if (stopping_) {
-      if (running_.empty() && stop_done_) {
-        PX_LOG_INFO(ctx_.logger, "Package Transfer Manager stopped");
-        auto done = std::move(stop_done_);
-        stop_done_ = nullptr;
-        done();
-      }
+      finishStopIfIdle();
       return;
     }
     poll();  // a slot is free
+  }
+
+  // Once stopping, calls stop()'s `done` when no job runs and no clean-up is in flight (both use
+  // the component from the pool).
+  void finishStopIfIdle(bool waited = true) {
+    if (!stop_done_ || !running_.empty() || !cleaning_.empty()) return;
+    if (waited) PX_LOG_INFO(ctx_.logger, "Package Transfer Manager stopped");
+    auto done = std::move(stop_done_);
+    stop_done_ = nullptr;
+    done();
   }
 
   // poll() re-arms the timer; cancel the pending wait first so there is one wait at a time.
@@ -626,6 +696,8 @@ class PackageTransferManager final : public host::Component {
   std::map<std::string, DpPolicy> policies_;
   // Jobs waiting for a window, with the opening (system ticks, -1 = never) already announced.
   std::map<std::int64_t, std::int64_t> announced_;
+  // (package, DP) pairs whose temporary files are being deleted on the pool (discardPartials()).
+  std::set<std::pair<std::string, std::string>> cleaning_;
   bool stopping_ = false;
   std::function<void()> stop_done_;
   // Last, so it is joined first when the component goes, before anything its threads may use.

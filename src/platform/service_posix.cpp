@@ -1,17 +1,54 @@
 // POSIX side of the service: a console program stopped by SIGINT/SIGTERM
 // (signal_registration.h); systemd runs it in the foreground (config/pkgxferd.service).
 
+#include <pthread.h>
+
 #include <csignal>
 
 #include "pkgxfer/platform/service.h"
 #include "signal_registration.h"
 
 namespace pkgxfer::platform {
+namespace {
+
+sigset_t stopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// The console control, with SIGINT and SIGTERM held back until the stop request is subscribed:
+// a SIGTERM that comes while the service is still starting (before the handler exists) would
+// otherwise kill it on the spot, without its stop sequence. runService() blocks them before any
+// thread is made, so every thread inherits the block; once Asio's handler is installed, the body's
+// thread unblocks them and receives any that is pending.
+class PosixControl final : public ServiceControl {
+ public:
+  std::unique_ptr<StopRegistration> onStopRequest(
+      boost::asio::io_context& io, std::function<void(std::string)> on_stop) override {
+    auto registration = console_.onStopRequest(io, std::move(on_stop));
+    const sigset_t set = stopSignals();
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    return registration;
+  }
+  void reportRunning() override { console_.reportRunning(); }
+  void reportStopping(std::chrono::milliseconds hint) override { console_.reportStopping(hint); }
+  bool isService() const override { return console_.isService(); }
+
+ private:
+  ConsoleControl console_;
+};
+
+}  // namespace
 
 int runService(const std::string&, const ServiceBody& body) {
   // A DP or peer closing a socket must surface as an error on that socket, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  ConsoleControl control;
+  const sigset_t set = stopSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  PosixControl control;
   return body(control);
 }
 

@@ -359,6 +359,26 @@ Status TransferJobRepository::clearPartials(std::int64_t job_id) {
                                                             jobName(job_id));
 }
 
+Result<std::vector<TransferJob>> TransferJobRepository::listAbandonedPartials(int limit) {
+  auto run = [&]() -> Result<std::vector<TransferJob>> {
+    if (limit <= 0) {
+      return Status::InvalidArgument("limit must be positive, got " + std::to_string(limit));
+    }
+    PKGXFER_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db_.connection().prepare(
+            "SELECT " + std::string(kColumns) +
+            " FROM transfer_jobs AS j WHERE id IN (SELECT job_id FROM transfer_partials) AND "
+            "(state IN ('done', 'cancelled', 'superseded') OR (state = 'failed' AND NOT EXISTS "
+            "(SELECT 1 FROM distributions AS d WHERE d.package_id = j.package_id AND d.dp = j.dp "
+            "AND d.version = j.version AND d.state IN ('retrying', 'checking')))) "
+            "ORDER BY id LIMIT ?1"));
+    stmt.bindAll(limit);
+    return readJobs(stmt);
+  };
+  return internal::withContext(run(), "list abandoned partial bodies");
+}
+
 Status TransferJobRepository::movePartials(std::int64_t from, std::int64_t to) {
   auto run = [&]() -> Status {
     PKGXFER_ASSIGN_OR_RETURN(Transaction tx, Transaction::begin(db_));

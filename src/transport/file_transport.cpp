@@ -217,6 +217,19 @@ Status FileTransport::discardTemp(std::string_view sha256, std::string_view temp
   return lib->discardUpload(sha256, temp_name);
 }
 
+Result<std::size_t> FileTransport::discardLeftovers(std::string_view owner,
+                                                    const std::vector<std::string>& sha256s,
+                                                    const CallContext& ctx) {
+  PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library(ctx, "clean up on"));
+  return lib->discardUploads(sha256s, owner);
+}
+
+Result<std::size_t> FileTransport::removeBodies(const std::vector<std::string>& sha256s,
+                                                const CallContext& ctx) {
+  PKGXFER_ASSIGN_OR_RETURN(content::ContentLibrary * lib, library(ctx, "remove bodies on"));
+  return lib->removeBodies(sha256s);
+}
+
 Result<content::Manifest> FileTransport::readManifest(std::string_view package_id,
                                                       std::uint64_t version,
                                                       const CallContext& ctx) {

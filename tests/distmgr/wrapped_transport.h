@@ -181,6 +181,15 @@ class RecordingTransport final : public transport::Transport {
                      const CallContext& ctx) override {
     return inner_->discardTemp(sha256, temp_name, ctx);
   }
+  Result<std::size_t> discardLeftovers(std::string_view owner,
+                                       const std::vector<std::string>& sha256s,
+                                       const CallContext& ctx) override {
+    return inner_->discardLeftovers(owner, sha256s, ctx);
+  }
+  Result<std::size_t> removeBodies(const std::vector<std::string>& sha256s,
+                                   const CallContext& ctx) override {
+    return inner_->removeBodies(sha256s, ctx);
+  }
   Result<content::Manifest> readManifest(std::string_view package_id, std::uint64_t version,
                                          const CallContext& ctx) override {
     return inner_->readManifest(package_id, version, ctx);

@@ -392,6 +392,10 @@ class ContentLibrary {
   // pinned ones. Returns how many were deleted. Careful: a body uploaded for a manifest not yet
   // committed is unreferenced too unless pinned.
   Result<std::size_t> removeUnreferencedBodies();
+  // The same for the named bodies only (no listing of FileLib): deletes those of `sha256s` no
+  // manifest references and nobody pinned, e.g. a package's bodies a removal interrupted by a
+  // crash left behind. Returns how many were deleted; InvalidArgument for a malformed hash.
+  Result<std::size_t> removeBodies(const std::vector<std::string>& sha256s);
   // Deletes the temporary files no live writer holds, except resumable uploads (see the header
   // comment); returns how many. `file_lib` false: only those of DataLib and PkgLib, which spares
   // the listing of every FileLib prefix folder.
@@ -453,6 +457,9 @@ class ContentLibrary {
   Status writePkgLibUnlocked(const std::string& package_id);
   Status repairPkgLibUnlocked();
   Result<ShaSet> referencedBodiesUnlocked() const;
+  // Deletes those of `sha256s` not in `referenced` and not pinned; under the metadata lock.
+  Result<std::size_t> removeBodiesUnlocked(const std::vector<std::string>& sha256s,
+                                           const ShaSet& referenced);
   Status writeFileAtomically(const fs::Path& path, std::string_view content);
 
   fs::FileSystem& fs_;

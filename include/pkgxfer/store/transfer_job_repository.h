@@ -106,6 +106,11 @@ class TransferJobRepository {
   // Hands the partial bodies of job `from` to job `to` (e.g. a retry created as a new job), so
   // the new job resumes them. Both must target the same DP (InvalidArgument) and exist (NotFound).
   Status movePartials(std::int64_t from, std::int64_t to);
+  // Jobs that ended for good but still have partial bodies, whose temporary files on the DP are
+  // nobody's now: done, cancelled or superseded jobs (e.g. cancelled by a remove while queued,
+  // after a crash), and failed jobs whose pair does not retry (or check again) that version — a
+  // retry takes the partial bodies over. Oldest first, at most `limit` (> 0).
+  Result<std::vector<TransferJob>> listAbandonedPartials(int limit);
 
  private:
   Database& db_;

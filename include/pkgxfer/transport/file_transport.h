@@ -50,6 +50,11 @@ class FileTransport final : public Transport {
                                                  const CallContext& ctx) override;
   Status discardTemp(std::string_view sha256, std::string_view temp_name,
                      const CallContext& ctx) override;
+  Result<std::size_t> discardLeftovers(std::string_view owner,
+                                       const std::vector<std::string>& sha256s,
+                                       const CallContext& ctx) override;
+  Result<std::size_t> removeBodies(const std::vector<std::string>& sha256s,
+                                   const CallContext& ctx) override;
   Result<content::Manifest> readManifest(std::string_view package_id, std::uint64_t version,
                                          const CallContext& ctx) override;
   Result<std::string> readManifestJson(std::string_view package_id, std::uint64_t version,

@@ -159,6 +159,13 @@ class Transport {
   // Deletes a temporary file left by an upload (e.g. of a job that was superseded). OK if absent.
   virtual Status discardTemp(std::string_view sha256, std::string_view temp_name,
                              const CallContext& ctx) = 0;
+  // Deletes every temporary file `owner` left for these bodies, outside any send: what a remove,
+  // or a distribution that failed for good, leaves of uploads whose resume point was never
+  // recorded (the process died first). How many. The caller makes sure no upload of the owner for
+  // these bodies is in progress.
+  virtual Result<std::size_t> discardLeftovers(std::string_view owner,
+                                               const std::vector<std::string>& sha256s,
+                                               const CallContext& ctx) = 0;
 
   // NotFound if that content version is not present on the DP.
   virtual Result<content::Manifest> readManifest(std::string_view package_id, std::uint64_t version,
@@ -175,6 +182,10 @@ class Transport {
   virtual Result<content::ValidationReport> validate(std::string_view package_id,
                                                      std::uint64_t version,
                                                      const CallContext& ctx) = 0;
+  // Deletes those of `sha256s` no manifest on the DP references and no send pins: the bodies a
+  // removal left when it was interrupted between the manifest and the bodies. How many.
+  virtual Result<std::size_t> removeBodies(const std::vector<std::string>& sha256s,
+                                           const CallContext& ctx) = 0;
   // Deletes the manifest, then the bodies no other manifest references. NotFound if absent.
   virtual Status removeContent(std::string_view package_id, std::uint64_t version,
                                const CallContext& ctx) = 0;
