@@ -3,7 +3,8 @@
 # #include "pkgxfer/<module>/..." in src/<m>/ and include/pkgxfer/<m>/ names <m> itself or a
 # module the table lets <m> include, and the rules under the table hold:
 #   - only store/ includes SQLite;
-#   - nlohmann/json only in config/, http/, content/ (its own formats) and cli/ (status --json);
+#   - nlohmann/json only in config/, http/, content/ (its own formats), transport/ and dp/ (the
+#     DP's HTTP API) and cli/ (status --json);
 #   - _WIN32 only in platform/ and in the file-system implementations (src/fs/).
 # The table is read from the document itself, so the document and the code cannot drift apart
 # silently. Prints every violation with its file and line; exits 1 if there is any. Tests are not
@@ -64,12 +65,13 @@ while IFS=: read -r file line _; do
   report "$file:$line: includes SQLite; only store/ may"
 done < <(grep -rnE '^\s*#\s*include\s+[<"]sqlite3\.h[>"]' src include || true)
 
-# nlohmann/json: config, http, content's formats, the CLI's status --json.
+# nlohmann/json: config, http, content's formats, the DP's HTTP API (transport, dp), the CLI's
+# status --json.
 while IFS=: read -r file line _; do
   case $file in
     src/config/* | include/pkgxfer/config/* | src/http/* | include/pkgxfer/http/* | \
-      src/content/* | src/cli/*) ;;
-    *) report "$file:$line: includes nlohmann/json; only config/, http/, content/ and cli/ may" ;;
+      src/content/* | src/transport/* | src/dp/* | src/cli/*) ;;
+    *) report "$file:$line: includes nlohmann/json; only config/, http/, content/, transport/, dp/ and cli/ may" ;;
   esac
 done < <(grep -rnE '^\s*#\s*include\s+[<"]nlohmann/' src include || true)
 

@@ -183,6 +183,13 @@ char* threadBuffer(std::size_t size) {
 
 bool isValidOwner(std::string_view owner) { return internal::isValidOwner(owner); }
 
+std::optional<UploadName> parseUploadName(std::string_view temp_name) {
+  if (!internal::isOwnedBodyTempName(temp_name)) return std::nullopt;
+  const std::string_view sha = temp_name.substr(1, 64);
+  auto owner = internal::parseBodyTempName(temp_name, sha);
+  return UploadName{std::string(sha), std::string(*owner)};
+}
+
 // ---- locks and pins ----------------------------------------------------------------------------
 
 // Serializes metadata changes: the mutex within the process, the file system's folder lock on
@@ -485,23 +492,64 @@ Status ContentLibrary::initialiseIdentity() {
   PKGXFER_RETURN_IF_ERROR(lock.status());
   Result<LibraryIdentity> found = readIdentity(fs_, root_);
   if (found.ok()) {
+    std::lock_guard guard(identity_mu_);
     identity_ = std::move(*found);
     return Status::Ok();
   }
   if (found.error().code() != Status::Code::NotFound) return found.error();
   LibraryIdentity made{options_.site_code, randomToken() + randomToken()};
-  nlohmann::ordered_json j;
-  j["site_code"] = made.site_code;
-  j["library_id"] = made.library_id;
-  PKGXFER_RETURN_IF_ERROR(writeFileAtomically(root_ / std::string(kIdentityFileName), j.dump()));
+  PKGXFER_RETURN_IF_ERROR(writeIdentity(made));
+  std::lock_guard guard(identity_mu_);
   identity_ = std::move(made);
   return Status::Ok();
 }
 
+Status ContentLibrary::writeIdentity(const LibraryIdentity& identity) {
+  nlohmann::ordered_json j;
+  j["site_code"] = identity.site_code;
+  j["library_id"] = identity.library_id;
+  return writeFileAtomically(root_ / std::string(kIdentityFileName), j.dump());
+}
+
+LibraryIdentity ContentLibrary::identity() const {
+  std::lock_guard guard(identity_mu_);
+  return identity_;
+}
+
+Status ContentLibrary::adoptSite(std::string_view site_code) {
+  MetaLock lock(*this);
+  PKGXFER_RETURN_IF_ERROR(lock.status());
+  PKGXFER_RETURN_IF_ERROR(checkIdentity());
+  LibraryIdentity current = identity();
+  if (current.site_code == site_code) return Status::Ok();
+  if (!current.site_code.empty()) {
+    return Status::AlreadyExists("library at " + describe() + " belongs to site " +
+                                 current.site_code + ", not to site " + std::string(site_code));
+  }
+  current.site_code = std::string(site_code);
+  PKGXFER_RETURN_IF_ERROR(writeIdentity(current));
+  std::lock_guard guard(identity_mu_);
+  identity_ = std::move(current);
+  return Status::Ok();
+}
+
+Status checkFolderWritable(fs::FileSystem& fs, const fs::Path& dir) {
+  const Path probe = dir / (".pkgxfer-probe." + randomToken());
+  auto file = fs.open(probe, fs::OpenMode::CreateNew);
+  if (!file.ok()) return file.status().withContext("probe file");
+  Status written = (*file)->writeAt(0, "probe\n", 6);
+  if (written.ok()) written = (*file)->close();
+  (void)fs.remove(probe);
+  if (!written.ok()) return written.withContext("probe file");
+  return Status::Ok();
+}
+
+Status ContentLibrary::checkWritable() const { return checkFolderWritable(fs_, root_); }
+
 Status ContentLibrary::checkIdentity() const {
   Result<LibraryIdentity> found = readIdentity(fs_, root_);
   if (found.ok()) {
-    return *found == identity_ ? Status::Ok() : notInitialised(fs_, root_);
+    return *found == identity() ? Status::Ok() : notInitialised(fs_, root_);
   }
   if (found.error().code() == Status::Code::NotFound) return notInitialised(fs_, root_);
   return found.error();

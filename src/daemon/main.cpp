@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "pkgxfer/config/config.h"
 #include "pkgxfer/distmgr/distmgr.h"
+#include "pkgxfer/dp/dp_service.h"
 #include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
 #include "pkgxfer/platform/service.h"
 
@@ -24,6 +25,7 @@ constexpr const char* kServiceName = "pkgxferd";
 Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentContext ctx) {
   if (name == "distmgr") return distmgr::makeDistributionManager(std::move(ctx));
   if (name == "pkgxfermgr") return pkgxfermgr::makePackageTransferManager(std::move(ctx));
+  if (name == "dp") return dp::makeDistributionPoint(std::move(ctx));
   return Status::NotFound(std::string(name) + " is not available in pkgxfer " PKGXFER_VERSION);
 }
 

@@ -684,9 +684,8 @@ Result<host::ComponentPtr> makeDistributionManager(host::ComponentContext ctx, O
     options.database = store::siteDatabasePath(ctx.config.site->data_dir);
   if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
   if (!options.transport_factory) {
-    transport::TransportOptions t;
-    t.site_code = ctx.config.site->code;  // recorded in the identity file of a new library
-    options.transport_factory = transport::defaultTransportFactory(t);
+    options.transport_factory =
+        transport::defaultTransportFactory(transport::siteTransportOptions(*ctx.config.site));
   }
   if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {
     return Status::InvalidArgument("distmgr: poll_interval and wake_interval must be > 0");

@@ -106,4 +106,15 @@ Result<std::string> readWholeFile(FileSystem& fs, const Path& path, std::uint64_
   return out;
 }
 
+Result<std::string> readTokenFile(FileSystem& fs, const Path& path) {
+  PKGXFER_ASSIGN_OR_RETURN(std::string token, readWholeFile(fs, path, 64 << 10));
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!token.empty() && space(token.back())) token.pop_back();
+  std::size_t first = 0;
+  while (first < token.size() && space(token[first])) ++first;
+  token.erase(0, first);
+  if (token.empty()) return Status::InvalidArgument("token file " + fs.display(path) + " is empty");
+  return token;
+}
+
 }  // namespace pkgxfer::fs

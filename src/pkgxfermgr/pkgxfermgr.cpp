@@ -728,9 +728,8 @@ Result<host::ComponentPtr> makePackageTransferManager(host::ComponentContext ctx
     options.database = store::siteDatabasePath(ctx.config.site->data_dir);
   if (options.site_library.empty()) options.site_library = ctx.config.site->data_dir / "ContentLib";
   if (!options.transport_factory) {
-    transport::TransportOptions t;
+    transport::TransportOptions t = transport::siteTransportOptions(*ctx.config.site);
     t.sync = options.sync;
-    t.site_code = ctx.config.site->code;
     options.transport_factory = transport::defaultTransportFactory(t);
   }
   if (options.poll_interval.count() <= 0 || options.wake_interval.count() <= 0) {

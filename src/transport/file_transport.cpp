@@ -175,15 +175,7 @@ Result<ProbeResult> FileTransport::probe(const CallContext& ctx, const ProbeOpti
   if (!ctx.live()) return ctx.check("probe " + describe());
   PKGXFER_RETURN_IF_ERROR(checkRoot());
   PKGXFER_RETURN_IF_ERROR(checkIdentity(options.expect_initialised));
-  const std::filesystem::path probe = root_ / (".pkgxfer-probe." + randomToken());
-  {
-    auto file = fs_.open(probe, fs::OpenMode::CreateNew);
-    if (!file.ok()) return file.status().withContext("probe file");
-    Status written = (*file)->writeAt(0, "probe\n", 6);
-    if (written.ok()) written = (*file)->close();
-    (void)fs_.remove(probe);
-    if (!written.ok()) return written.withContext("probe file");
-  }
+  PKGXFER_RETURN_IF_ERROR(content::checkFolderWritable(fs_, root_));
   // Opening the library creates FileLib/DataLib/PkgLib if they are missing, so a root that is
   // writable but fresh passes the check.
   PKGXFER_RETURN_IF_ERROR(library(ctx, "probe").status());

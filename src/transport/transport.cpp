@@ -1,6 +1,8 @@
 #include "pkgxfer/transport/transport.h"
 
+#include "pkgxfer/fs/file_system.h"
 #include "pkgxfer/transport/file_transport.h"
+#include "pkgxfer/transport/http_transport.h"
 
 namespace pkgxfer::transport {
 
@@ -13,12 +15,29 @@ Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPoint
     return std::unique_ptr<Transport>(
         std::make_unique<FileTransport>(fs::FileSystem::local(), file->root, file_options));
   }
-  if (dp.smb() != nullptr) {
-    return Status::Unavailable("DP " + dp.name + " (" + dp.address +
-                               "): the smb transport is not available in this build yet");
+  if (const config::HttpAddress* http = dp.http()) {
+    HttpTransportOptions http_options;
+    http_options.base_url = http->url();
+    http_options.ca_file = dp.ca_file;
+    http_options.site_code = options.site_code;
+    if (!options.token_file.empty()) {
+      auto token = fs::readTokenFile(fs::FileSystem::local(), options.token_file);
+      if (!token.ok()) return token.status().withContext("the site's token (site.token_file)");
+      http_options.bearer_token = std::move(*token);
+    }
+    auto made = HttpTransport::create(std::move(http_options));
+    if (!made.ok()) return made.status().withContext("DP " + dp.name + " (" + dp.address + ")");
+    return std::unique_ptr<Transport>(std::move(*made));
   }
   return Status::Unavailable("DP " + dp.name + " (" + dp.address +
-                             "): the http(s) transport is not available in this build yet");
+                             "): the smb transport is not available in this build yet");
+}
+
+TransportOptions siteTransportOptions(const config::SiteConfig& site) {
+  TransportOptions t;
+  t.site_code = site.code;  // recorded in the identity file of a library the site initialises
+  t.token_file = site.token_file;
+  return t;
 }
 
 TransportFactory defaultTransportFactory(const TransportOptions& options) {

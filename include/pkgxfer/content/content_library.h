@@ -84,6 +84,19 @@ struct ContentRef {
 // Who writes a body: [A-Za-z0-9_-]{0,64} (the transfer manager uses the package ID).
 bool isValidOwner(std::string_view owner);
 
+// The body a resumable upload's temporary name (Upload::tempName() of an upload with an owner)
+// belongs to, and its owner; nullopt for any other name. What a DP serving its library over HTTP
+// uses to find an upload from the name its client kept.
+struct UploadName {
+  std::string sha256;
+  std::string owner;
+};
+std::optional<UploadName> parseUploadName(std::string_view temp_name);
+
+// Whether `dir` takes new files: creates and deletes a small probe file (".pkgxfer-probe.<hex>")
+// there. The file system's error, naming the probe file, if it cannot.
+Status checkFolderWritable(fs::FileSystem& fs, const fs::Path& dir);
+
 // Read access to one stored body. Movable. Thread-safe for concurrent readAt() calls.
 class BodyReader {
  public:
@@ -293,8 +306,17 @@ class ContentLibrary {
   ContentLibrary& operator=(const ContentLibrary&) = delete;
 
   const fs::Path& root() const { return root_; }
-  // The identity open() found or wrote.
-  const LibraryIdentity& identity() const { return identity_; }
+  // The identity open() found or wrote (or adoptSite() changed).
+  LibraryIdentity identity() const;
+  // Records `site_code` in the identity file of a library no site has adopted yet (its site code
+  // is empty: a DP's own library, initialised by the DP before any site reached it). OK if it
+  // already names that site; AlreadyExists naming the other site if it names another one.
+  Status adoptSite(std::string_view site_code);
+  // Whether the library's root takes new files: creates and deletes a small probe file there.
+  // The file system's error, naming the probe file, if it cannot.
+  Status checkWritable() const;
+  // Free bytes on the library's volume available to us.
+  Result<std::uint64_t> freeSpace() const { return fs_.freeSpace(root_); }
   // OK while the root still holds the identity file open() found. Unavailable
   // "library at <root> is not the one this site initialised (share not mounted?)" if it is gone
   // or names another library (the root was replaced, e.g. an unmounted share's mount point);
@@ -423,6 +445,8 @@ class ContentLibrary {
   // Makes FileLib, DataLib or PkgLib again after it was deleted behind our back, if the root is
   // still this library (checkIdentity()).
   Status remakeFolder(const fs::Path& dir);
+  // Writes `identity` to the identity file, atomically.
+  Status writeIdentity(const LibraryIdentity& identity);
   // Writes the identity file if the root has none (under the metadata lock); sets identity_.
   Status initialiseIdentity();
   // A new temporary file for `final_name` in `dir`, locked with `lock` (or failing).
@@ -465,7 +489,8 @@ class ContentLibrary {
   fs::FileSystem& fs_;
   const fs::Path root_;
   const Options options_;
-  LibraryIdentity identity_;  // set by open(), then constant
+  mutable std::mutex identity_mu_;
+  LibraryIdentity identity_;  // set by open(), changed only by adoptSite(); guarded by identity_mu_
 
   std::mutex meta_mu_;  // serializes metadata changes within the process
 

@@ -180,4 +180,9 @@ Result<LockFileAttempt> tryLockFile(FileSystem& fs, const Path& path, std::strin
 Result<std::string> readWholeFile(FileSystem& fs, const Path& path,
                                   std::uint64_t max_size = 1ull << 30, bool follow_links = true);
 
+// A bearer token kept in a file (site.token_file, dp.token_file): its contents without surrounding
+// whitespace (the trailing newline `echo` writes), at most 64 KiB. Errors name the file:
+// NotFound/PermissionDenied/IoError as readWholeFile, InvalidArgument if it is empty.
+Result<std::string> readTokenFile(FileSystem& fs, const Path& path);
+
 }  // namespace pkgxfer::fs

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <span>
@@ -199,10 +200,17 @@ struct TransportOptions {
   // The site code recorded in the identity file of a library the transport initialises (empty:
   // none recorded).
   std::string site_code;
+  // The site's bearer token for HTTP DPs: the file it is read from (site.token_file) when an
+  // http(s) DP's transport is made. Empty: none (an HTTP DP then refuses every change).
+  std::filesystem::path token_file;
 };
 
-// The transport for a standard DP's address. Today: file:// (FileTransport). Unavailable for
-// schemes this build cannot reach yet (smb, http, https), naming the scheme.
+// What the site's components use: the site's code and token file.
+TransportOptions siteTransportOptions(const config::SiteConfig& site);
+
+// The transport for a standard DP's address: file:// (FileTransport), http(s):// (HttpTransport;
+// NotFound/PermissionDenied/IoError/InvalidArgument when the token file cannot be read).
+// Unavailable for schemes this build cannot reach yet (smb), naming the scheme.
 Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPointConfig& dp,
                                                  const TransportOptions& options = {});
 

@@ -1,0 +1,82 @@
+#pragma once
+
+// The `dp` component (SPEC §1, §7): a DP's content library served over HTTP(S), as
+// docs/http-api.md describes every endpoint. Reads (a manifest, a body with Range, the inventory,
+// the library's identity and free space) are anonymous, as clients download content
+// anonymously; everything that changes the library needs the site's bearer token. The library is
+// a content::ContentLibrary like every other, so an HTTP DP has the same layout, temporary names,
+// crash ordering, validation and removal as a file DP: the handlers only translate requests.
+//
+// Uploads from the site (transport/http_transport.h) are resumable: the DP names each upload by
+// its temporary file's name and reports the offset it holds; the site records that name and the
+// durable offset of each checkpoint, and after either side restarts it resumes from there.
+// A body is hashed while it is received and renamed into place only when its SHA-256 matched.
+//
+// Threads: the server's sockets are on the io threads; handlers run on the blocking pool
+// (ServerOptions::handler_executor) and block on the disk. DpService is thread-safe.
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pkgxfer/common/clock.h"
+#include "pkgxfer/common/log.h"
+#include "pkgxfer/common/status.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/host/component.h"
+#include "pkgxfer/http/server.h"
+
+namespace pkgxfer::dp {
+
+struct DpServiceOptions {
+  // The DP's name (config dp.name), reported by GET /v1/library and in the log.
+  std::string name;
+  // Listen address, TLS, limits and timeouts, and where handlers run (handler_executor,
+  // required). Its bearer_token is the site's token (dp.token_file): required.
+  http::ServerOptions server;
+  // The largest body a PUT may upload (its declared length). Default 1 TiB.
+  std::uint64_t max_body_bytes = 1ull << 40;
+  // A request body may pause this long between two blocks (a rate-limited site sends slowly)
+  // before the DP cuts the connection. Default 60 s.
+  std::chrono::milliseconds body_idle_timeout{std::chrono::seconds(60)};
+  // An open upload no request touched for this long is closed, its temporary file kept for a
+  // resume. Default 10 min.
+  std::chrono::milliseconds upload_idle_timeout{std::chrono::minutes(10)};
+  // How long a send's pins hold without a renewal. Default 10 min.
+  std::chrono::milliseconds send_lease{std::chrono::minutes(10)};
+  // Uploads open at once (each holds a file descriptor). Default 1024.
+  std::size_t max_open_uploads = 1024;
+};
+
+class DpService {
+ public:
+  // `library`, `clock` and `io` must outlive the service.
+  DpService(boost::asio::io_context& io, content::ContentLibrary& library, Clock& clock,
+            DpServiceOptions options, Logger log);
+  ~DpService();
+  DpService(const DpService&) = delete;
+  DpService& operator=(const DpService&) = delete;
+
+  // Adds the routes and starts listening. InvalidArgument without a token or handler executor;
+  // http::Server::start()'s errors (an address in use, a TLS file that cannot be read).
+  Status start();
+  // Graceful stop (http::Server::stop): `done` once every handler returned.
+  void stop(std::function<void()> done);
+  // The bound port (0 before start()).
+  std::uint16_t port() const;
+  http::ServerStats stats() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// The component: opens the library at dp.content_library (creating it), reads the token from
+// dp.token_file and serves on dp.listen (HTTPS with dp.tls). Logs to dp.log.
+Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx);
+
+}  // namespace pkgxfer::dp

@@ -1,0 +1,84 @@
+// The `dp` component: a DP's content library, opened where dp.content_library says, served by a
+// DpService on dp.listen.
+
+#include <memory>
+
+#include "pkgxfer/common/log.h"
+#include "pkgxfer/config/config.h"
+#include "pkgxfer/dp/dp_service.h"
+#include "pkgxfer/fs/file_system.h"
+
+namespace pkgxfer::dp {
+namespace {
+
+class DistributionPoint final : public host::Component {
+ public:
+  DistributionPoint(host::ComponentContext ctx, std::unique_ptr<content::ContentLibrary> library,
+                    DpServiceOptions options)
+      : ctx_(std::move(ctx)),
+        library_(std::move(library)),
+        service_(ctx_.io, *library_, ctx_.clock, std::move(options), ctx_.logger) {}
+
+  std::string_view name() const override { return "dp"; }
+
+  Status start() override {
+    const config::DpConfig& dp = *ctx_.config.dp;
+    Status s = service_.start();
+    if (!s.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "DP {} cannot serve its library: {}", dp.name, s.toString());
+      return s;
+    }
+    const auto identity = library_->identity();
+    PX_LOG_INFO(ctx_.logger,
+                "DP {} serving the content library at {} on {}://{}:{} (library {}{})", dp.name,
+                library_->describe(), dp.tls ? "https" : "http",
+                config::parseHostPort(dp.listen)->host, service_.port(), identity.library_id,
+                identity.site_code.empty() ? std::string(", no site yet")
+                                           : ", site " + identity.site_code);
+    return Status::Ok();
+  }
+
+  void stop(std::function<void()> done) override {
+    PX_LOG_INFO(ctx_.logger, "DP {} stopping", ctx_.config.dp->name);
+    service_.stop(std::move(done));
+  }
+
+ private:
+  host::ComponentContext ctx_;
+  std::unique_ptr<content::ContentLibrary> library_;
+  DpService service_;
+};
+
+}  // namespace
+
+Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx) {
+  if (!ctx.config.dp) return Status::InvalidArgument("dp: the config has no \"dp\" block");
+  const config::DpConfig& dp = *ctx.config.dp;
+
+  content::ContentLibrary::Options lib;
+  lib.early_writeback = true;   // uploads stream to disk, their flush finds them written
+  lib.drop_from_cache = true;   // a received body does not push served files out of the cache
+  lib.sweep_file_lib_on_open = false;  // FileLib's temporaries are resumable uploads
+  auto library = content::ContentLibrary::open(dp.content_library, lib);
+  if (!library.ok()) return library.status().withContext("dp: the content library");
+
+  auto token = fs::readTokenFile(fs::FileSystem::local(), dp.token_file);
+  if (!token.ok()) return token.status().withContext("dp: the site's token (dp.token_file)");
+  auto listen = config::parseHostPort(dp.listen);
+  if (!listen.ok()) return listen.status().withContext("dp.listen");
+
+  DpServiceOptions options;
+  options.name = dp.name;
+  options.server.host = listen->host;
+  options.server.port = listen->port;
+  if (dp.tls) options.server.tls = http::ServerTlsOptions{dp.tls->cert_file, dp.tls->key_file};
+  options.server.bearer_token = std::move(*token);
+  options.server.handler_executor = ctx.blocking.get_executor();
+  // Below the blocking pool's threads, so the DP's clients never take all of them.
+  options.server.max_concurrent_handlers =
+      static_cast<std::size_t>(std::max(1, ctx.blocking.threads() - 2));
+  return host::ComponentPtr(
+      std::make_unique<DistributionPoint>(std::move(ctx), std::move(*library), std::move(options)));
+}
+
+}  // namespace pkgxfer::dp
