@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds pkgxfer and runs a whole demo site in the foreground on config/pkgxfer.json: the site
-# server components with three local folder DPs under var/. On first run it defines a sample
+# server components with three local folder DPs under var/ and an HTTP DP (dp04) the same process
+# serves with its dp component. On first run it defines a sample
 # package (PS100001, made from a generated folder) and queues its distribution to every DP, so
 # the service has work to do at once. Follow it from another terminal with
 #   build/bin/pkgxfer --config config/pkgxfer.json status --watch
@@ -15,8 +16,14 @@ cli=(build/bin/pkgxfer --config "$config")
 source_dir=var/demo-source
 
 # "Install" the demo DPs: a file DP is a folder that must exist (a missing one is an unreachable
-# DP, which distmgr retries).
-mkdir -p var/dp01 var/dp02 var/dp03
+# DP, which distmgr retries). dp04 is an HTTP DP the same process serves (its dp component), with
+# its library in var/dp04.
+mkdir -p var/dp01 var/dp02 var/dp03 var/site
+# The site's bearer token: HTTP DPs accept changes only from whoever holds it (a DP machine's
+# dp.token_file is a copy of it). Made once, never printed.
+if [[ ! -s var/site/site.token ]]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > var/site/site.token)
+fi
 
 if ! "${cli[@]}" package show PS100001 >/dev/null 2>&1; then
   echo "demo: creating the sample package PS100001 from $source_dir"
@@ -29,5 +36,6 @@ if ! "${cli[@]}" package show PS100001 >/dev/null 2>&1; then
   "${cli[@]}" distribute PS100001 --all-dps
 fi
 
-echo "demo: logs in var/log/, site database and library in var/site/, DPs in var/dp0*/"
+echo "demo: logs in var/log/, site database and library in var/site/, DPs in var/dp0*/ (dp04 over"
+echo "      HTTP: curl http://127.0.0.1:8531/v1/content/PS100001/1 shows its manifest once installed)"
 exec build/bin/pkgxferd --config "$config" --foreground

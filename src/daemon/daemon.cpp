@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "pkgxfer/common/units.h"
+#include "pkgxfer/dp/dp_service.h"
 #include "pkgxfer/fs/file_system.h"
 #include "pkgxfer/host/component_catalog.h"
 #include "pkgxfer/host/component_host.h"
@@ -41,15 +42,22 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+bool hostsSiteComponent(const config::Config& config);
+
 host::RuntimeOptions runtimeOptions(const config::Config& config, const Logger& log) {
   host::RuntimeOptions options;
   options.io_threads = 2;
   options.log = log;
-  // Every sending thread of the transfer manager (packages x DPs per package) may block on file
-  // or SMB I/O at once, plus a few for hashing and the database.
-  const auto& d = config.distribution;
-  // (config::kMaxSendingThreads bounds the product.)
-  options.blocking_threads = d.max_concurrent_packages * d.max_threads_per_package + 4;
+  // A few for hashing, the database and clean-ups; then every sending thread of the transfer
+  // manager (packages x DPs per package), which may block on file or SMB I/O at once
+  // (config::kMaxSendingThreads bounds the product); then the DP's request handlers, which block
+  // on its disk: their own share, so neither side can take the other's threads.
+  options.blocking_threads = 4;
+  if (hostsSiteComponent(config)) {
+    const auto& d = config.distribution;
+    options.blocking_threads += d.max_concurrent_packages * d.max_threads_per_package;
+  }
+  if (config.hosts("dp")) options.blocking_threads += static_cast<int>(dp::kMaxConcurrentRequests);
   return options;
 }
 

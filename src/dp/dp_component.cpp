@@ -74,9 +74,8 @@ Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx) {
   if (dp.tls) options.server.tls = http::ServerTlsOptions{dp.tls->cert_file, dp.tls->key_file};
   options.server.bearer_token = std::move(*token);
   options.server.handler_executor = ctx.blocking.get_executor();
-  // Below the blocking pool's threads, so the DP's clients never take all of them.
-  options.server.max_concurrent_handlers =
-      static_cast<std::size_t>(std::max(1, ctx.blocking.threads() - 2));
+  // pkgxferd's blocking pool has this many threads for the DP (daemon.cpp).
+  options.server.max_concurrent_handlers = kMaxConcurrentRequests;
   return host::ComponentPtr(
       std::make_unique<DistributionPoint>(std::move(ctx), std::move(*library), std::move(options)));
 }

@@ -1055,9 +1055,18 @@ TEST(ExampleConfigTest, DemoSiteIsRunnableOnALaptop) {
   ASSERT_TRUE(c.ok()) << c.error().toString();
   EXPECT_EQ(c->site->code, "PS1");
   EXPECT_EQ(c->site->listen, "127.0.0.1:8530");
-  EXPECT_EQ(c->distribution_points.size(), 3u);
+  ASSERT_EQ(c->distribution_points.size(), 4u);
   const fs::path root = fs::absolute(examplesDir()).lexically_normal().parent_path();
+  // dp04 is an HTTP DP served by the demo process itself (its dp component).
+  const DistributionPointConfig* http_dp = c->findDp("dp04");
+  ASSERT_NE(http_dp, nullptr);
+  EXPECT_EQ(http_dp->scheme(), AddressScheme::Http);
+  ASSERT_TRUE(c->dp.has_value());
+  EXPECT_EQ(c->dp->name, "dp04");
+  EXPECT_EQ(http_dp->http()->portOrDefault(), parseHostPort(c->dp->listen)->port);
+  EXPECT_EQ(c->dp->token_file, c->site->token_file) << "the DP takes the site's token";
   for (const DistributionPointConfig& dp : c->distribution_points) {
+    if (&dp == http_dp) continue;
     EXPECT_EQ(dp.scheme(), AddressScheme::File) << dp.name;
     EXPECT_TRUE(dp.schedule.alwaysOpen()) << dp.name;
     EXPECT_EQ(dp.file()->root, root / "var" / dp.name);

@@ -32,6 +32,11 @@
 
 namespace pkgxfer::dp {
 
+// Requests the dp component handles at once (http::ServerOptions::max_concurrent_handlers); more
+// are answered 503 with Retry-After. pkgxferd adds this many threads to its blocking pool for
+// them, so the DP's clients never take the threads of the other components of the process.
+inline constexpr std::size_t kMaxConcurrentRequests = 16;
+
 struct DpServiceOptions {
   // The DP's name (config dp.name), reported by GET /v1/library and in the log.
   std::string name;
