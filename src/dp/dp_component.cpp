@@ -58,7 +58,8 @@ Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx) {
   content::ContentLibrary::Options lib;
   lib.early_writeback = true;   // uploads stream to disk, their flush finds them written
   lib.drop_from_cache = true;   // a received body does not push served files out of the cache
-  lib.sweep_file_lib_on_open = false;  // FileLib's temporaries are resumable uploads
+  // FileLib's resumable uploads are never swept; a whole-body PUT a crash interrupted is.
+  lib.sweep_file_lib_on_open = true;
   auto library = content::ContentLibrary::open(dp.content_library, lib);
   if (!library.ok()) return library.status().withContext("dp: the content library");
 

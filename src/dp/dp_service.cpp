@@ -24,6 +24,9 @@ using http::Response;
 // the library's own (256 MiB).
 constexpr std::size_t kMaxHashesPerRequest = 100000;
 constexpr std::uint64_t kMaxJsonBytes = 16ull << 20;
+// A send names every distinct body of a content version at once (its pins).
+constexpr std::size_t kMaxBodiesPerSend = 1000000;
+constexpr std::uint64_t kMaxSendJsonBytes = 80ull << 20;
 constexpr std::uint64_t kMaxManifestBytes = 256ull << 20;
 constexpr std::size_t kBlockBytes = 1 << 20;
 
@@ -67,15 +70,16 @@ Status sendStatus(Response& res, const Status& s) {
 }
 
 // A list of hashes from a JSON field, each checked: InvalidArgument naming the bad one.
-Result<std::vector<std::string>> hashList(const json& body, const char* field) {
+Result<std::vector<std::string>> hashList(const json& body, const char* field,
+                                          std::size_t max = kMaxHashesPerRequest) {
   if (!body.is_object() || !body.contains(field) || !body[field].is_array()) {
     return Status::InvalidArgument(std::string("expected {\"") + field +
                                    "\": [64-hex SHA-256, ...]}");
   }
   const json& list = body[field];
-  if (list.size() > kMaxHashesPerRequest) {
+  if (list.size() > max) {
     return Status::InvalidArgument(std::to_string(list.size()) + " hashes in one request; at most " +
-                                   std::to_string(kMaxHashesPerRequest));
+                                   std::to_string(max));
   }
   std::vector<std::string> out;
   out.reserve(list.size());
@@ -108,6 +112,14 @@ Result<std::uint64_t> numberField(const json& body, const char* field) {
     return Status::InvalidArgument(std::string("\"") + field + "\" must be a whole number >= 0");
   }
   return body[field].get<std::uint64_t>();
+}
+
+Result<bool> boolField(const json& body, const char* field) {
+  if (!body.is_object() || !body.contains(field)) return false;
+  if (!body[field].is_boolean()) {
+    return Status::InvalidArgument(std::string("\"") + field + "\" must be true or false");
+  }
+  return body[field].get<bool>();
 }
 
 json problemsJson(const std::vector<content::ValidationProblem>& problems) {
@@ -208,6 +220,13 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     PKGXFER_ASSIGN_OR_RETURN(json body, req.readJson(kMaxJsonBytes));
     auto site = stringField(body, "site_code");
     if (!site.ok()) return sendStatus(res, site.status());
+    const bool code_ok = site->size() == 3 && std::all_of(site->begin(), site->end(), [](char c) {
+                           return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                         });
+    if (!code_ok) {
+      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(*site) +
+                                                     "\" is not a site code (3 of A-Z, 0-9)"));
+    }
     Status s = library_.adoptSite(*site);
     if (!s.ok()) {
       PX_LOG_WARN(log_, "Refused to record site {} for the library at {}: {}", *site,
@@ -289,6 +308,15 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     spec.sha256 = *sha;
     spec.size = length;
     spec.owner = owner;
+    // A staged body waits for its install under its owner's name, holding no file descriptor;
+    // one the DP loses (a restart) is its owner's leftover, which the site discards.
+    spec.resumable = stage;
+    spec.discard_leftovers = stage && req.query("discard_leftovers").has_value();
+    if (stage) {
+      registry_.sweep();
+      if (spec.discard_leftovers) registry_.closeOwned(owner, {*sha});
+      renewSend(req.query("send"));
+    }
     auto opened = library_.openUpload(spec);
     if (!opened.ok()) return sendStatus(res, opened.status());
     std::unique_ptr<content::Upload> upload = std::move(*opened);
@@ -310,10 +338,14 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
       PX_LOG_INFO(log_, "Received {} ({}) from {}", *sha, formatBytes(length), req.peer());
       return res.sendJson(201, {{"sha256", *sha}, {"size", length}});
     }
+    const std::size_t leftovers = upload->leftoversDiscarded();
     auto id = registry_.add(std::move(upload), length, owner);
     if (!id.ok()) return sendStatus(res, id.status());
     PX_LOG_DEBUG(log_, "Staged {} ({}) from {} as {}", *sha, formatBytes(length), req.peer(), *id);
-    return res.sendJson(200, {{"upload", *id}, {"offset", length}, {"sealed", true}});
+    return res.sendJson(200, {{"upload", *id},
+                              {"offset", length},
+                              {"sealed", true},
+                              {"leftovers_discarded", leftovers}});
   }
 
   // POST /v1/uploads {"sha256", "size", "owner", ["resume", "offset"], ["discard_leftovers"]}
@@ -361,7 +393,12 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     spec.sha256 = *sha;
     spec.size = *size;
     spec.owner = *owner;
-    spec.discard_leftovers = body.value("discard_leftovers", false);
+    auto discard = boolField(body, "discard_leftovers");
+    if (!discard.ok()) return sendStatus(res, discard.status());
+    spec.discard_leftovers = *discard;
+    if (body.contains("send") && body["send"].is_string()) {
+      renewSend(body["send"].get<std::string>());
+    }
     if (spec.discard_leftovers) registry_.closeOwned(*owner, {*sha});
     auto opened = library_.openUpload(spec);
     if (!opened.ok()) return sendStatus(res, opened.status());
@@ -385,6 +422,11 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     auto id = registry_.add(std::move(upload), *size, *owner);
     if (!id.ok()) return sendStatus(res, id.status());
     return res.sendJson(200, {{"upload", *id}, {"offset", offset}, {"leftovers_discarded", leftovers}});
+  }
+
+  // A request of a send (an upload, a staged body, an install) keeps its pins alive.
+  void renewSend(const std::optional<std::string>& send) {
+    if (send && !send->empty()) (void)registry_.renewSend(*send);
   }
 
   // Answers an upload's failure; drops the upload when the library failed it for good.
@@ -450,6 +492,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   Status checkpointUpload(Request& req, Response& res) {
     auto held = registry_.take(req.param("id"));
     if (!held.ok()) return sendReason(res, 404, "unknown_upload", held.status().message());
+    // A sealed upload is whole and checked; its install makes it durable.
+    if (held->upload().sealed()) return res.sendJson(200, {{"durable_offset", held->size()}});
     Status s = held->upload().checkpoint();
     if (!s.ok()) return uploadFailed(res, *held, s, "A checkpoint", req);
     return res.sendJson(200, {{"durable_offset", held->upload().offset()}});
@@ -492,6 +536,9 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
         body["uploads"].size() > kMaxHashesPerRequest) {
       return sendStatus(res, Status::InvalidArgument("expected {\"uploads\": [upload id, ...]}"));
     }
+    if (body.contains("send") && body["send"].is_string()) {
+      renewSend(body["send"].get<std::string>());
+    }
     std::vector<std::string> ids;
     for (const json& id : body["uploads"]) {
       if (!id.is_string()) return sendStatus(res, Status::InvalidArgument("an upload id is a string"));
@@ -526,13 +573,17 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   // POST /v1/sends {"owner", "package_id", "version", "sha256": [...]} (auth)
   Status beginSend(Request& req, Response& res) {
     registry_.sweep();
-    PKGXFER_ASSIGN_OR_RETURN(json body, req.readJson(kMaxJsonBytes));
+    PKGXFER_ASSIGN_OR_RETURN(json body, req.readJson(kMaxSendJsonBytes));
     auto owner = stringField(body, "owner");
     if (!owner.ok()) return sendStatus(res, owner.status());
-    auto shas = hashList(body, "sha256");
+    auto shas = hashList(body, "sha256", kMaxBodiesPerSend);
     if (!shas.ok()) return sendStatus(res, shas.status());
-    const std::string what = body.value("package_id", std::string()) + " v" +
-                             std::to_string(body.value("version", std::uint64_t{0}));
+    auto package = stringField(body, "package_id", /*required=*/false);
+    if (!package.ok()) return sendStatus(res, package.status());
+    Result<std::uint64_t> version = std::uint64_t{0};
+    if (body.contains("version")) version = numberField(body, "version");
+    if (!version.ok()) return sendStatus(res, version.status());
+    const std::string what = *package + " v" + std::to_string(*version);
     const std::size_t count = shas->size();
     auto id = registry_.beginSend(*owner, std::move(*shas));
     if (!id.ok()) return sendStatus(res, id.status());
@@ -702,6 +753,8 @@ Status DpService::Impl::start() {
   change.requires_auth = true;
   http::RouteOptions json_change = change;
   json_change.max_body_bytes = kMaxJsonBytes;
+  http::RouteOptions send_change = change;
+  send_change.max_body_bytes = kMaxSendJsonBytes;
   http::RouteOptions manifest_change = change;
   manifest_change.max_body_bytes = kMaxManifestBytes;
   http::RouteOptions body_upload = change;
@@ -727,7 +780,7 @@ Status DpService::Impl::start() {
       {"POST", "/v1/uploads/{id}/checkpoint", change, &Impl::checkpointUpload},
       {"POST", "/v1/uploads/{id}/seal", change, &Impl::sealUpload},
       {"POST", "/v1/install", json_change, &Impl::install},
-      {"POST", "/v1/sends", json_change, &Impl::beginSend},
+      {"POST", "/v1/sends", send_change, &Impl::beginSend},
       {"POST", "/v1/sends/{id}/renew", change, &Impl::renewSend},
       {"DELETE", "/v1/sends/{id}", change, &Impl::endSend},
       {"GET", "/v1/content/{pkg}", read, &Impl::getVersions},

@@ -251,10 +251,11 @@ class Sender {
     if (paused()) return pausedOutcome();
     maybeReport(true);
     const auto elapsed = clock_.steadyNow() - started;
-    PX_LOG_INFO(log_, "Sent {} file(s), {} in {:.3f} s ({}); every hash verified{}; {}",
+    const std::string_view how = dp_.verification(spec_.verify);
+    PX_LOG_INFO(log_, "Sent {} file(s), {} in {:.3f} s ({}); every hash verified{}{}; {}",
                 to_send.size(), formatBytes(bytes_sent_),
                 std::chrono::duration<double>(elapsed).count(), rate(bytes_sent_, elapsed),
-                spec_.verify ? " by reading the body back from the DP" : "", tag_);
+                how.empty() ? "" : " ", how, tag_);
 
     if (stopping()) return cancelled(cancel_);
     events_.verifying();
@@ -453,8 +454,9 @@ class Sender {
       return sealed.withContext("file " + use.first_path);
     }
     crashPoint("job.sealed");
-    PX_LOG_DEBUG(log_, "Sent file {} ({}); hash verified{}; {}", use.first_path,
-                 formatBytes(use.size), spec_.verify ? " (read back from the DP)" : "", tag_);
+    const std::string_view how = dp_.verification(spec_.verify);
+    PX_LOG_DEBUG(log_, "Sent file {} ({}); hash verified{}{}; {}", use.first_path,
+                 formatBytes(use.size), how.empty() ? "" : " ", how, tag_);
     if (stream.staged.empty()) stream.staged_since = clock_.steadyNow();
     stream.staged_bytes += use.size;
     stream.staged.push_back({std::move(up), sha, use.files, use.size, checkpointed});

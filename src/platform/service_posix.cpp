@@ -2,6 +2,7 @@
 // (signal_registration.h); systemd runs it in the foreground (config/pkgxferd.service).
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <csignal>
 
@@ -46,6 +47,13 @@ class PosixControl final : public ServiceControl {
 int runService(const std::string&, const ServiceBody& body) {
   // A DP or peer closing a socket must surface as an error on that socket, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // Every HTTP connection, open upload and library file is a descriptor: a DP serving many
+  // clients outgrows the usual soft limit of 1,024 long before the hard limit. Best effort.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
   const sigset_t set = stopSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   PosixControl control;

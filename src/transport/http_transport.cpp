@@ -121,7 +121,7 @@ class HttpBodyUpload final : public BodyUpload {
     req.method = "POST";
     req.target = "/v1/uploads/" + id_ + "/seal";
     req.response_timeout = transport_.options().slow_response_timeout;
-    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.client().request(ctx, req));
+    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().request(ctx, req));
     if (!r.ok()) {
       if (r.status == 422) id_.clear();  // the DP discarded it
       return answerStatus(r);
@@ -138,7 +138,7 @@ class HttpBodyUpload final : public BodyUpload {
     req.method = "DELETE";
     req.target = "/v1/uploads/" + id;
     // Best effort, and after a stop too: the temporary file is nobody's.
-    (void)transport_.client().request(CallContext::finishing(kAbortTimeout), req);
+    (void)transport_.api().request(CallContext::finishing(kAbortTimeout), req);
   }
 
  private:
@@ -174,7 +174,7 @@ class HttpContentSend final : public ContentSend {
     http::ClientRequest req;
     req.method = "DELETE";
     req.target = "/v1/sends/" + id_;
-    (void)transport_.client().request(CallContext::finishing(kAbortTimeout), req);
+    (void)transport_.api().request(CallContext::finishing(kAbortTimeout), req);
   }
 
   Status begin(const CallContext& ctx) {
@@ -183,7 +183,7 @@ class HttpContentSend final : public ContentSend {
                  {"version", manifest_->version},
                  {"sha256", content::uniqueBodies(*manifest_)}};
     PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                             transport_.client().sendJson(ctx, "POST", "/v1/sends", body));
+                             transport_.api().sendJson(ctx, "POST", "/v1/sends", body));
     PKGXFER_RETURN_IF_ERROR(answerStatus(r));
     PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
     PKGXFER_ASSIGN_OR_RETURN(id_, field<std::string>(answer, "send", r));
@@ -207,7 +207,7 @@ class HttpContentSend final : public ContentSend {
     http::ClientRequest req;
     req.method = "POST";
     req.target = "/v1/sends/" + id_ + "/renew";
-    (void)transport_.client().request(ctx, req);
+    (void)transport_.api().request(ctx, req);
   }
   void used() {
     std::lock_guard lock(mu_);
@@ -231,7 +231,7 @@ class HttpContentSend final : public ContentSend {
     req.content_type = "application/json";
     req.body = json{{"uploads", ids}, {"send", id_}}.dump();
     req.response_timeout = transport_.options().slow_response_timeout;
-    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.client().request(ctx, req));
+    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().request(ctx, req));
     used();
     return answerStatus(r);
   }
@@ -243,7 +243,7 @@ class HttpContentSend final : public ContentSend {
     req.content_type = "application/json";
     req.body = content::toJson(*manifest_);
     req.response_timeout = transport_.options().slow_response_timeout;
-    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.client().request(ctx, req));
+    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().request(ctx, req));
     if (r.ok()) {
       committed_ = true;
       return Status::Ok();
@@ -279,11 +279,9 @@ class HttpContentSend final : public ContentSend {
 Status HttpBodyUpload::open(const CallContext& ctx) {
   const bool resume = !spec_.resume_temp_name.empty();
   if (!resume && spec_.size <= transport_.options().small_body_bytes) {
+    // Nothing to ask the DP yet: the body goes in one request when sealed, which also discards
+    // the owner's leftovers of it (discard_leftovers).
     small_ = true;
-    if (spec_.discard_leftovers) {
-      PKGXFER_ASSIGN_OR_RETURN(leftovers_,
-                               transport_.discardLeftovers(owner_, {spec_.sha256}, ctx));
-    }
     return Status::Ok();
   }
   return create(resume, ctx);
@@ -298,7 +296,7 @@ Status HttpBodyUpload::create(bool resume, const CallContext& ctx) {
   if (spec_.discard_leftovers) body["discard_leftovers"] = true;
   if (send_ != nullptr) body["send"] = send_->id();
   PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           transport_.client().sendJson(ctx, "POST", "/v1/uploads", body));
+                           transport_.api().sendJson(ctx, "POST", "/v1/uploads", body));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(id_, field<std::string>(answer, "upload", r));
@@ -333,7 +331,7 @@ Status HttpBodyUpload::putBytes(const char* data, std::size_t size, bool checkpo
     return n;
   };
   PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           transport_.client().upload(ctx, req, size, source));
+                           transport_.api().upload(ctx, req, size, source));
   if (!r.ok()) {
     if (r.status == 409 && reasonOf(r) == "offset_mismatch") {
       return Status::IoError(http::responseStatus(r).message() + " (the site was at offset " +
@@ -359,13 +357,17 @@ Status HttpBodyUpload::putWhole(const CallContext& ctx) {
   req.method = "PUT";
   req.target = "/v1/files/" + spec_.sha256 + "?stage=1&owner=" + owner_;
   if (send_ != nullptr) req.target += "&send=" + send_->id();
+  if (spec_.discard_leftovers) req.target += "&discard_leftovers=1";
   req.content_type = "application/octet-stream";
   req.body = std::move(buffer_);
   buffer_.clear();
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.client().request(ctx, req));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().request(ctx, req));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(id_, field<std::string>(answer, "upload", r));
+  auto discarded = field<std::uint64_t>(answer, "leftovers_discarded", r);
+  if (discarded.ok()) leftovers_ += static_cast<std::size_t>(*discarded);
+  if (send_ != nullptr) send_->used();
   small_ = false;
   sealed_ = true;
   return Status::Ok();
@@ -386,7 +388,7 @@ Status HttpBodyUpload::checkpoint(const CallContext& ctx) {
     req.method = "POST";
     req.target = "/v1/uploads/" + id_ + "/checkpoint";
     req.response_timeout = transport_.options().slow_response_timeout;
-    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.client().request(ctx, req));
+    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().request(ctx, req));
     PKGXFER_RETURN_IF_ERROR(answerStatus(r));
     PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
     PKGXFER_ASSIGN_OR_RETURN(std::uint64_t durable,
@@ -403,24 +405,47 @@ Status HttpBodyUpload::checkpoint(const CallContext& ctx) {
 // ---- HttpTransport ----------------------------------------------------------------------------
 
 Result<std::unique_ptr<HttpTransport>> HttpTransport::create(HttpTransportOptions options) {
+  // "scheme://authority[/path]": the client takes the origin, the API sits under the path.
+  std::string origin = options.base_url;
+  std::string path;
+  const std::size_t scheme = origin.find("://");
+  const std::size_t slash =
+      scheme == std::string::npos ? std::string::npos : origin.find('/', scheme + 3);
+  if (slash != std::string::npos) {
+    path = origin.substr(slash);
+    origin.resize(slash);
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    for (char c : path) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u <= 0x20 || u == 0x7F || c == '?' || c == '#') {
+        return Status::InvalidArgument("DP URL '" + options.base_url +
+                                       "': its path may not hold '?', '#', spaces or control "
+                                       "characters");
+      }
+    }
+  }
   http::ClientOptions client;
-  client.base_url = options.base_url;
+  client.base_url = origin;
   client.ca_file = options.ca_file;
   client.bearer_token = options.bearer_token;
   client.connect_timeout = options.connect_timeout;
   client.io_timeout = options.io_timeout;
   client.max_idle_connections = 16;  // the streams of several jobs to this DP
+  // A manifest may be as large as the library allows (256 MiB), and so may a validation report.
+  client.max_buffered_body_bytes = (256ull << 20) + (1ull << 20);
   PKGXFER_ASSIGN_OR_RETURN(auto made, http::Client::create(std::move(client)));
-  return std::unique_ptr<HttpTransport>(new HttpTransport(std::move(options), std::move(made)));
+  return std::unique_ptr<HttpTransport>(
+      new HttpTransport(std::move(options), std::move(made), std::move(path)));
 }
 
-HttpTransport::HttpTransport(HttpTransportOptions options, std::unique_ptr<http::Client> client)
-    : options_(std::move(options)), client_(std::move(client)) {}
+HttpTransport::HttpTransport(HttpTransportOptions options, std::unique_ptr<http::Client> client,
+                             std::string path)
+    : options_(std::move(options)), client_(std::move(client)), api_(*client_, std::move(path)) {}
 
-std::string HttpTransport::describe() const { return client_->baseUrl(); }
+std::string HttpTransport::describe() const { return options_.base_url; }
 
 Result<ProbeResult> HttpTransport::probe(const CallContext& ctx, const ProbeOptions& options) {
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, client_->get(ctx, "/v1/library"));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.get(ctx, "/v1/library"));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json library, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(std::string site_code, field<std::string>(library, "site_code", r));
@@ -443,7 +468,7 @@ Result<ProbeResult> HttpTransport::probe(const CallContext& ctx, const ProbeOpti
     // A library no site adopted yet: the first distribution to this DP adopts it.
     PKGXFER_ASSIGN_OR_RETURN(
         http::ClientResponse adopted,
-        client_->sendJson(ctx, "POST", "/v1/library", json{{"site_code", options_.site_code}}));
+        api_.sendJson(ctx, "POST", "/v1/library", json{{"site_code", options_.site_code}}));
     PKGXFER_RETURN_IF_ERROR(answerStatus(adopted));
   }
   PKGXFER_ASSIGN_OR_RETURN(bool writable, field<bool>(library, "writable", r));
@@ -468,7 +493,7 @@ Result<content::ShaSet> HttpTransport::inventory(const std::vector<std::string>&
     json body = {{"sha256", std::vector<std::string>(sha256s.begin() + static_cast<long>(at),
                                                      sha256s.begin() + static_cast<long>(end))}};
     PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                             client_->sendJson(ctx, "POST", "/v1/inventory", body));
+                             api_.sendJson(ctx, "POST", "/v1/inventory", body));
     PKGXFER_RETURN_IF_ERROR(answerStatus(r));
     PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
     PKGXFER_ASSIGN_OR_RETURN(auto list, field<std::vector<std::string>>(answer, "present", r));
@@ -494,7 +519,7 @@ Status HttpTransport::discardTemp(std::string_view, std::string_view temp_name,
   http::ClientRequest req;
   req.method = "DELETE";
   req.target = "/v1/uploads/" + std::string(temp_name);
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, client_->request(ctx, req));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.request(ctx, req));
   if (r.status == 404) return Status::Ok();
   return answerStatus(r);
 }
@@ -509,7 +534,7 @@ Result<std::size_t> HttpTransport::discardLeftovers(std::string_view owner,
                  {"sha256", std::vector<std::string>(sha256s.begin() + static_cast<long>(at),
                                                      sha256s.begin() + static_cast<long>(end))}};
     PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                             client_->sendJson(ctx, "POST", "/v1/leftovers/discard", body));
+                             api_.sendJson(ctx, "POST", "/v1/leftovers/discard", body));
     PKGXFER_RETURN_IF_ERROR(answerStatus(r));
     PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
     PKGXFER_ASSIGN_OR_RETURN(std::uint64_t n, field<std::uint64_t>(answer, "discarded", r));
@@ -531,7 +556,7 @@ Result<std::size_t> HttpTransport::removeBodies(const std::vector<std::string>& 
     req.content_type = "application/json";
     req.body = body.dump();
     req.response_timeout = options_.slow_response_timeout;
-    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, client_->request(ctx, req));
+    PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.request(ctx, req));
     PKGXFER_RETURN_IF_ERROR(answerStatus(r));
     PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
     PKGXFER_ASSIGN_OR_RETURN(std::uint64_t n, field<std::uint64_t>(answer, "removed", r));
@@ -544,7 +569,7 @@ Result<std::string> HttpTransport::readManifestJson(std::string_view package_id,
                                                     std::uint64_t version,
                                                     const CallContext& ctx) {
   PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           client_->get(ctx, contentPath(package_id, version)));
+                           api_.get(ctx, contentPath(package_id, version)));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   return std::move(r.body);
 }
@@ -564,7 +589,7 @@ Result<content::Manifest> HttpTransport::readManifest(std::string_view package_i
 Result<std::vector<std::uint64_t>> HttpTransport::listVersions(std::string_view package_id,
                                                                const CallContext& ctx) {
   PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           client_->get(ctx, "/v1/content/" + std::string(package_id)));
+                           api_.get(ctx, "/v1/content/" + std::string(package_id)));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(auto versions, field<std::vector<std::uint64_t>>(answer, "versions", r));
@@ -579,7 +604,7 @@ Result<content::ValidationReport> HttpTransport::validate(std::string_view packa
   req.method = "POST";
   req.target = "/v1/validate/" + std::string(package_id) + "/" + std::to_string(version);
   req.response_timeout = options_.slow_response_timeout;
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, client_->request(ctx, req));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.request(ctx, req));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   content::ValidationReport report;
@@ -611,7 +636,7 @@ Status HttpTransport::removeContent(std::string_view package_id, std::uint64_t v
   req.method = "DELETE";
   req.target = contentPath(package_id, version);
   req.response_timeout = options_.slow_response_timeout;
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, client_->request(ctx, req));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.request(ctx, req));
   return answerStatus(r);
 }
 

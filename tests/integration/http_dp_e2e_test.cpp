@@ -191,6 +191,8 @@ TEST_F(HttpDpE2eTest, DistributesOverHttp) {
   site_ = start("site.json");
   distributeAndCheck();
   EXPECT_NE(dpLog().find("Content PS100001.1 is installed"), std::string::npos) << dpLog();
+  EXPECT_NE(siteLog().find("every hash verified by the DP as it received the body"),
+            std::string::npos);
   // The same version again sends nothing; validate re-hashes on the DP.
   ASSERT_EQ(pkgxfer({"validate", "PS100001", "--dp", "dp03"}).exit_code, 0);
   EXPECT_TRUE(waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 30s));

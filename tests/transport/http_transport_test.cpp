@@ -332,3 +332,28 @@ TEST_F(HttpTransportTest, ValidateReportsAMismatchedBody) {
 
 }  // namespace
 }  // namespace pkgxfer::transport
+
+namespace pkgxfer::transport {
+namespace {
+
+// A DP behind a reverse proxy: its API under a path of the address.
+TEST_F(HttpTransportTest, ADpAddressWithAPathPutsTheApiUnderIt) {
+  auto& proxy = startServer(serverOptions(), [](http::Server& s) {
+    ASSERT_TRUE(s.addRoute("GET", "/sites/dp03/v1/library", {},
+                           [](http::Request&, http::Response& res) {
+                             return res.sendJson(200, {{"site_code", "PS1"},
+                                                       {"library_id", "abc"},
+                                                       {"writable", true},
+                                                       {"free_bytes", 42}});
+                           })
+                    .ok());
+  });
+  auto t = transport(kToken, "http://127.0.0.1:" + std::to_string(proxy.port()) + "/sites/dp03/");
+  ASSERT_TRUE(t);
+  auto probe = t->probe(ctx());
+  ASSERT_TRUE(probe.ok()) << probe.status().toString();
+  EXPECT_EQ(probe->free_bytes, 42u);
+}
+
+}  // namespace
+}  // namespace pkgxfer::transport

@@ -53,8 +53,10 @@ struct DpServiceOptions {
   std::chrono::milliseconds upload_idle_timeout{std::chrono::minutes(10)};
   // How long a send's pins hold without a renewal. Default 10 min.
   std::chrono::milliseconds send_lease{std::chrono::minutes(10)};
-  // Uploads open at once (each holds a file descriptor). Default 1024.
-  std::size_t max_open_uploads = 1024;
+  // Uploads the DP holds between requests: those being received (each holds a file descriptor
+  // while a request writes it) and those staged for an install (none). Default 16,384: 8 streams
+  // x 128 staged bodies for every job to this DP, and more.
+  std::size_t max_open_uploads = 16384;
 };
 
 class DpService {

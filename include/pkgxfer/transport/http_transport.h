@@ -31,7 +31,8 @@
 namespace pkgxfer::transport {
 
 struct HttpTransportOptions {
-  // The DP's base URL (config::HttpAddress::url()).
+  // The DP's base URL (config::HttpAddress::url()), with an optional path the API sits under
+  // (a DP behind a reverse proxy: "https://proxy/dp03"): every request goes to <path>/v1/...
   std::string base_url;
   // https: the CA certificates the DP's certificate must chain to (the DP's `ca_file`); empty:
   // the system's CA store.
@@ -60,6 +61,7 @@ class HttpTransport final : public Transport {
   static Result<std::unique_ptr<HttpTransport>> create(HttpTransportOptions options);
 
   std::string describe() const override;
+  std::string_view verification(bool) const override { return "by the DP as it received the body"; }
   Result<ProbeResult> probe(const CallContext& ctx, const ProbeOptions& options = {}) override;
   Result<content::ShaSet> inventory(const std::vector<std::string>& sha256s,
                                     const CallContext& ctx) override;
@@ -87,15 +89,44 @@ class HttpTransport final : public Transport {
   // For tests: the client's counters (connection reuse).
   http::ClientStats clientStats() const { return client_->stats(); }
 
-  // Internal: what the send and upload classes use.
-  http::Client& client() { return *client_; }
+  // Internal: what the send and upload classes use. The DP's API: the client's calls with the
+  // base URL's path put before each target.
+  class Api {
+   public:
+    Api(http::Client& client, std::string path) : client_(client), path_(std::move(path)) {}
+    Result<http::ClientResponse> request(const CallContext& ctx, http::ClientRequest req) const {
+      req.target = path_ + req.target;
+      return client_.request(ctx, req);
+    }
+    Result<http::ClientResponse> get(const CallContext& ctx, const std::string& target) const {
+      return client_.get(ctx, path_ + target);
+    }
+    Result<http::ClientResponse> sendJson(const CallContext& ctx, std::string method,
+                                          const std::string& target,
+                                          const nlohmann::json& body) const {
+      return client_.sendJson(ctx, std::move(method), path_ + target, body);
+    }
+    Result<http::ClientResponse> upload(const CallContext& ctx, http::ClientRequest head,
+                                        std::uint64_t length,
+                                        const http::BodySource& source) const {
+      head.target = path_ + head.target;
+      return client_.upload(ctx, head, length, source);
+    }
+
+   private:
+    http::Client& client_;
+    const std::string path_;
+  };
+  const Api& api() const { return api_; }
   const HttpTransportOptions& options() const { return options_; }
 
  private:
-  HttpTransport(HttpTransportOptions options, std::unique_ptr<http::Client> client);
+  HttpTransport(HttpTransportOptions options, std::unique_ptr<http::Client> client,
+                std::string path);
 
   HttpTransportOptions options_;
   std::unique_ptr<http::Client> client_;
+  Api api_;
   std::mutex mu_;
   std::string library_id_;  // the library the first successful probe found; guarded by mu_
 };

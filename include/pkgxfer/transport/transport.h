@@ -141,6 +141,12 @@ class Transport {
 
   // "file:///srv/dp01" etc., for the log.
   virtual std::string describe() const = 0;
+  // How the DP checks a body's SHA-256 (BodySpec::verify), for the log: "by reading the body
+  // back from the DP" (a file DP), "by the DP as it received the body" (an HTTP DP, whatever
+  // `verify` says). Empty when the bytes are only hashed as they were sent.
+  virtual std::string_view verification(bool verify) const {
+    return verify ? "by reading the body back from the DP" : "";
+  }
 
   // Preliminary check: the DP is reachable, its library exists, is the one the site initialised
   // (see ProbeOptions) and is writable, and how much space is free. Unavailable if the library is
