@@ -342,7 +342,10 @@ class Sender {
     body.discard_leftovers = true;
     PKGXFER_ASSIGN_OR_RETURN(std::unique_ptr<transport::BodyUpload> up,
                              send_->openBody(body, ctx_));
-    leftovers_ += up->leftoversDiscarded();
+    // A transport may discard them only when it first talks to the DP about the body (an HTTP
+    // DP's small body, at its seal): counted again after the seal.
+    const std::size_t leftovers_at_open = up->leftoversDiscarded();
+    leftovers_ += leftovers_at_open;
     std::uint64_t offset = up->offset();
     if (offset > 0) {
       PX_LOG_INFO(log_, "Resuming file {} ({}) at offset {} of {}: {} already on the DP; {}",
@@ -449,6 +452,7 @@ class Sender {
       }
     }
     Status sealed = up->seal(ctx_);
+    leftovers_ += up->leftoversDiscarded() - leftovers_at_open;
     if (!sealed.ok()) {
       if (sealed.code() == Status::Code::Corruption && checkpointed) forget(sha);
       return sealed.withContext("file " + use.first_path);
