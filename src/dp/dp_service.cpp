@@ -566,8 +566,11 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
       return sendStatus(res, s);
     }
     for (auto& h : held) h.release();
-    PX_LOG_INFO(log_, "Installed {} bodies from {}", uploads.size(), req.peer());
-    return res.sendJson(200, {{"installed", uploads.size()}});
+    const std::size_t installed = uploads.size();
+    uploads.clear();
+    held.clear();  // out of the registry (and its limit) before the site hears they are installed
+    PX_LOG_INFO(log_, "Installed {} bodies from {}", installed, req.peer());
+    return res.sendJson(200, {{"installed", installed}});
   }
 
   // POST /v1/sends {"owner", "package_id", "version", "sha256": [...]} (auth)

@@ -94,6 +94,8 @@ Result<UploadRegistry::Held> UploadRegistry::take(std::string_view id) {
   if (!entry) return Status::NotFound("no upload " + std::string(id) + " is open on this DP");
   Held held(*this, std::move(entry));
   if (!held.entry_->upload) {  // released while we waited
+    // Unlock first: ours may be the last reference, and a mutex must not die locked.
+    held.lock_.unlock();
     held.entry_.reset();
     return Status::NotFound("no upload " + std::string(id) + " is open on this DP");
   }
