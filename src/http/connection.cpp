@@ -519,9 +519,42 @@ void Connection::readHead() {
   // 1.74 compares the length against the optional and takes "none" for "exceeded".)
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   armDeadline(deadline_);
-  http::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](error_code ec, std::size_t) { self->onHead(self->settle(ec)); });
+  head_bytes_ = 0;
+  readHeadPart();
+}
+
+// Beast 1.74 checks header_limit against what one parse call is given, not against the whole
+// head, and its parser takes complete fields as they arrive: a head of many small fields coming in
+// small reads would pass at any size. So the head is read here, part by part, and what the parser
+// took so far plus what waits in the buffer is held to max_header_bytes.
+void Connection::readHeadPart() {
+  // The request's deadline (armDeadline) covers every read of the head: settle() ends it, so it
+  // is called only once the head is complete or has failed.
+  const std::size_t limit = core_->options().max_header_bytes;
+  if (buffer_.size() > 0) {
+    error_code ec;
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    head_bytes_ += used;
+    if (ec != http::error::need_more) return onHead(settle(ec));  // complete, or bad
+  }
+  if (head_bytes_ + buffer_.size() >= limit) return onHead(settle(http::error::header_limit));
+  parser_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          [self = shared_from_this()](error_code ec, std::size_t n) {
+                            self->onHeadPart(ec, n);
+                          });
+}
+
+void Connection::onHeadPart(const error_code& ec, std::size_t received) {
+  buffer_.commit(received);
+  if (timed_out_) return onHead(settle(ec));
+  if (ec == boost::asio::error::eof) {
+    return onHead(settle(parser_->got_some() ? http::error::partial_message
+                                             : http::error::end_of_stream));
+  }
+  if (ec) return onHead(settle(ec));
+  readHeadPart();
 }
 
 void Connection::onHead(const error_code& ec) {

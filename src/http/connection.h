@@ -127,6 +127,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onHandshake(const error_code& ec);
   void readNext();
   void readHead();
+  void readHeadPart();
+  void onHeadPart(const error_code& ec, std::size_t received);
   void onHead(const error_code& ec);
   // After a bad_version: true if the request line asks for a well-formed but other version
   // ("HTTP/2.0"), which gets 505 rather than 400.
@@ -181,6 +183,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool timed_out_ = false;  // a deadline cancelled the socket: the connection is done
   std::string peer_;
   beast::flat_buffer buffer_;
+  std::size_t head_bytes_ = 0;  // of the request head, taken by the parser so far
   std::optional<http::request_parser<http::buffer_body>> parser_;
   Phase phase_ = Phase::Handshake;
   bool stop_requested_ = false;  // the server stops: no further request on this connection
