@@ -1,6 +1,7 @@
 #include "pkgxfer/config/config.h"
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -907,6 +908,10 @@ Status checkRequiredBlocks(const Json& root, const Config& config) {
     }
     if (component == "pulldp") {
       PKGXFER_RETURN_IF_ERROR(requireBlockFor(root, "pulldp", component));
+      if (!config.hosts("dp")) {
+        return invalid("/components", "pulldp serves the content it pulls through the dp "
+                                      "component of the same process: add \"dp\"");
+      }
     }
   }
   return Status::Ok();
@@ -951,6 +956,34 @@ Status checkSources(const Config& config) {
                                 " is not reachable over HTTP (expected a DP with an http(s) "
                                 "address or a content_url)");
       }
+    }
+  }
+  // A pull DP may be the source of another (it serves what it pulled), but never, through a
+  // chain of them, its own: each would wait for the other to hold the content first.
+  for (std::size_t i = 0; i < dps.size(); ++i) {
+    std::vector<std::string> path = {dps[i].name};
+    std::function<std::optional<std::vector<std::string>>(const DistributionPointConfig&)> walk =
+        [&](const DistributionPointConfig& dp) -> std::optional<std::vector<std::string>> {
+      for (const std::string& name : dp.sources) {
+        const DistributionPointConfig* source = config.findDp(name);
+        if (source == nullptr || source->type != DpType::Pull) continue;
+        if (name == path.front()) {
+          std::vector<std::string> loop = path;
+          loop.push_back(name);
+          return loop;
+        }
+        if (std::find(path.begin(), path.end(), name) != path.end()) continue;  // another loop
+        path.push_back(name);
+        if (auto loop = walk(*source)) return loop;
+        path.pop_back();
+      }
+      return std::nullopt;
+    };
+    if (auto loop = walk(dps[i])) {
+      std::string chain;
+      for (const std::string& name : *loop) chain += (chain.empty() ? "" : " -> ") + name;
+      return invalid(childPointer(childPointer("/distribution_points", i), "sources"),
+                     "pull DP sources form a loop: " + chain);
     }
   }
   return Status::Ok();

@@ -471,6 +471,19 @@ std::vector<BadConfig> badConfigs() {
        siteConfig(std::string("{") + kHttpDp + "}, {" + pull_with +
                   R"(, "sources": ["dp01", "dp01"]})"),
        "/distribution_points/1/sources/1: \"dp01\" is listed twice"},
+      {"PullDpSourcesLoop",
+       siteConfig(std::string("{") + kHttpDp + "}, {" + pull_with +
+                  R"(, "sources": ["pdp02", "dp01"]}, {"name": "pdp02", "type": "pull",
+                     "address": "http://pdp02:8532", "sources": ["pdp03"]},
+                     {"name": "pdp03", "type": "pull", "address": "http://pdp03:8532",
+                     "sources": ["dp01", "pdp01"]})"),
+       "/distribution_points/1/sources: pull DP sources form a loop: pdp01 -> pdp02 -> pdp03 -> "
+       "pdp01"},
+      {"PullDpWithoutDpComponent",
+       std::string(R"({"logging": {"dir": "log"}, "components": ["pulldp"], "dp": {)") + kDpBlock +
+           R"(}, "pulldp": {"site_status_url": "http://site:8530"}})",
+       "/components: pulldp serves the content it pulls through the dp component of the same "
+       "process: add \"dp\""},
       {"SourceWithoutHttp",
        siteConfig(std::string("{") + kFileDp + "}, {" + pull_with + R"(, "sources": ["dp01"]})"),
        "/distribution_points/1/sources/0: source \"dp01\" is not reachable over HTTP (expected a "
