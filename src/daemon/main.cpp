@@ -20,12 +20,27 @@ using namespace pkgxfer;
 
 constexpr const char* kServiceName = "pkgxferd";
 
+// The DP-side components of this process share one DpHost (the DP's library and its server). They
+// hold it; this only finds it again, so it goes with the last of them, before the runtime whose
+// io_context its server uses.
+std::weak_ptr<dp::DpHost> dp_host;
+
+Result<std::shared_ptr<dp::DpHost>> dpHost(const host::ComponentContext& ctx) {
+  if (auto host = dp_host.lock()) return host;
+  PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<dp::DpHost> host, dp::DpHost::open(ctx));
+  dp_host = host;
+  return host;
+}
+
 // One line per component as they land. Until then the host logs that the component is not part
 // of this build and runs the others.
 Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentContext ctx) {
   if (name == "distmgr") return distmgr::makeDistributionManager(std::move(ctx));
   if (name == "pkgxfermgr") return pkgxfermgr::makePackageTransferManager(std::move(ctx));
-  if (name == "dp") return dp::makeDistributionPoint(std::move(ctx));
+  if (name == "dp") {
+    PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<dp::DpHost> host, dpHost(ctx));
+    return dp::makeDistributionPoint(std::move(ctx), std::move(host));
+  }
   return Status::NotFound(std::string(name) + " is not available in pkgxfer " PKGXFER_VERSION);
 }
 

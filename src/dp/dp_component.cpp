@@ -1,5 +1,5 @@
-// The `dp` component: a DP's content library, opened where dp.content_library says, served by a
-// DpService on dp.listen.
+// The `dp` component and the DpHost it shares with pulldp: a DP's content library, opened where
+// dp.content_library says, served by a DpService on dp.listen.
 
 #include <memory>
 
@@ -13,51 +13,48 @@ namespace {
 
 class DistributionPoint final : public host::Component {
  public:
-  DistributionPoint(host::ComponentContext ctx, std::unique_ptr<content::ContentLibrary> library,
-                    DpServiceOptions options)
-      : ctx_(std::move(ctx)),
-        library_(std::move(library)),
-        service_(ctx_.io, *library_, ctx_.clock, std::move(options), ctx_.logger) {}
+  DistributionPoint(host::ComponentContext ctx, std::shared_ptr<DpHost> host)
+      : ctx_(std::move(ctx)), host_(std::move(host)) {}
 
   std::string_view name() const override { return "dp"; }
 
   Status start() override {
-    const config::DpConfig& dp = *ctx_.config.dp;
-    Status s = service_.start();
+    const config::DpConfig& dp = host_->config();
+    Status s = host_->start();
     if (!s.ok()) {
       PX_LOG_ERROR(ctx_.logger, "DP {} cannot serve its library: {}", dp.name, s.toString());
       return s;
     }
-    const auto identity = library_->identity();
+    const auto identity = host_->library().identity();
     PX_LOG_INFO(ctx_.logger,
                 "DP {} serving the content library at {} on {}://{}:{} (library {}{})", dp.name,
-                library_->describe(), dp.tls ? "https" : "http",
-                config::parseHostPort(dp.listen)->host, service_.port(), identity.library_id,
+                host_->library().describe(), dp.tls ? "https" : "http",
+                config::parseHostPort(dp.listen)->host, host_->service().port(),
+                identity.library_id,
                 identity.site_code.empty() ? std::string(", no site yet")
                                            : ", site " + identity.site_code);
     return Status::Ok();
   }
 
   void stop(std::function<void()> done) override {
-    PX_LOG_INFO(ctx_.logger, "DP {} stopping", ctx_.config.dp->name);
-    service_.stop(std::move(done));
+    PX_LOG_INFO(ctx_.logger, "DP {} stopping", host_->config().name);
+    host_->stop(std::move(done));
   }
 
  private:
   host::ComponentContext ctx_;
-  std::unique_ptr<content::ContentLibrary> library_;
-  DpService service_;
+  std::shared_ptr<DpHost> host_;
 };
 
 }  // namespace
 
-Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx) {
+Result<std::shared_ptr<DpHost>> DpHost::open(const host::ComponentContext& ctx) {
   if (!ctx.config.dp) return Status::InvalidArgument("dp: the config has no \"dp\" block");
   const config::DpConfig& dp = *ctx.config.dp;
 
   content::ContentLibrary::Options lib;
-  lib.early_writeback = true;   // uploads stream to disk, their flush finds them written
-  lib.drop_from_cache = true;   // a received body does not push served files out of the cache
+  lib.early_writeback = true;  // uploads stream to disk, their flush finds them written
+  lib.drop_from_cache = true;  // a received body does not push served files out of the cache
   // FileLib's resumable uploads are never swept; a whole-body PUT a crash interrupted is.
   lib.sweep_file_lib_on_open = true;
   auto library = content::ContentLibrary::open(dp.content_library, lib);
@@ -77,8 +74,38 @@ Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx) {
   options.server.handler_executor = ctx.blocking.get_executor();
   // pkgxferd's blocking pool has this many threads for the DP (daemon.cpp).
   options.server.max_concurrent_handlers = kMaxConcurrentRequests;
-  return host::ComponentPtr(
-      std::make_unique<DistributionPoint>(std::move(ctx), std::move(*library), std::move(options)));
+  auto service =
+      std::make_unique<DpService>(ctx.io, **library, ctx.clock, std::move(options), ctx.logger);
+  return std::make_shared<DpHost>(std::move(*library), std::move(service), dp);
+}
+
+Status DpHost::start() {
+  std::lock_guard lock(mu_);
+  if (started_ > 0) {
+    ++started_;
+    return Status::Ok();
+  }
+  PKGXFER_RETURN_IF_ERROR(service_->start());
+  started_ = 1;
+  return Status::Ok();
+}
+
+void DpHost::stop(std::function<void()> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (started_ > 1) {
+      --started_;
+      if (done) done();
+      return;
+    }
+    started_ = 0;
+  }
+  service_->stop(std::move(done));
+}
+
+Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx,
+                                                 std::shared_ptr<DpHost> host) {
+  return host::ComponentPtr(std::make_unique<DistributionPoint>(std::move(ctx), std::move(host)));
 }
 
 }  // namespace pkgxfer::dp

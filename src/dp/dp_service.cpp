@@ -151,6 +151,10 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
         server_(io, serverOptions(options_, log_)) {}
 
   Status start();
+  Status addRoute(std::string_view method, std::string_view pattern, http::RouteOptions options,
+                  http::Handler handler) {
+    return server_.addRoute(method, pattern, std::move(options), std::move(handler));
+  }
   void stop(std::function<void()> done) { server_.stop(std::move(done)); }
   std::uint16_t port() const { return server_.port(); }
   http::ServerStats stats() const { return server_.stats(); }
@@ -806,6 +810,10 @@ DpService::DpService(boost::asio::io_context& io, content::ContentLibrary& libra
 
 DpService::~DpService() = default;
 Status DpService::start() { return impl_->start(); }
+Status DpService::addRoute(std::string_view method, std::string_view pattern,
+                           http::RouteOptions options, http::Handler handler) {
+  return impl_->addRoute(method, pattern, std::move(options), std::move(handler));
+}
 void DpService::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 std::uint16_t DpService::port() const { return impl_->port(); }
 http::ServerStats DpService::stats() const { return impl_->stats(); }

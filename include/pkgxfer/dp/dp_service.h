@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <string_view>
 #include <string>
 
 #include "pkgxfer/common/clock.h"
@@ -68,8 +70,12 @@ class DpService {
   DpService(const DpService&) = delete;
   DpService& operator=(const DpService&) = delete;
 
-  // Adds the routes and starts listening. InvalidArgument without a token or handler executor;
-  // http::Server::start()'s errors (an address in use, a TLS file that cannot be read).
+  // Adds a route of another DP-side component (pulldp's /v1/pull-jobs) to the same server, with
+  // the same token; before start() only. http::Server::addRoute's errors.
+  Status addRoute(std::string_view method, std::string_view pattern, http::RouteOptions options,
+                  http::Handler handler);
+  // Adds the library's routes and starts listening. InvalidArgument without a token or handler
+  // executor; http::Server::start()'s errors (an address in use, a TLS file that cannot be read).
   Status start();
   // Graceful stop (http::Server::stop): `done` once every handler returned.
   void stop(std::function<void()> done);
@@ -82,8 +88,41 @@ class DpService {
   std::shared_ptr<Impl> impl_;
 };
 
-// The component: opens the library at dp.content_library (creating it), reads the token from
-// dp.token_file and serves on dp.listen (HTTPS with dp.tls). Logs to dp.log.
-Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx);
+// What the DP-side components of one process share: the DP's content library (one object, so
+// the pins of a pull and the removals of the site's requests see each other) and the DpService
+// serving it on dp.listen (HTTPS with dp.tls), with the token from dp.token_file. The composition
+// root opens it once, with the dp component's context (so the server logs to dp.log), and hands
+// it to dp and pulldp; the server starts with the first of them to start and stops with the last.
+// Thread-safe.
+class DpHost {
+ public:
+  // Opens the library at dp.content_library (creating it) and reads the token. Errors name the
+  // folder or the token file.
+  static Result<std::shared_ptr<DpHost>> open(const host::ComponentContext& ctx);
+
+  content::ContentLibrary& library() { return *library_; }
+  DpService& service() { return *service_; }
+  const config::DpConfig& config() const { return config_; }
+
+  // Starts the server on the first call; later calls only count.
+  Status start();
+  // Stops the server when the last starter stops; `done` once that is over (at once otherwise).
+  void stop(std::function<void()> done);
+
+  DpHost(std::unique_ptr<content::ContentLibrary> library, std::unique_ptr<DpService> service,
+         config::DpConfig config)
+      : library_(std::move(library)), service_(std::move(service)), config_(std::move(config)) {}
+
+ private:
+  std::unique_ptr<content::ContentLibrary> library_;
+  std::unique_ptr<DpService> service_;
+  const config::DpConfig config_;
+  std::mutex mu_;
+  int started_ = 0;  // guarded by mu_
+};
+
+// The dp component: serves the library of `host` (logs to dp.log).
+Result<host::ComponentPtr> makeDistributionPoint(host::ComponentContext ctx,
+                                                 std::shared_ptr<DpHost> host);
 
 }  // namespace pkgxfer::dp
