@@ -190,9 +190,36 @@ ALTER TABLE distributions ADD COLUMN action TEXT NOT NULL DEFAULT 'add'
   CHECK (action IN ('add', 'redistribute', 'validate', 'remove'));
 )sql";
 
+// Pull DPs (issue 15). Status messages carry the pull DP's sequence number, so a duplicate is
+// recorded once (the unique index; messages without a job or sequence are not constrained), and
+// the time the distribution manager applied them (NULL: not yet), so what arrived while it was
+// down is applied at its next start. pull_transfers holds the site's side of each pull transfer
+// job — which phase of the transfer manager's cycle it is in, the counts each cycle's limit is
+// checked against and when its next step is due — so every timer is rebuilt after a restart.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE status_messages ADD COLUMN sequence INTEGER CHECK (sequence >= 0);
+ALTER TABLE status_messages ADD COLUMN processed_at TEXT;
+UPDATE status_messages SET processed_at = received_at;
+CREATE UNIQUE INDEX status_messages_job_sequence ON status_messages (job_id, sequence)
+  WHERE job_id IS NOT NULL AND sequence IS NOT NULL;
+CREATE INDEX status_messages_unprocessed ON status_messages (id) WHERE processed_at IS NULL;
+
+CREATE TABLE pull_transfers (
+  job_id          INTEGER NOT NULL PRIMARY KEY REFERENCES transfer_jobs (id) ON DELETE CASCADE,
+  phase           TEXT NOT NULL CHECK (phase IN ('source_check', 'notify', 'status_wait')),
+  source_checks   INTEGER NOT NULL DEFAULT 0 CHECK (source_checks >= 0),   -- found no source
+  notify_failures INTEGER NOT NULL DEFAULT 0 CHECK (notify_failures >= 0),
+  status_checks   INTEGER NOT NULL DEFAULT 0 CHECK (status_checks >= 0),   -- since last status
+  next_at         TEXT NOT NULL,  -- when the phase's next step is due
+  waiting_since   TEXT,           -- status_wait: the notification, or the last status or check
+  updated_at      TEXT NOT NULL
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "distributions.action", kSchemaV2},
+    {3, "pull DP status and cycles", kSchemaV3},
 };
 
 }  // namespace

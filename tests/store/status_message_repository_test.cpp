@@ -107,5 +107,64 @@ TEST_F(StatusMessageRepositoryTest, ListsWithFilters) {
   EXPECT_EQ((*next)[0].id, ids[2]);
 }
 
+// Verifies a (job, sequence) already recorded is not recorded again, while messages without a
+// sequence are never taken for duplicates.
+TEST_F(StatusMessageRepositoryTest, RecordsEachSequenceOfAJobOnce) {
+  StatusMessageRepository messages(db());
+  auto first = message("pdp01", "PS100001", DistributionState::Pulling, job_);
+  first.sequence = 3;
+  auto a = messages.record(first);
+  ASSERT_TRUE(a.ok()) << a.status().toString();
+  EXPECT_FALSE(a->duplicate);
+  auto again = first;
+  again.state = DistributionState::Installed;  // a different body with the same sequence
+  auto b = messages.record(again);
+  ASSERT_TRUE(b.ok()) << b.status().toString();
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(b->id, a->id);
+  EXPECT_EQ(messages.insert(again).status().code(), Status::Code::AlreadyExists);
+  auto next = first;
+  next.sequence = 4;
+  EXPECT_FALSE(messages.record(next)->duplicate);
+  auto unnumbered = message("pdp01", "PS100001", DistributionState::Pulling, job_);
+  EXPECT_FALSE(messages.record(unnumbered)->duplicate);
+  EXPECT_FALSE(messages.record(unnumbered)->duplicate);
+  auto all = messages.list();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].sequence, 3u);
+  EXPECT_EQ((*all)[0].state, DistributionState::Pulling);  // the first one kept
+  EXPECT_FALSE((*all)[2].sequence.has_value());
+}
+
+// Verifies the distribution manager's queue: unprocessed messages oldest first, each marked once
+// applied, and the last applied sequence and receipt time of a job.
+TEST_F(StatusMessageRepositoryTest, TracksWhatWasProcessed) {
+  StatusMessageRepository messages(db());
+  EXPECT_EQ(*messages.lastProcessedSequence(job_), 0u);
+  EXPECT_FALSE(messages.lastReceivedAt(job_)->has_value());
+  std::vector<std::int64_t> ids;
+  for (std::uint64_t seq : {1u, 2u, 5u}) {
+    auto m = message("pdp01", "PS100001", DistributionState::Pulling, job_);
+    m.sequence = seq;
+    ids.push_back(*messages.insert(m));
+    clock_.advance(std::chrono::seconds(1));
+  }
+  auto pending = messages.listUnprocessed(2);
+  ASSERT_TRUE(pending.ok()) << pending.status().toString();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].id, ids[0]);
+  EXPECT_FALSE((*pending)[0].processed_at.has_value());
+  ASSERT_TRUE(messages.markProcessed(ids[0]).ok());
+  ASSERT_TRUE(messages.markProcessed(ids[1]).ok());
+  EXPECT_EQ(messages.markProcessed(ids[2] + 100).code(), Status::Code::NotFound);
+  EXPECT_EQ(*messages.lastProcessedSequence(job_), 2u);  // 5 is not processed yet
+  pending = messages.listUnprocessed(10);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, ids[2]);
+  auto last = messages.lastReceivedAt(job_);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ(**last, nowMs() - std::chrono::seconds(1));
+}
+
 }  // namespace
 }  // namespace pkgxfer::store
