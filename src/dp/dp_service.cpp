@@ -1,6 +1,11 @@
 #include "pkgxfer/dp/dp_service.h"
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <atomic>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -274,21 +279,105 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
 
   // Streams the request body into `upload` from its offset. The caller checked the length.
   Status receive(Request& req, content::Upload& upload, std::uint64_t length) {
+    if (length > 2 * kBlockBytes) return receivePipelined(req, upload, length);
     char* buf = blockBuffer();
     std::uint64_t left = length;
     while (left > 0) {
-      PKGXFER_ASSIGN_OR_RETURN(std::size_t n,
-                               req.read(buf, static_cast<std::size_t>(std::min<std::uint64_t>(
-                                                 left, kBlockBytes))));
-      if (n == 0) {
-        return Status::Unavailable("the body of " + std::string(req.method()) + " " +
-                                   std::string(req.route()) + " from " + req.peer() + " ended " +
-                                   std::to_string(left) + " bytes early");
-      }
+      PKGXFER_ASSIGN_OR_RETURN(std::size_t n, readBlock(req, buf, left));
       PKGXFER_RETURN_IF_ERROR(upload.append(buf, n));
       left -= n;
     }
     return Status::Ok();
+  }
+
+  // The next block of a body of which `left` bytes are still to come; Unavailable if it ended.
+  static Result<std::size_t> readBlock(Request& req, char* buf, std::uint64_t left) {
+    PKGXFER_ASSIGN_OR_RETURN(
+        std::size_t n,
+        req.read(buf, static_cast<std::size_t>(std::min<std::uint64_t>(left, kBlockBytes))));
+    if (n == 0) {
+      return Status::Unavailable("the body of " + std::string(req.method()) + " " +
+                                 std::string(req.route()) + " from " + req.peer() + " ended " +
+                                 std::to_string(left) + " bytes early");
+    }
+    return n;
+  }
+
+  // A large body in two stages: this thread takes block N+1 off the socket while a thread of its
+  // own writes and hashes block N into the upload (the only thread that touches it meanwhile).
+  // Serially the two added up; the writer is the slower stage. Bounded: one writer per request in
+  // a handler, so at most max_concurrent_handlers of them.
+  static Status receivePipelined(Request& req, content::Upload& upload, std::uint64_t length) {
+    constexpr int kBuffers = 3;
+    struct Block {
+      std::unique_ptr<char[]> data{new char[kBlockBytes]};
+      std::size_t size = 0;
+    };
+    std::array<Block, kBuffers> blocks;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Block*> filled;  // guarded by mu
+    std::vector<Block*> empty;  // guarded by mu
+    for (Block& b : blocks) empty.push_back(&b);
+    bool reading_done = false;  // guarded by mu
+    Status written;             // the writer's failure; guarded by mu
+    std::thread writer([&] {
+      for (;;) {
+        Block* b = nullptr;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return !filled.empty() || reading_done; });
+          if (filled.empty()) return;
+          b = filled.front();
+          filled.pop_front();
+        }
+        Status s;
+        try {
+          s = upload.append(b->data.get(), b->size);
+        } catch (const std::exception& e) {  // a thread's top-level catch: nothing may escape
+          s = Status::Internal(std::string("writing an upload: ") + e.what());
+        }
+        std::lock_guard lock(mu);
+        empty.push_back(b);
+        if (!s.ok()) {
+          written = std::move(s);
+          filled.clear();
+          cv.notify_all();
+          return;
+        }
+        cv.notify_all();
+      }
+    });
+    Status read_status;
+    std::uint64_t left = length;
+    while (left > 0) {
+      Block* b = nullptr;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !empty.empty() || !written.ok(); });
+        if (!written.ok()) break;
+        b = empty.back();
+        empty.pop_back();
+      }
+      auto n = readBlock(req, b->data.get(), left);
+      if (!n.ok()) {
+        read_status = n.status();
+        break;
+      }
+      b->size = *n;
+      left -= *n;
+      std::lock_guard lock(mu);
+      filled.push_back(b);
+      cv.notify_all();
+    }
+    {
+      std::lock_guard lock(mu);
+      reading_done = true;
+      cv.notify_all();
+    }
+    writer.join();
+    if (!written.ok()) return written;
+    return read_status;
   }
 
   // The declared length of an upload's body: 411 without one (the route refuses chunked bodies).

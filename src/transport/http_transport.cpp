@@ -78,7 +78,10 @@ class HttpContentSend;
 
 // One body on its way to the DP. A small body is held in memory and sent whole when sealed (PUT
 // /v1/files/{sha}?stage=1: one request); a large or resumed one is a resumable upload on the DP
-// (POST /v1/uploads), each write() one PUT of its bytes at the DP's offset.
+// (POST /v1/uploads) whose bytes go up in PUTs at the DP's offset, each carrying several write()s
+// (HttpTransportOptions::coalesce_bytes, or what came within coalesce_time): a request per
+// megabyte made the site wait for the DP's answer far more often than it sent. A checkpoint is
+// the PUT of what is pending with ?checkpoint=1, one request.
 class HttpBodyUpload final : public BodyUpload {
  public:
   HttpBodyUpload(HttpTransport& transport, HttpContentSend* send, std::string owner,
@@ -99,12 +102,16 @@ class HttpBodyUpload final : public BodyUpload {
                                      std::to_string(spec_.size));
     }
     if (size == 0) return Status::Ok();
-    if (small_) {
-      buffer_.append(static_cast<const char*>(data), size);
-      offset_ += size;
-      return Status::Ok();
+    const auto now = std::chrono::steady_clock::now();
+    if (buffer_.empty()) pending_since_ = now;
+    buffer_.append(static_cast<const char*>(data), size);
+    offset_ += size;
+    if (small_) return Status::Ok();
+    const auto& o = transport_.options();
+    if (buffer_.size() >= o.coalesce_bytes || now - pending_since_ >= o.coalesce_time) {
+      return flush(false, ctx);
     }
-    return putBytes(static_cast<const char*>(data), size, false, ctx);
+    return Status::Ok();
   }
 
   Status checkpoint(const CallContext& ctx) override;
@@ -117,6 +124,8 @@ class HttpBodyUpload final : public BodyUpload {
                                      std::to_string(spec_.size) + " bytes written");
     }
     if (small_) return putWhole(ctx);
+    PKGXFER_RETURN_IF_ERROR(flush(false, ctx));  // the last bytes seal it on the DP
+    if (sealed_) return Status::Ok();
     http::ClientRequest req;
     req.method = "POST";
     req.target = "/v1/uploads/" + id_ + "/seal";
@@ -144,8 +153,11 @@ class HttpBodyUpload final : public BodyUpload {
  private:
   // POST /v1/uploads: a new resumable upload, or the resume of spec_.resume_temp_name.
   Status create(bool resume, const CallContext& ctx);
-  // PUT /v1/uploads/{id}: `size` bytes at offset_ (the last ones seal it on the DP).
+  // PUT /v1/uploads/{id}: `size` bytes at sent_ (the last ones seal it on the DP).
   Status putBytes(const char* data, std::size_t size, bool checkpoint, const CallContext& ctx);
+  // Sends what buffer_ holds (a large body's pending bytes), if anything, or with `checkpoint`
+  // makes the DP's bytes durable; then sent_ == offset_.
+  Status flush(bool checkpoint, const CallContext& ctx);
   // PUT /v1/files/{sha}?stage=1: the whole small body, checked and staged by the DP.
   Status putWhole(const CallContext& ctx);
 
@@ -154,9 +166,11 @@ class HttpBodyUpload final : public BodyUpload {
   const std::string owner_;
   const BodySpec spec_;
   bool small_ = false;
-  std::string buffer_;  // a small body's bytes until it is sealed
+  std::string buffer_;  // a small body's bytes until it is sealed; a large one's not yet sent
   std::string id_;      // the DP's upload id (= its temporary file's name); empty while small
-  std::uint64_t offset_ = 0;
+  std::uint64_t offset_ = 0;  // bytes written, buffer_'s included
+  std::uint64_t sent_ = 0;    // bytes the DP holds
+  std::chrono::steady_clock::time_point pending_since_{};  // buffer_'s first byte
   bool sealed_ = false;
   std::size_t leftovers_ = 0;
 };
@@ -301,6 +315,7 @@ Status HttpBodyUpload::create(bool resume, const CallContext& ctx) {
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(id_, field<std::string>(answer, "upload", r));
   PKGXFER_ASSIGN_OR_RETURN(offset_, field<std::uint64_t>(answer, "offset", r));
+  sent_ = offset_;
   auto discarded = field<std::uint64_t>(answer, "leftovers_discarded", r);
   if (discarded.ok()) leftovers_ += static_cast<std::size_t>(*discarded);
   if (offset_ > spec_.size) {
@@ -316,13 +331,13 @@ Status HttpBodyUpload::putBytes(const char* data, std::size_t size, bool checkpo
   http::ClientRequest req;
   req.method = "PUT";
   req.target = "/v1/uploads/" + id_ + (checkpoint ? "?checkpoint=1" : "");
-  req.headers.push_back({"Content-Range", "bytes " + std::to_string(offset_) + "-" +
-                                              std::to_string(offset_ + size - 1) + "/" +
+  req.headers.push_back({"Content-Range", "bytes " + std::to_string(sent_) + "-" +
+                                              std::to_string(sent_ + size - 1) + "/" +
                                               std::to_string(spec_.size)});
   req.content_type = "application/octet-stream";
   // The last bytes seal the upload: the DP checks the whole body's hash first (reading a
   // resumed body's first part back).
-  if (offset_ + size == spec_.size) req.response_timeout = transport_.options().slow_response_timeout;
+  if (sent_ + size == spec_.size) req.response_timeout = transport_.options().slow_response_timeout;
   std::size_t taken = 0;
   auto source = [&](char* buf, std::size_t want) -> Result<std::size_t> {
     const std::size_t n = std::min(want, size - taken);
@@ -335,21 +350,37 @@ Status HttpBodyUpload::putBytes(const char* data, std::size_t size, bool checkpo
   if (!r.ok()) {
     if (r.status == 409 && reasonOf(r) == "offset_mismatch") {
       return Status::IoError(http::responseStatus(r).message() + " (the site was at offset " +
-                             std::to_string(offset_) + ")");
+                             std::to_string(sent_) + ")");
     }
     if (r.status == 422) id_.clear();  // the DP discarded the upload
     return answerStatus(r);
   }
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(std::uint64_t now_at, field<std::uint64_t>(answer, "offset", r));
-  if (now_at != offset_ + size) {
+  if (now_at != sent_ + size) {
     return Status::Unavailable(r.request + ": the DP reports offset " + std::to_string(now_at) +
-                               " after " + std::to_string(offset_ + size) + " bytes were sent");
+                               " after " + std::to_string(sent_ + size) + " bytes were sent");
   }
-  offset_ = now_at;
+  sent_ = now_at;
+  if (checkpoint) {
+    auto durable = field<std::uint64_t>(answer, "durable_offset", r);
+    if (!durable.ok() || *durable != sent_) {
+      return Status::Unavailable(r.request + ": the DP did not make the " +
+                                 std::to_string(sent_) + " bytes sent durable");
+    }
+  }
   auto sealed = field<bool>(answer, "sealed", r);
   sealed_ = sealed.ok() && *sealed;
   return Status::Ok();
+}
+
+Status HttpBodyUpload::flush(bool checkpoint, const CallContext& ctx) {
+  if (buffer_.empty()) return Status::Ok();
+  Status s = putBytes(buffer_.data(), buffer_.size(), checkpoint, ctx);
+  // Sent or not, these bytes are no longer the upload's to resend: a failure fails the body, and
+  // a retry resumes from the last checkpoint.
+  buffer_.clear();
+  return s;
 }
 
 Status HttpBodyUpload::putWhole(const CallContext& ctx) {
@@ -382,7 +413,12 @@ Status HttpBodyUpload::checkpoint(const CallContext& ctx) {
     buffer_.clear();
     small_ = false;
     PKGXFER_RETURN_IF_ERROR(create(false, ctx));
-    if (!held.empty()) return putBytes(held.data(), held.size(), true, ctx);
+    if (!held.empty()) {
+      PKGXFER_RETURN_IF_ERROR(putBytes(held.data(), held.size(), true, ctx));
+      offset_ = sent_;
+    }
+  } else if (!buffer_.empty()) {
+    PKGXFER_RETURN_IF_ERROR(flush(true, ctx));
   } else {
     http::ClientRequest req;
     req.method = "POST";

@@ -357,3 +357,39 @@ TEST_F(HttpTransportTest, ADpAddressWithAPathPutsTheApiUnderIt) {
 
 }  // namespace
 }  // namespace pkgxfer::transport
+
+namespace pkgxfer::transport {
+namespace {
+
+// A large body's small writes go up in a few large PUTs; a checkpoint is one of them.
+TEST_F(HttpTransportTest, ALargeBodyGoesUpInAFewLargeRequests) {
+  auto t = transport();
+  Body big = makeBody(20 << 20, 11);
+  auto manifest = manifestOf({big});
+  auto send = t->beginSend(manifest, "PS100001", ctx());
+  ASSERT_TRUE(send.ok());
+  const auto before = t->clientStats().requests;
+  BodySpec spec;
+  spec.sha256 = big.sha;
+  spec.size = big.data.size();
+  auto up = (*send)->openBody(spec, ctx());  // 1 request
+  ASSERT_TRUE(up.ok());
+  const std::size_t block = 256 * 1024;
+  for (std::size_t at = 0; at < big.data.size(); at += block) {
+    ASSERT_TRUE((*up)->write(big.data.data() + at, block, ctx()).ok());
+    if ((at + block) % (6 << 20) == 0) {  // the job checkpoints every few MiB
+      ASSERT_TRUE((*up)->checkpoint(ctx()).ok());
+      EXPECT_EQ((*up)->offset(), at + block);
+    }
+  }
+  ASSERT_TRUE((*up)->seal(ctx()).ok());
+  // 80 writes: at most open + 3 checkpoints + 8 MiB PUTs + the last one, far from 80 PUTs.
+  EXPECT_LE(t->clientStats().requests - before, 8u);
+  BodyUpload* batch[] = {up->get()};
+  ASSERT_TRUE((*send)->install(batch, ctx()).ok());
+  ASSERT_TRUE((*send)->commit(ctx()).ok());
+  EXPECT_EQ(readFile(library_->bodyPath(big.sha)), big.data);
+}
+
+}  // namespace
+}  // namespace pkgxfer::transport

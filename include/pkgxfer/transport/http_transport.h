@@ -45,6 +45,12 @@ struct HttpTransportOptions {
   // Bodies up to this size go in one request each (PUT /v1/files/{sha}?stage=1), held in memory
   // until sealed; larger ones, and every resumed one, are resumable uploads. Default 1 MiB.
   std::uint64_t small_body_bytes = 1 << 20;
+  // A large body's bytes go up in PUTs of up to this many bytes (several write()s each), or of
+  // what was written within coalesce_time (a rate-limited job writes slowly: its bytes still
+  // leave within that time). Memory: up to this much per stream sending a large body. Default
+  // 8 MiB, 100 ms.
+  std::size_t coalesce_bytes = 8 << 20;
+  std::chrono::milliseconds coalesce_time{100};
   // How long the DP may take to answer a request that works before it answers: a validation that
   // re-hashes a package, an install that flushes a volume, a seal that reads a resumed body back.
   // Default 1 h.
