@@ -13,6 +13,7 @@
 #include "pkgxfer/dp/dp_service.h"
 #include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
 #include "pkgxfer/platform/service.h"
+#include "pkgxfer/statusreceiver/statusreceiver.h"
 
 namespace {
 
@@ -37,6 +38,7 @@ Result<std::shared_ptr<dp::DpHost>> dpHost(const host::ComponentContext& ctx) {
 Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentContext ctx) {
   if (name == "distmgr") return distmgr::makeDistributionManager(std::move(ctx));
   if (name == "pkgxfermgr") return pkgxfermgr::makePackageTransferManager(std::move(ctx));
+  if (name == "statusreceiver") return statusreceiver::makeStatusReceiver(std::move(ctx));
   if (name == "dp") {
     PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<dp::DpHost> host, dpHost(ctx));
     return dp::makeDistributionPoint(std::move(ctx), std::move(host));

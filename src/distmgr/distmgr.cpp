@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <climits>
 #include <map>
@@ -20,6 +22,7 @@
 #include "pkgxfer/store/database.h"
 #include "pkgxfer/store/package_repository.h"
 #include "pkgxfer/store/request_repository.h"
+#include "pkgxfer/store/status_message_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
 
 namespace pkgxfer::distmgr {
@@ -82,6 +85,12 @@ class DistributionManager final : public host::Component {
                                                          ctx_.logger);
     jobs_ = std::make_unique<store::TransferJobRepository>(*db_);
     packages_ = std::make_unique<store::PackageRepository>(*db_);
+    status_messages_ = std::make_unique<store::StatusMessageRepository>(*db_);
+    // The status receiver (or pkgxfermgr, for what a check on a pull DP found) recorded status
+    // messages: applied at once. What was recorded while we were down is applied at the first poll.
+    status_subscription_ = ctx_.signals.subscribe(host::Signals::Topic::StatusMessages, [this] {
+      timer_.wakeNow();
+    });
     PKGXFER_ASSIGN_OR_RETURN(site_, content::ContentLibrary::open(options_.site_library));
     PKGXFER_ASSIGN_OR_RETURN(int released, requests_->releaseTaken());
     const auto& d = ctx_.config.distribution;
@@ -118,6 +127,7 @@ class DistributionManager final : public host::Component {
 
   void stop(std::function<void()> done) override {
     stopping_ = true;
+    ctx_.signals.unsubscribe(status_subscription_);
     if (file_watch_) file_watch_->cancel();
     timer_.cancel();
     stop_.request_stop();  // checks waiting on a DP end now
@@ -160,6 +170,7 @@ class DistributionManager final : public host::Component {
       for (const auto& r : *requests) handleRequest(r);
       more = requests->size() == static_cast<std::size_t>(kBatch);
     }
+    more = applyStatusMessages() || more;
     auto due = states_->repository().listDueRetries(ctx_.clock.systemNow());
     if (!due.ok()) {
       PX_LOG_ERROR(ctx_.logger, "Cannot read the retries: {}", due.status().toString());
@@ -226,9 +237,6 @@ class DistributionManager final : public host::Component {
     crashPoint("distmgr.request-taken");
     const config::DistributionPointConfig* dp = ctx_.config.findDp(r.dp);
     if (dp == nullptr) return reject(r, "DP " + r.dp + " is not in the configuration");
-    if (dp->type == config::DpType::Pull) {
-      return reject(r, "DP " + r.dp + " is a pull DP; pull distribution is not available yet");
-    }
     auto package = packages_->get(r.package_id);
     if (!package.ok()) return reject(r, package.status().message());
     if (package->current_version < 1) {
@@ -282,6 +290,7 @@ class DistributionManager final : public host::Component {
                   package->priority,
                   0,
                   ++generation_[pairKey(r.package_id, r.dp)]};
+        if (dp->type == config::DpType::Pull) return startPull(p);
         runChecks(std::move(p), *dp);
         return;
       }
@@ -397,6 +406,7 @@ class DistributionManager final : public host::Component {
       crashPoint("distmgr.job-created");
       return;
     }
+    if (dp->type == config::DpType::Pull) return startPull(p);
     logIfError(states_->checking(row.package_id, row.dp), "record the state");
     runChecks(std::move(p), *dp);
   }
@@ -595,6 +605,115 @@ class DistributionManager final : public host::Component {
     signalJobs();
   }
 
+  // A distribution to a pull DP: no preliminary check (as in ConfigMgr, the pull DP manages its own
+  // transfer); the job is created at once and the transfer manager's pull cycle takes it.
+  void startPull(const Pending& p) {
+    PX_LOG_INFO(ctx_.logger,
+                "Package Server {} is a PullDP; no preliminary check; creating its transfer job "
+                "for package {} v{}",
+                p.dp, p.package_id, p.version);
+    createJob(p);
+    crashPoint("distmgr.job-created");
+    signalJobs();
+  }
+
+  // Applies the status messages recorded since the last poll, oldest first, each once: to the
+  // pair of its job, while that job still runs and owns the pair and the message is newer than
+  // the last one applied for the job (duplicates and late arrivals are ignored). Returns whether
+  // a full batch was read (more may wait).
+  bool applyStatusMessages() {
+    constexpr int kBatch = 256;
+    auto messages = status_messages_->listUnprocessed(kBatch);
+    if (!messages.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the status messages: {}",
+                   messages.status().toString());
+      return false;
+    }
+    for (const store::StatusMessage& m : *messages) applyStatusMessage(m);
+    return messages->size() == static_cast<std::size_t>(kBatch);
+  }
+
+  void applyStatusMessage(const store::StatusMessage& m) {
+    auto tx = beginTransaction();
+    const std::string from =
+        fmt::format("status {} from pull DP {} for package {} v{}{}{}", store::toString(m.state),
+                    m.dp, m.package_id, m.version,
+                    m.job_id ? fmt::format(" (job {}", *m.job_id) : std::string(),
+                    m.job_id ? fmt::format(", sequence {})", m.sequence.value_or(0))
+                             : std::string());
+    std::string ignored;
+    std::optional<store::TransferJob> job;
+    if (!m.job_id) {
+      ignored = "it names no transfer job";
+    } else if (auto got = jobs_->get(*m.job_id); !got.ok()) {
+      ignored = got.status().message();
+    } else {
+      job = *got;
+      auto last = status_messages_->lastProcessedSequence(job->id);
+      auto owned = states_->ownedBy(*job);
+      if (store::isTerminal(job->state)) {
+        ignored = "the job is already " + std::string(store::toString(job->state));
+      } else if (!last.ok()) {
+        ignored = last.status().toString();
+      } else if (m.sequence && *m.sequence <= *last) {
+        ignored = fmt::format("a status with sequence {} was already applied", *last);
+      } else if (!owned.ok() || !*owned) {
+        ignored = "a later request owns the distribution";
+      }
+    }
+    if (!ignored.empty()) {
+      PX_LOG_INFO(ctx_.logger, "Ignored {}: {}", from, ignored);
+      logIfError(status_messages_->markProcessed(m.id), "mark a status message processed");
+      commit(tx);
+      return;
+    }
+    const std::string detail = m.message.empty() ? std::string() : ": " + m.message;
+    switch (m.state) {
+      case DistributionState::Installed:
+        // The log line before the state, as for a standard DP.
+        PX_LOG_INFO(ctx_.logger,
+                    "Received {}{}; package {} v{} is installed on pull DP {} ({} file(s), {})",
+                    from, detail, m.package_id, m.version, m.dp, m.progress.files_total,
+                    formatBytes(m.progress.bytes_total));
+        logIfError(jobs_->setProgress(job->id, m.progress), "save progress");
+        logIfError(jobs_->setState(job->id, JobState::Done), "record the job's result");
+        logIfError(states_->progress(m.package_id, m.dp, m.progress), "save progress");
+        logIfError(states_->installed(m.package_id, m.dp), "record the state");
+        jobs_changed_ = true;
+        break;
+      case DistributionState::Failed: {
+        PX_LOG_WARN(ctx_.logger, "Received {}{}", from, detail);
+        const Status error = Status::Unavailable("pull DP " + m.dp + " reports: " +
+                                                 (m.message.empty() ? "failed" : m.message));
+        logIfError(jobs_->setState(job->id, JobState::Failed, error.toString()),
+                   "record the job's result");
+        auto d = states_->attemptFailed(m.package_id, m.dp, error,
+                                        "Pull of package " + m.package_id + " v" +
+                                            std::to_string(m.version) + " by " + m.dp);
+        if (!d.ok()) logIfError(d.status(), "record a failure");
+        if (d.ok() && d->retry) {
+          retrying_ = true;
+          watch_->setPeriod(options_.poll_interval);
+        }
+        jobs_changed_ = true;
+        break;
+      }
+      case DistributionState::Pulling:
+        PX_LOG_INFO(ctx_.logger, "Received {}: {} of {} file(s), {} of {}{}", from,
+                    m.progress.files_done, m.progress.files_total,
+                    formatBytes(m.progress.bytes_done), formatBytes(m.progress.bytes_total),
+                    m.message.empty() ? std::string() : " from " + m.message);
+        logIfError(jobs_->setProgress(job->id, m.progress), "save progress");
+        logIfError(states_->pulling(m.package_id, m.dp, m.progress), "record the state");
+        break;
+      default:  // queued on the pull DP (notified): nothing changes
+        PX_LOG_INFO(ctx_.logger, "Received {}{}", from, detail);
+        break;
+    }
+    logIfError(status_messages_->markProcessed(m.id), "mark a status message processed");
+    commit(tx);
+  }
+
   // Begins a write transaction for changes that belong together; nullopt (logged) when the
   // database stayed busy: the writes then still happen one by one.
   std::optional<store::Transaction> beginTransaction() {
@@ -643,6 +762,8 @@ class DistributionManager final : public host::Component {
   std::unique_ptr<distribution::PairStates> states_;
   std::unique_ptr<store::TransferJobRepository> jobs_;
   std::unique_ptr<store::PackageRepository> packages_;
+  std::unique_ptr<store::StatusMessageRepository> status_messages_;
+  std::uint64_t status_subscription_ = 0;  // to host::Signals::Topic::StatusMessages
   std::unique_ptr<content::ContentLibrary> site_;
   std::mutex transports_mutex_;
   std::map<std::string, std::shared_ptr<transport::Transport>> transports_;

@@ -101,6 +101,21 @@ Status PairStates::progress(std::string_view package_id, std::string_view dp,
   return repo_.setProgress(package_id, dp, progress);
 }
 
+Status PairStates::waitingSource(std::string_view package_id, std::string_view dp,
+                                 std::string_view why) {
+  return repo_.setState(package_id, dp, DistributionState::WaitingSource, why);
+}
+
+Status PairStates::notified(std::string_view package_id, std::string_view dp) {
+  return repo_.setState(package_id, dp, DistributionState::Notified);
+}
+
+Status PairStates::pulling(std::string_view package_id, std::string_view dp,
+                           const store::Progress& progress) {
+  PKGXFER_RETURN_IF_ERROR(repo_.setProgress(package_id, dp, progress));
+  return repo_.setState(package_id, dp, DistributionState::Pulling);
+}
+
 Status PairStates::installed(std::string_view package_id, std::string_view dp) {
   return repo_.setState(package_id, dp, DistributionState::Installed);
 }

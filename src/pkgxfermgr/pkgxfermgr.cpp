@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <map>
 #include <set>
+#include <stop_token>
 
 #include "pkgxfer/common/crash_point.h"
 #include "pkgxfer/common/units.h"
@@ -16,9 +18,14 @@
 #include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/pkgxfermgr/job_runner.h"
 #include "pkgxfer/pkgxfermgr/job_selection.h"
+#include "pkgxfer/pkgxfermgr/pull_policy.h"
 #include "pkgxfer/store/change_watch.h"
 #include "pkgxfer/store/database.h"
+#include "pkgxfer/store/pull_transfer_repository.h"
+#include "pkgxfer/store/status_message_repository.h"
 #include "pkgxfer/store/transfer_job_repository.h"
+#include "pkgxfer/transport/pull_protocol.h"
+#include "pkgxfer/transport/pull_site_client.h"
 #include "pkgxfer/transport/rate_limiter.h"
 #include "pkgxfer/transport/schedule.h"
 #include "pkgxfer/transport/time_zone.h"
@@ -29,8 +36,56 @@ namespace {
 namespace asio = boost::asio;
 using store::JobAction;
 using store::JobState;
+using store::PullPhase;
+namespace pull = transport::pull;
 
 class PackageTransferManager;
+
+// Local time as ConfigMgr logs a restart time: "11/25/2026 16:49:25".
+std::string localTime(Clock::SystemTime t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%m/%d/%Y %H:%M:%S", &tm);
+  return buf;
+}
+
+// What one step of a pull job's cycle found (computed on the blocking pool).
+struct PullStepResult {
+  PullPhase phase = PullPhase::SourceCheck;
+  int source = -1;     // SourceCheck: the index of the first source holding the content
+  std::string detail;  // SourceCheck: what each source answered
+  Status status;       // Notify, StatusWait: the call's failure
+  std::optional<pull::JobStatus> job_status;  // StatusWait: the pull DP's answer (nullopt: 404)
+};
+
+// The status message a pull DP's answer to a check stands for (as if it had posted it).
+store::StatusMessage statusMessageFrom(const pull::JobStatus& s, const store::TransferJob& job) {
+  store::StatusMessage m;
+  m.dp = job.dp;
+  m.package_id = job.package_id;
+  m.version = job.version;
+  m.job_id = job.id;
+  switch (s.state) {
+    case pull::PullState::Queued:
+      m.state = store::DistributionState::Notified;
+      break;
+    case pull::PullState::Downloading:
+      m.state = store::DistributionState::Pulling;
+      break;
+    case pull::PullState::Installed:
+      m.state = store::DistributionState::Installed;
+      break;
+    case pull::PullState::Failed:
+      m.state = store::DistributionState::Failed;
+      break;
+  }
+  m.progress = {s.bytes_total, s.bytes_done, s.files_total, s.files_done};
+  m.message = s.error.empty() ? s.source : s.error;
+  m.sequence = s.sequence;
+  return m;
+}
 
 // Forwards a job's events to the manager's strand, in order.
 class StrandEvents final : public JobEvents {
@@ -57,8 +112,8 @@ class PackageTransferManager final : public host::Component {
       : ctx_(std::move(ctx)),
         options_(std::move(options)),
         timer_(
-            ctx_.strand, options_.wake_interval, [this] { return watch_->due(); },
-            [this] { poll(); }) {}
+            ctx_.strand, options_.wake_interval,
+            [this] { return watch_->due() || pullDue(); }, [this] { poll(); }) {}
 
   std::string_view name() const override { return "pkgxfermgr"; }
 
@@ -75,6 +130,15 @@ class PackageTransferManager final : public host::Component {
     PKGXFER_ASSIGN_OR_RETURN(site_,
                              content::ContentLibrary::open(options_.site_library, lib_options));
     PKGXFER_RETURN_IF_ERROR(buildDpPolicies());
+    pull_cycles_ = std::make_unique<store::PullTransferRepository>(*db_);
+    status_messages_ = std::make_unique<store::StatusMessageRepository>(*db_);
+    const auto& dps = ctx_.config.distribution_points;
+    if (std::any_of(dps.begin(), dps.end(),
+                    [](const auto& dp) { return dp.type == config::DpType::Pull; })) {
+      PKGXFER_ASSIGN_OR_RETURN(pull_client_,
+                               transport::PullSiteClient::open(ctx_.config.site->token_file));
+    }
+    // Running pull jobs are queued again too: their cycles resume from pull_transfers.
     PKGXFER_ASSIGN_OR_RETURN(int requeued, jobs_->requeueInterrupted());
     const auto& d = ctx_.config.distribution;
     PX_LOG_INFO(ctx_.logger,
@@ -95,6 +159,7 @@ class PackageTransferManager final : public host::Component {
     stopping_ = true;
     ctx_.signals.unsubscribe(subscription_);
     timer_.cancel();
+    pull_stop_.request_stop();  // pull DP calls in flight end now; their cycles are in the database
     for (auto& [id, r] : running_) r.cancel->store(CancelMode::Stop);
     PX_LOG_INFO(ctx_.logger,
                 "Package Transfer Manager stopping; {} running job(s) keep what they "
@@ -168,14 +233,22 @@ class PackageTransferManager final : public host::Component {
   void arm() {
     if (stopping_) return;
     const bool busy = !running_.empty() || has_runnable_;
-    timer_.arm(busy ? std::min(options_.poll_interval, options_.wake_interval)
-                    : options_.wake_interval);
+    auto interval = busy ? std::min(options_.poll_interval, options_.wake_interval)
+                         : options_.wake_interval;
+    // The next step of a pull cycle due sooner: wake for it (pullDue() then says so).
+    if (auto next = nextPullDue()) {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - ctx_.clock.systemNow());
+      interval = std::clamp(wait, std::chrono::milliseconds(1), interval);
+    }
+    timer_.arm(interval);
   }
 
   void poll() {
     if (stopping_) return;
     watch_->reading();
     discardAbandonedPartials();
+    adoptPullJobs();
+    runDuePulls();
     // Jobs the distribution manager superseded or cancelled while they ran, and jobs whose DP's
     // schedule window closed (the job sees that at its next block; this reaches a call that
     // hangs meanwhile).
@@ -214,6 +287,8 @@ class PackageTransferManager final : public host::Component {
         return;
       }
       for (const store::TransferJob& job : *page) {
+        // Distributions to pull DPs take no slot of the pool: adoptPullJobs() took them.
+        if (isPullTransfer(job)) continue;
         if (selector.full()) {
           whole = false;
           break;
@@ -398,6 +473,402 @@ class PackageTransferManager final : public host::Component {
                                          ctx_.clock, ctx_.logger);
       asio::post(ctx_.strand, [this, id, result = std::move(result)] { onJobDone(id, result); });
     });
+  }
+
+  // ---- Pull DPs (docs/architecture.md "Pull distribution points") ----
+  //
+  // A distribution to a pull DP takes no slot of the pool and sends nothing: its job runs a cycle
+  // of short HTTP calls on the blocking pool (at most kMaxPullCalls at once), each step's outcome
+  // and the next one's due time written to pull_transfers, so a restart resumes every cycle where
+  // it stood. The job ends when the distribution manager applies the pull DP's final status (or
+  // here, when a limit is reached).
+
+  static constexpr int kMaxPullCalls = 8;
+
+  struct PullRun {
+    store::TransferJob job;
+    store::PullTransfer cycle;
+    bool in_flight = false;
+  };
+
+  bool isPullTransfer(const store::TransferJob& job) const {
+    if (job.action != JobAction::Add && job.action != JobAction::Redistribute) return false;
+    const config::DistributionPointConfig* dp = ctx_.config.findDp(job.dp);
+    return dp != nullptr && dp->type == config::DpType::Pull;
+  }
+
+  std::optional<Clock::SystemTime> nextPullDue() const {
+    std::optional<Clock::SystemTime> next;
+    for (const auto& [id, run] : pulls_) {
+      if (run.in_flight) continue;
+      if (!next || run.cycle.next_at < *next) next = run.cycle.next_at;
+    }
+    return next;
+  }
+
+  bool pullDue() const {
+    auto next = nextPullDue();
+    return next && *next <= ctx_.clock.systemNow() && pull_in_flight_ < kMaxPullCalls;
+  }
+
+  static std::string pullTag(const store::TransferJob& job) {
+    return fmt::format("job {}, {} v{}, pull DP {}", job.id, job.package_id, job.version, job.dp);
+  }
+
+  // Takes the queued distributions to pull DPs into the pull cycle: the job is running from now
+  // until its pull DP reports the result, its cycle resumed from pull_transfers or begun.
+  void adoptPullJobs() {
+    if (stopping_) return;
+    auto queued = pull_cycles_->listQueued();
+    if (!queued.ok()) {
+      PX_LOG_ERROR(ctx_.logger, "Cannot read the pull DP jobs: {}", queued.status().toString());
+      return;
+    }
+    for (const store::TransferJob& job : *queued) {
+      if (pulls_.contains(job.id)) continue;
+      const config::DistributionPointConfig* dp = ctx_.config.findDp(job.dp);
+      if (dp == nullptr || pull_client_ == nullptr) {
+        failPull(job, "DP " + job.dp + " is not a pull DP in the configuration");
+        continue;
+      }
+      auto cycle = pull_cycles_->get(job.id);
+      if (!cycle.ok()) {
+        logIfError(cycle.status(), job.id, "read the pull cycle");
+        continue;
+      }
+      const bool resumed = cycle->has_value();
+      store::PullTransfer c;
+      if (resumed) {
+        c = **cycle;
+      } else {
+        c.job_id = job.id;
+        c.phase = PullPhase::SourceCheck;
+        c.next_at = ctx_.clock.systemNow();
+      }
+      {
+        auto tx = beginResult(job.id);
+        if (Status s = jobs_->setState(job.id, JobState::Running); !s.ok()) {
+          logIfError(s, job.id, "mark running");
+          continue;
+        }
+        logIfError(pull_cycles_->save(c), job.id, "save the pull cycle");
+        commitResult(tx, job.id);
+      }
+      std::string sources;
+      for (const auto& name : dp->sources) sources += (sources.empty() ? "" : ", ") + name;
+      if (resumed) {
+        PX_LOG_INFO(ctx_.logger,
+                    "Resuming the pull of a previous run: phase {}, next step at {} ({} source "
+                    "check(s) without a source, {} failed notification(s), {} status check(s)); {}",
+                    store::toString(c.phase), localTime(c.next_at), c.source_checks,
+                    c.notify_failures, c.status_checks, pullTag(job));
+      } else {
+        PX_LOG_INFO(ctx_.logger,
+                    "Found pull request with ID: {}, Package: {}, Version: {}, Priority: {}, "
+                    "Destination: {} (pull DP, sources {}), Action: {}",
+                    job.id, job.package_id, job.version, store::toString(job.priority), job.dp,
+                    sources, store::toString(job.action));
+      }
+      PullRun run;
+      run.job = job;
+      run.job.state = JobState::Running;
+      run.cycle = c;
+      pulls_.emplace(job.id, std::move(run));
+    }
+  }
+
+  // Starts the steps that are due, up to kMaxPullCalls at once.
+  void runDuePulls() {
+    if (stopping_) return;
+    const auto now = ctx_.clock.systemNow();
+    std::vector<std::int64_t> due;
+    for (const auto& [id, run] : pulls_) {
+      if (!run.in_flight && run.cycle.next_at <= now) due.push_back(id);
+    }
+    for (std::int64_t id : due) {
+      if (pull_in_flight_ >= kMaxPullCalls) break;
+      startPullStep(id);
+    }
+  }
+
+  // Whether the job still runs here; forgets it otherwise (the distribution manager applied its
+  // result, or a new request superseded or cancelled it).
+  bool pullStillRunning(std::int64_t id) {
+    auto job = jobs_->get(id);
+    if (job.ok() && job->state == JobState::Running) return true;
+    if (job.ok()) {
+      PX_LOG_DEBUG(ctx_.logger, "Pull job {} is {}; its cycle ends", id,
+                   store::toString(job->state));
+    }
+    pulls_.erase(id);
+    return false;
+  }
+
+  void startPullStep(std::int64_t id) {
+    if (!pullStillRunning(id)) return;
+    PullRun& run = pulls_.at(id);
+    const store::TransferJob job = run.job;
+    const config::DistributionPointConfig* dp = ctx_.config.findDp(job.dp);
+    if (dp == nullptr) {
+      failPull(job, "DP " + job.dp + " is no longer in the configuration");
+      return;
+    }
+    const auto& cfg = ctx_.config.distribution;
+    if (run.cycle.phase == PullPhase::StatusWait) {
+      // A status that arrived since the wait began resets it: the check is due a timeout after it.
+      auto last = status_messages_->lastReceivedAt(id);
+      if (last.ok() && *last && run.cycle.waiting_since && **last > *run.cycle.waiting_since) {
+        run.cycle.waiting_since = **last;
+        run.cycle.status_checks = 0;
+        run.cycle.next_at = statusDue(**last, std::nullopt, cfg);
+        logIfError(pull_cycles_->save(run.cycle), id, "save the pull cycle");
+        PX_LOG_DEBUG(ctx_.logger, "Status received at {}; next check on the pull DP at {}; {}",
+                     localTime(**last), localTime(run.cycle.next_at), pullTag(job));
+        return;
+      }
+      PX_LOG_INFO(ctx_.logger,
+                  "No status from pull DP {} since {} ({}); asking it how job {} stands "
+                  "(check {} of {}); {}",
+                  job.dp,
+                  run.cycle.waiting_since ? localTime(*run.cycle.waiting_since) : std::string("?"),
+                  formatDuration(cfg.pull_status_timeout), id, run.cycle.status_checks + 1,
+                  cfg.pull_status_check_count, pullTag(job));
+    }
+    std::vector<const config::DistributionPointConfig*> sources;
+    for (const auto& name : dp->sources) {
+      if (const auto* s = ctx_.config.findDp(name)) sources.push_back(s);
+    }
+    run.in_flight = true;
+    ++pull_in_flight_;
+    const PullPhase phase = run.cycle.phase;
+    std::string status_url;
+    if (auto listen = config::parseHostPort(ctx_.config.site->listen);
+        listen.ok() && listen->host != "0.0.0.0" && listen->host != "::") {
+      const bool v6 = listen->host.find(':') != std::string::npos;
+      status_url = fmt::format("http://{}{}{}:{}", v6 ? "[" : "", listen->host, v6 ? "]" : "",
+                               listen->port);
+    }
+    asio::post(ctx_.blocking.get_executor(), [this, job, dp, sources, phase, status_url] {
+      PullStepResult r = runPullStep(job, *dp, sources, phase, status_url);
+      asio::post(ctx_.strand, [this, id = job.id, r = std::move(r)] { onPullStepDone(id, r); });
+    });
+  }
+
+  // One step's HTTP calls, on the blocking pool.
+  PullStepResult runPullStep(const store::TransferJob& job, const config::DistributionPointConfig& dp,
+                             const std::vector<const config::DistributionPointConfig*>& sources,
+                             PullPhase phase, const std::string& status_url) {
+    PullStepResult r;
+    r.phase = phase;
+    const CallContext call = CallContext{pull_stop_.get_token()}.within(std::chrono::seconds(60));
+    const auto version = static_cast<std::uint64_t>(job.version);
+    switch (phase) {
+      case PullPhase::SourceCheck:
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+          auto has = pull_client_->sourceHas(*sources[i], job.package_id, version, call);
+          r.detail += fmt::format("{}{}: {}", r.detail.empty() ? "" : "; ", sources[i]->name,
+                                  !has.ok() ? has.status().toString()
+                                            : (*has ? "has it" : "not there (404)"));
+          if (has.ok() && *has) {
+            r.source = static_cast<int>(i);
+            break;
+          }
+        }
+        break;
+      case PullPhase::Notify: {
+        auto manifest = site_->readManifest(job.package_id, version);
+        if (!manifest.ok()) {
+          r.status = manifest.status().withContext("site content library");
+          break;
+        }
+        pull::Notification n;
+        n.job_id = job.id;
+        n.dp = job.dp;
+        n.redistribute = job.action == JobAction::Redistribute;
+        n.manifest = std::move(*manifest);
+        for (const auto* s : sources) {
+          if (!s->content_url.empty()) n.sources.push_back(s->content_url);
+        }
+        n.status_url = status_url;
+        r.status = pull_client_->notify(dp, n, call);
+        break;
+      }
+      case PullPhase::StatusWait: {
+        auto answer = pull_client_->jobStatus(dp, job.id, call);
+        if (!answer.ok()) {
+          r.status = answer.status();
+        } else {
+          r.job_status = std::move(*answer);
+        }
+        break;
+      }
+    }
+    return r;
+  }
+
+  void onPullStepDone(std::int64_t id, const PullStepResult& r) {
+    --pull_in_flight_;
+    auto it = pulls_.find(id);
+    if (it != pulls_.end()) it->second.in_flight = false;
+    if (stopping_) {
+      finishStopIfIdle();
+      return;
+    }
+    if (it == pulls_.end() || !pullStillRunning(id)) return poll();
+    PullRun& run = it->second;
+    const store::TransferJob job = run.job;
+    store::PullTransfer& c = run.cycle;
+    const auto& cfg = ctx_.config.distribution;
+    const auto now = ctx_.clock.systemNow();
+    const std::string tag = pullTag(job);
+    switch (r.phase) {
+      case PullPhase::SourceCheck: {
+        if (r.source >= 0) {
+          PX_LOG_INFO(ctx_.logger, "A source has content {} ({}); notifying the pull DP; {}",
+                      content::contentId(job.package_id, static_cast<std::uint64_t>(job.version)),
+                      r.detail, tag);
+          c.phase = PullPhase::Notify;
+          c.notify_failures = 0;
+          c.next_at = now;
+          logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+          break;
+        }
+        ++c.source_checks;
+        const NextStep next = afterSourceMiss(c.source_checks, now, cfg);
+        if (next.give_up) {
+          failPull(job, fmt::format("no source DP had content {} after {} check(s), {} apart ({})",
+                                    content::contentId(job.package_id,
+                                                       static_cast<std::uint64_t>(job.version)),
+                                    c.source_checks, formatDuration(cfg.pull_source_recheck),
+                                    r.detail));
+          return poll();
+        }
+        c.next_at = next.at;
+        const std::string why =
+            fmt::format("no source has the content yet; next check at {} ({} of {} re-checks)",
+                        localTime(next.at), c.source_checks, cfg.pull_source_recheck_count);
+        PX_LOG_INFO(ctx_.logger, "No source has content {} yet ({}); next check at {} ({}/{}); {}",
+                    content::contentId(job.package_id, static_cast<std::uint64_t>(job.version)),
+                    r.detail, localTime(next.at), c.source_checks,
+                    cfg.pull_source_recheck_count, tag);
+        auto tx = beginResult(id);
+        logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+        if (ownsPair(job)) {
+          logIfError(states_->waitingSource(job.package_id, job.dp, why), id, "record the state");
+        }
+        commitResult(tx, id);
+        break;
+      }
+      case PullPhase::Notify: {
+        if (r.status.ok()) {
+          c.phase = PullPhase::StatusWait;
+          c.waiting_since = now;
+          c.status_checks = 0;
+          c.next_at = statusDue(now, std::nullopt, cfg);
+          PX_LOG_INFO(ctx_.logger,
+                      "PullDP notification sent to {}; waiting for its status (checking on it at "
+                      "{} if none arrives); {}",
+                      job.dp, localTime(c.next_at), tag);
+          auto tx = beginResult(id);
+          logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+          if (ownsPair(job)) {
+            logIfError(states_->notified(job.package_id, job.dp), id, "record the state");
+          }
+          commitResult(tx, id);
+          break;
+        }
+        ++c.notify_failures;
+        const NextStep next = afterNotifyFailure(c.notify_failures, now, cfg);
+        if (next.give_up) {
+          PX_LOG_ERROR(ctx_.logger, "PullDP notification failed: {}. Failure count = {}/{}; {}",
+                       r.status.toString(), c.notify_failures, kNotifyAttempts, tag);
+          failPullAttempt(job, r.status);
+          return poll();
+        }
+        c.next_at = next.at;
+        PX_LOG_WARN(ctx_.logger,
+                    "PullDP notification failed: {}. Failure count = {}/{}, Restart time = {}; {}",
+                    r.status.toString(), c.notify_failures, kNotifyAttempts, localTime(next.at),
+                    tag);
+        logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+        break;
+      }
+      case PullPhase::StatusWait: {
+        if (r.status.ok() && !r.job_status) {
+          PX_LOG_WARN(ctx_.logger,
+                      "Pull DP {} does not know job {} (404: it lost the notification); notifying "
+                      "it again; {}",
+                      job.dp, id, tag);
+          c.phase = PullPhase::Notify;
+          c.notify_failures = 0;
+          c.next_at = now;
+          logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+          break;
+        }
+        if (r.status.ok() && (r.job_status->state == pull::PullState::Installed ||
+                              r.job_status->state == pull::PullState::Failed)) {
+          const pull::JobStatus& js = *r.job_status;
+          PX_LOG_INFO(ctx_.logger,
+                      "Pull DP {} reports job {} {}{}; taken as its status (sequence {}); {}",
+                      job.dp, id, pull::toString(js.state),
+                      js.error.empty() ? std::string() : ": " + js.error, js.sequence, tag);
+          auto tx = beginResult(id);
+          auto recorded = status_messages_->record(statusMessageFrom(js, job));
+          if (!recorded.ok()) logIfError(recorded.status(), id, "record the status");
+          c.waiting_since = now;
+          c.next_at = statusDue(now, std::nullopt, cfg);
+          logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+          commitResult(tx, id);
+          ctx_.signals.notify(host::Signals::Topic::StatusMessages);
+          break;
+        }
+        ++c.status_checks;
+        const NextStep next = afterStatusCheck(c.status_checks, now, cfg);
+        const std::string found =
+            !r.status.ok()
+                ? "it cannot be reached: " + r.status.toString()
+                : fmt::format("it reports {} ({} of {} bytes{})", pull::toString(r.job_status->state),
+                              r.job_status->bytes_done, r.job_status->bytes_total,
+                              r.job_status->source.empty() ? "" : ", from " + r.job_status->source);
+        if (next.give_up) {
+          failPull(job, fmt::format("no status from pull DP {} after {} check(s), {} apart; at "
+                                    "the last one {}",
+                                    job.dp, c.status_checks,
+                                    formatDuration(cfg.pull_status_timeout), found));
+          return poll();
+        }
+        c.waiting_since = now;
+        c.next_at = next.at;
+        PX_LOG_INFO(ctx_.logger, "Status timeout of job {}: {}; next check at {} ({}/{}); {}", id,
+                    found, localTime(next.at), c.status_checks, cfg.pull_status_check_count, tag);
+        logIfError(pull_cycles_->save(c), id, "save the pull cycle");
+        break;
+      }
+    }
+    poll();
+  }
+
+  // A pull job fails for good (a cycle's limit, the DP gone): the job failed, its pair failed.
+  void failPull(const store::TransferJob& job, const std::string& why) {
+    PX_LOG_ERROR(ctx_.logger, "Pull failed: {}; {}", why, pullTag(job));
+    pulls_.erase(job.id);
+    auto tx = beginResult(job.id);
+    if (finishJob(job, JobState::Failed, why) && ownsPair(job)) {
+      logIfError(states_->failed(job.package_id, job.dp, why), job.id, "record the state");
+    }
+    commitResult(tx, job.id);
+  }
+
+  // A failed attempt of a pull job (notifications exhausted): the retry policy decides, and a
+  // retry is a new job distmgr creates.
+  void failPullAttempt(const store::TransferJob& job, const Status& error) {
+    pulls_.erase(job.id);
+    auto tx = beginResult(job.id);
+    if (finishJob(job, JobState::Failed, error.toString()) && ownsPair(job)) {
+      auto d = states_->attemptFailed(job.package_id, job.dp, error, "Pull of " + pullTag(job));
+      if (!d.ok()) logIfError(d.status(), job.id, "record the failure");
+    }
+    commitResult(tx, job.id);
   }
 
   // Forgets the resume points of a job that will not resume (superseded, cancelled, failed for
@@ -672,7 +1143,7 @@ class PackageTransferManager final : public host::Component {
   // Once stopping, calls stop()'s `done` when no job runs and no clean-up is in flight (both use
   // the component from the pool).
   void finishStopIfIdle(bool waited = true) {
-    if (!stop_done_ || !running_.empty() || !cleaning_.empty()) return;
+    if (!stop_done_ || !running_.empty() || !cleaning_.empty() || pull_in_flight_ > 0) return;
     if (waited) PX_LOG_INFO(ctx_.logger, "Package Transfer Manager stopped");
     auto done = std::move(stop_done_);
     stop_done_ = nullptr;
@@ -700,6 +1171,14 @@ class PackageTransferManager final : public host::Component {
   std::set<std::pair<std::string, std::string>> cleaning_;
   bool stopping_ = false;
   std::function<void()> stop_done_;
+  // Pull DPs: the jobs in their cycle, by id; the calls in flight; the client of their protocol
+  // (null when no pull DP is configured); the stop of their calls.
+  std::unique_ptr<store::PullTransferRepository> pull_cycles_;
+  std::unique_ptr<store::StatusMessageRepository> status_messages_;
+  std::unique_ptr<transport::PullSiteClient> pull_client_;
+  std::map<std::int64_t, PullRun> pulls_;
+  int pull_in_flight_ = 0;
+  std::stop_source pull_stop_;
   // Last, so it is joined first when the component goes, before anything its threads may use.
   std::unique_ptr<host::BlockingPool> streams_;
 };

@@ -82,7 +82,8 @@ Result<std::vector<TransferJob>> PullTransferRepository::listQueued() {
           Statement stmt,
           db_.connection().prepare(
               "SELECT j.id FROM transfer_jobs j JOIN distribution_points d ON d.name = j.dp "
-              "WHERE j.state = 'queued' AND d.type = 'pull' ORDER BY j.id"));
+              "WHERE j.state = 'queued' AND d.type = 'pull' AND j.action IN ('add', 'redistribute') "
+              "ORDER BY j.id"));
       while (true) {
         PKGXFER_ASSIGN_OR_RETURN(bool more, stmt.step());
         if (!more) break;

@@ -11,6 +11,9 @@
 //      │            │            └─ waitingForWindow ◄─┘                        │
 //      │            └─► attemptFailed ──► retrying ──► checking …  / failed      ▼
 //      │                                                                    installed
+//      └─ pull DP: queued ──► waitingSource ──► notified ──► pulling ──► installed
+//                              (the transfer manager)   (status messages, the distribution
+//                                                        manager) … attemptFailed / failed
 //      └─ validate: verifying ──► installed | validationFailed (failed)
 //      └─ remove:   removing  ──► removed
 //
@@ -66,6 +69,13 @@ class PairStates {
   Status waitingForWindow(std::string_view package_id, std::string_view dp, std::string_view why);
   Status progress(std::string_view package_id, std::string_view dp,
                   const store::Progress& progress);
+  // Pull DPs. No source DP holds the content yet; `why` says when it is checked again
+  // (waiting_source).
+  Status waitingSource(std::string_view package_id, std::string_view dp, std::string_view why);
+  // The pull DP accepted the notification (notified).
+  Status notified(std::string_view package_id, std::string_view dp);
+  // The pull DP reported it is downloading, with its progress (pulling).
+  Status pulling(std::string_view package_id, std::string_view dp, const store::Progress& progress);
   Status installed(std::string_view package_id, std::string_view dp);
   Status removed(std::string_view package_id, std::string_view dp);
   // Validation found missing or mismatched files (state failed, not retried: redistribute

@@ -16,7 +16,8 @@ namespace pkgxfer::host {
 class Signals {
  public:
   enum class Topic {
-    TransferJobs,  // transfer_jobs rows were created or changed state (by distmgr)
+    TransferJobs,    // transfer_jobs rows were created or changed state (by distmgr)
+    StatusMessages,  // status messages from pull DPs were recorded (statusreceiver, pkgxfermgr)
   };
 
   // `wake` runs on the thread that calls notify(), without locks held: it should only post work to

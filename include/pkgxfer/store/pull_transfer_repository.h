@@ -47,8 +47,9 @@ class PullTransferRepository {
   Result<std::optional<PullTransfer>> get(std::int64_t job_id);
   // Inserts or replaces the job's row. NotFound if the transfer job does not exist.
   Status save(const PullTransfer& transfer);
-  // Queued transfer jobs whose DP is a pull DP, oldest first: what the transfer manager takes
-  // into its pull cycle (never into its worker pool).
+  // Queued distributions (add, redistribute) to pull DPs, oldest first: what the transfer manager
+  // takes into its pull cycle (never into its worker pool). A validate or a remove of a pull DP
+  // goes through its HTTP transport like a standard DP's, and is not listed.
   Result<std::vector<TransferJob>> listQueued();
 
  private:
