@@ -98,7 +98,9 @@ Status configure(Connection& conn, const DatabaseOptions& options) {
   PKGXFER_ASSIGN_OR_RETURN(std::string fk, pragmaValue(conn, "PRAGMA foreign_keys"));
   if (fk != "1") return Status::Internal("this SQLite does not enforce foreign keys");
   if (options.integrity_check) PKGXFER_RETURN_IF_ERROR(checkIntegrity(conn));
-  return internal::migrate(conn, internal::schemaMigrations());
+  return internal::migrate(conn, options.schema == Schema::PullDp
+                                     ? internal::pullDpSchemaMigrations()
+                                     : internal::schemaMigrations());
 }
 
 }  // namespace

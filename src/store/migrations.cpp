@@ -222,9 +222,53 @@ constexpr Migration kMigrations[] = {
     {3, "pull DP status and cycles", kSchemaV3},
 };
 
+// A pull DP's database (pulldp.db, beside its content library), version 1: the notifications it
+// accepted, each job's state and the status it must still report, and where each body's download
+// stands (the upload's temporary name and its durable offset), so a restart resumes them.
+constexpr std::string_view kPullDpSchemaV1 = R"sql(
+CREATE TABLE pull_jobs (
+  id             INTEGER PRIMARY KEY,           -- arrival order: queued jobs start FIFO
+  job_id         INTEGER NOT NULL UNIQUE CHECK (job_id > 0),  -- the site's id of the job
+  dp             TEXT NOT NULL,
+  package_id     TEXT NOT NULL CHECK (package_id <> ''),
+  version        INTEGER NOT NULL CHECK (version >= 1),
+  redistribute   INTEGER NOT NULL DEFAULT 0 CHECK (redistribute IN (0, 1)),
+  notification   TEXT NOT NULL,                 -- the notification's JSON as received
+  state          TEXT NOT NULL DEFAULT 'queued'
+                 CHECK (state IN ('queued', 'downloading', 'installed', 'failed')),
+  sequence       INTEGER NOT NULL DEFAULT 1 CHECK (sequence >= 1),  -- of the latest status
+  acked_sequence INTEGER NOT NULL DEFAULT 0 CHECK (acked_sequence >= 0),  -- the site has it
+  attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  bytes_total    INTEGER NOT NULL DEFAULT 0 CHECK (bytes_total >= 0),
+  bytes_done     INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done >= 0),
+  files_total    INTEGER NOT NULL DEFAULT 0 CHECK (files_total >= 0),
+  files_done     INTEGER NOT NULL DEFAULT 0 CHECK (files_done >= 0),
+  error          TEXT NOT NULL DEFAULT '',
+  source         TEXT NOT NULL DEFAULT '',
+  received_at    TEXT NOT NULL,
+  updated_at     TEXT NOT NULL
+) STRICT;
+CREATE INDEX pull_jobs_runnable ON pull_jobs (state, id);
+CREATE INDEX pull_jobs_unreported ON pull_jobs (id) WHERE sequence > acked_sequence;
+
+CREATE TABLE pull_partials (
+  job_id     INTEGER NOT NULL REFERENCES pull_jobs (job_id) ON DELETE CASCADE,
+  sha256     TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),
+  temp_name  TEXT NOT NULL CHECK (temp_name <> ''),
+  durable_offset INTEGER NOT NULL CHECK (durable_offset >= 0),
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (job_id, sha256)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr Migration kPullDpMigrations[] = {
+    {1, "pull DP jobs", kPullDpSchemaV1},
+};
+
 }  // namespace
 
 std::span<const Migration> schemaMigrations() { return kMigrations; }
+std::span<const Migration> pullDpSchemaMigrations() { return kPullDpMigrations; }
 
 Result<int> readUserVersion(Connection& conn) {
   PKGXFER_ASSIGN_OR_RETURN(Statement stmt, conn.prepare("PRAGMA user_version"));

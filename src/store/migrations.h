@@ -20,6 +20,8 @@ struct Migration {
 
 // The steps of this build, in order.
 std::span<const Migration> schemaMigrations();
+// The steps of a pull DP's own database (pulldp.db), numbered on their own.
+std::span<const Migration> pullDpSchemaMigrations();
 
 // Brings the database to the last version of `migrations`. Each step runs in its own write
 // transaction that also sets user_version, so a failed step leaves the previous version intact and

@@ -38,12 +38,18 @@ int currentSchemaVersion();
 // says the request is queued, the request must not vanish.
 enum class Durability { Normal, Full };
 
+// Which database a file is, so which migrations open() applies: the site's (site.db: packages,
+// DPs, distributions, jobs, status) or a pull DP's own (pulldp.db beside its content library:
+// the pull jobs it was notified of and their resume points, pull_job_repository.h).
+enum class Schema { Site, PullDp };
+
 struct DatabaseOptions {
   Durability durability = Durability::Normal;
   // How long a statement waits for another connection's lock before failing with Unavailable.
   int busy_timeout_ms = 5000;  // 0..600000
   // Run PRAGMA quick_check when opening (O(size of the file); a few ms for a site database).
   bool integrity_check = true;
+  Schema schema = Schema::Site;
 };
 
 // One connection to the site database.
