@@ -13,6 +13,7 @@
 #include "pkgxfer/dp/dp_service.h"
 #include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
 #include "pkgxfer/platform/service.h"
+#include "pkgxfer/pulldp/pull_dp.h"
 #include "pkgxfer/statusreceiver/statusreceiver.h"
 
 namespace {
@@ -42,6 +43,10 @@ Result<host::ComponentPtr> makeComponent(std::string_view name, host::ComponentC
   if (name == "dp") {
     PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<dp::DpHost> host, dpHost(ctx));
     return dp::makeDistributionPoint(std::move(ctx), std::move(host));
+  }
+  if (name == "pulldp") {
+    PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<dp::DpHost> host, dpHost(ctx));
+    return pulldp::makePullDistributionPoint(std::move(ctx), std::move(host));
   }
   return Status::NotFound(std::string(name) + " is not available in pkgxfer " PKGXFER_VERSION);
 }

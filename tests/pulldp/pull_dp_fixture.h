@@ -1,0 +1,423 @@
+#pragma once
+
+// The pull DP on real sockets: the pulldp component (with its DpHost: the DP's library and server
+// on 127.0.0.1:0) hosted on a real Runtime with a FakeClock, real source DPs (DpService over temp
+// libraries) or scripted ones (an http::Server serving bodies from memory: cut, corrupt or stalled
+// on demand), and a stand-in for the site's status receiver that records POST /v1/status.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fakes/fake_clock.h"
+#include "fakes/test_util.h"
+#include "http/http_test_util.h"
+#include "pkgxfer/common/log.h"
+#include "pkgxfer/config/config.h"
+#include "pkgxfer/content/content_library.h"
+#include "pkgxfer/dp/dp_service.h"
+#include "pkgxfer/host/component.h"
+#include "pkgxfer/host/runtime.h"
+#include "pkgxfer/http/range.h"
+#include "pkgxfer/pulldp/pull_dp.h"
+#include "pkgxfer/transport/pull_protocol.h"
+
+namespace pkgxfer::pulldp::testing {
+
+inline constexpr const char* kToken = "0123456789abcdef-site-token";
+using transport::pull::JobStatus;
+using transport::pull::Notification;
+using transport::pull::PullState;
+
+// A body of `size` deterministic bytes (seed picks which).
+inline std::string makeBody(std::size_t size, std::uint32_t seed) {
+  std::string s(size, '\0');
+  http::testing::fillPattern(s.data(), size, 0, seed);
+  return s;
+}
+
+// A source DP whose answers a test scripts: GET/HEAD /v1/files/{sha256} from memory, with Range.
+class ScriptedSource {
+ public:
+  struct Served {
+    std::string sha256;
+    std::string range;  // the request's Range header ("" if none)
+    std::uint64_t bytes = 0;
+  };
+  // What the next requests get.
+  std::atomic<std::uint64_t> cut_after{0};    // > 0: send this many bytes of the body, then close
+  std::atomic<std::uint64_t> stall_after{0};  // > 0: send this many bytes, then wait for release
+  std::atomic<bool> corrupt{false};           // serve the right size with wrong bytes
+  std::atomic<bool> stall_whole{false};       // wait for release before answering at all
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+
+  void add(const std::string& body) {
+    std::lock_guard lock(mu_);
+    bodies_[http::testing::sha256Hex(body)] = body;
+  }
+  void release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  std::vector<Served> served() {
+    std::lock_guard lock(mu_);
+    return served_;
+  }
+
+  void addRoutes(http::Server& server) {
+    Status s = server.addRoute(
+        "GET", "/v1/files/{sha256}", {},
+        [this](http::Request& req, http::Response& res) { return serve(req, res); });
+    ASSERT_TRUE(s.ok()) << s.toString();
+  }
+
+ private:
+  bool waitRelease(http::Request& req) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] {
+      return released_ || req.stopToken().stop_requested();
+    }) && released_;
+  }
+
+  Status serve(http::Request& req, http::Response& res) {
+    const int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { --n; }
+    } leave{in_flight};
+    std::string body;
+    {
+      std::lock_guard lock(mu_);
+      auto it = bodies_.find(req.param("sha256"));
+      if (it == bodies_.end()) return res.sendError(404, "no such body");
+      body = it->second;
+    }
+    if (corrupt) body[body.size() / 2] ^= 0x5a;
+    if (stall_whole && !waitRelease(req)) return res.sendError(503, "stalled");
+    Served record{req.param("sha256"), std::string(req.header("Range")), 0};
+    const std::uint64_t cut = cut_after.load();
+    const std::uint64_t stall = stall_after.load();
+    std::uint64_t sent = 0;
+    Status s = http::serveSized(
+        req, res, body.size(),
+        [&](std::uint64_t offset, char* buf, std::size_t size) -> Result<std::size_t> {
+          std::size_t n = std::min<std::size_t>(size, 64 * 1024);
+          n = std::min<std::size_t>(n, body.size() - offset);
+          if (cut > 0 && sent >= cut) return Status::Unavailable("cut on purpose");
+          if (cut > 0) n = std::min<std::uint64_t>(n, cut - sent);
+          if (stall > 0 && sent >= stall && !waitRelease(req)) {
+            return Status::Unavailable("stalled on purpose");
+          }
+          if (stall > 0 && sent < stall) n = std::min<std::uint64_t>(n, stall - sent);
+          std::memcpy(buf, body.data() + offset, n);
+          sent += n;
+          return n;
+        });
+    record.bytes = sent;
+    std::lock_guard lock(mu_);
+    served_.push_back(record);
+    return s;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::map<std::string, std::string> bodies_;
+  std::vector<Served> served_;
+};
+
+// The site's statusreceiver, as far as the pull DP can tell: records every POST /v1/status and
+// answers `answer` (200, or e.g. 503).
+class SiteReceiver {
+ public:
+  std::atomic<int> answer{200};
+
+  void addRoutes(http::Server& server) {
+    http::RouteOptions o;
+    o.requires_auth = true;
+    Status s = server.addRoute("POST", "/v1/status", o,
+                               [this](http::Request& req, http::Response& res) -> Status {
+                                 auto body = req.readBody(1 << 20);
+                                 if (!body.ok()) return body.status();
+                                 auto status = transport::pull::parseJobStatus(*body);
+                                 if (!status.ok()) return res.sendError(400, "bad status");
+                                 {
+                                   std::lock_guard lock(mu_);
+                                   attempts_.push_back(*status);
+                                   if (answer == 200) received_.push_back(*status);
+                                 }
+                                 return res.send(answer, "{}");
+                               });
+    ASSERT_TRUE(s.ok()) << s.toString();
+  }
+  // Statuses acknowledged (answered 200), in arrival order.
+  std::vector<JobStatus> received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  std::size_t attempts() {
+    std::lock_guard lock(mu_);
+    return attempts_.size();
+  }
+  std::optional<JobStatus> last(std::int64_t job_id) {
+    std::lock_guard lock(mu_);
+    for (auto it = received_.rbegin(); it != received_.rend(); ++it) {
+      if (it->job_id == job_id) return *it;
+    }
+    return std::nullopt;
+  }
+  bool has(std::int64_t job_id, PullState state) {
+    auto s = last(job_id);
+    return s && s->state == state;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<JobStatus> attempts_;
+  std::vector<JobStatus> received_;
+};
+
+// A TCP port on 127.0.0.1 nobody listens on now.
+inline std::uint16_t freePort() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  return acceptor.local_endpoint().port();
+}
+
+class PullDpTest : public http::testing::HttpTest {
+ protected:
+  PullDpTest() {
+    pkgxfer::testing::writeFile(dir_ / "site.token", std::string(kToken) + "\n");
+    // dp.listen takes no port 0: a port the OS just handed out and took back, kept across
+    // restarts of the pull DP (it comes back where the site knows it).
+    config_.dp =
+        config::DpConfig{"pdp01", dir_ / "pdp01", "127.0.0.1:" + std::to_string(freePort()),
+                         dir_ / "site.token", std::nullopt};
+    config_.pulldp = config::PullDpConfig{};
+    config_.components = {"dp", "pulldp"};
+    options_.poll_interval = std::chrono::milliseconds(5);
+    options_.connect_timeout = std::chrono::seconds(5);
+    options_.io_timeout = std::chrono::seconds(5);
+    options_.status_timeout = std::chrono::seconds(5);
+    options_.job_retry_initial = std::chrono::seconds(30);
+    LogOptions log_options;
+    log_options.dir = dir_ / "logs";
+    log_options.level = spdlog::level::debug;
+    logs_ = std::make_unique<LogManager>(log_options);
+    pull_log_ = *logs_->open({"pulldp", "PullDP", LogFormat::CmTrace});
+  }
+  ~PullDpTest() override {
+    // PULLDP_TEST_PRINT_LOG=1 prints each test's pulldp.log, to read what an administrator would.
+    if (std::getenv("PULLDP_TEST_PRINT_LOG")) std::fprintf(stderr, "%s", pullLog().c_str());
+    for (auto& s : scripted_) s->release();
+    stopPullDp();
+    for (auto& s : sources_) stopSource(*s);
+    // Before the scripted sources, the site and the handler pools they use go.
+    for (http::Server* s : my_servers_) stopServer(*s);
+  }
+
+  // ---- the site ----
+  void startSite(std::uint16_t port = 0) {
+    http::ServerOptions o = serverOptions();
+    o.bearer_token = kToken;
+    o.port = port;
+    site_server_ = &startServer(o, [&](http::Server& s) { site_.addRoutes(s); });
+    my_servers_.push_back(site_server_);
+    config_.pulldp->site_status_url = "http://127.0.0.1:" + std::to_string(site_server_->port());
+  }
+
+  // ---- sources ----
+  struct RealSource {
+    std::filesystem::path root;
+    std::unique_ptr<content::ContentLibrary> library;
+    std::unique_ptr<dp::DpService> service;
+    std::string url;
+  };
+  RealSource& startSource(const std::string& name) {
+    auto src = std::make_unique<RealSource>();
+    src->root = dir_ / name;
+    auto lib = content::ContentLibrary::open(src->root);
+    EXPECT_TRUE(lib.ok()) << lib.status().toString();
+    src->library = std::move(*lib);
+    dp::DpServiceOptions o;
+    o.name = name;
+    o.server = serverOptions();
+    o.server.bearer_token = kToken;
+    src->service =
+        std::make_unique<dp::DpService>(io_, *src->library, system_clock_, std::move(o), logger_);
+    Status s = src->service->start();
+    EXPECT_TRUE(s.ok()) << s.toString();
+    src->url = "http://127.0.0.1:" + std::to_string(src->service->port());
+    sources_.push_back(std::move(src));
+    return *sources_.back();
+  }
+  void stopSource(RealSource& src) {
+    if (!src.service) return;
+    std::promise<void> done;
+    src.service->stop([&] { done.set_value(); });
+    done.get_future().wait_for(std::chrono::seconds(20));
+    src.service.reset();
+  }
+  static void putBody(content::ContentLibrary& library, const std::string& body) {
+    std::size_t at = 0;
+    Status s = library.writeBody(http::testing::sha256Hex(body), body.size(),
+                                 [&](char* buf, std::size_t cap) -> Result<std::size_t> {
+                                   std::size_t n = std::min(cap, body.size() - at);
+                                   std::memcpy(buf, body.data() + at, n);
+                                   at += n;
+                                   return n;
+                                 });
+    ASSERT_TRUE(s.ok()) << s.toString();
+  }
+  // A scripted source on its own server, with `handlers` handler threads; its URL in `url`.
+  ScriptedSource& startScripted(std::string* url, int handlers = 6) {
+    scripted_.push_back(std::make_unique<ScriptedSource>());
+    ScriptedSource& source = *scripted_.back();
+    http::ServerOptions o = serverOptions();
+    if (handlers > 6) {
+      big_pools_.push_back(std::make_unique<boost::asio::thread_pool>(handlers));
+      o.handler_executor = big_pools_.back()->get_executor();
+    }
+    o.max_concurrent_handlers = handlers;
+    http::Server& s = startServer(o, [&](http::Server& server) { source.addRoutes(server); });
+    my_servers_.push_back(&s);
+    *url = "http://127.0.0.1:" + std::to_string(s.port());
+    return source;
+  }
+
+  // ---- the pull DP ----
+  void startPullDp() {
+    runtime_ = std::make_unique<host::Runtime>(host::RuntimeOptions{2, 20, nullptr});
+    host::Strand strand = runtime_->makeStrand();
+    strand_.emplace(strand);
+    host::ComponentContext ctx{strand,    runtime_->io(), runtime_->blocking(), clock_,
+                               pull_log_, config_,        runtime_->signals()};
+    auto host = dp::DpHost::open(ctx);
+    ASSERT_TRUE(host.ok()) << host.status().toString();
+    host_ = *host;
+    auto c = openPullDistributionPoint(ctx, host_, options_);
+    ASSERT_TRUE(c.ok()) << c.status().toString();
+    pulldp_ = std::move(*c);
+    runtime_->start();
+    std::promise<Status> started;
+    boost::asio::post(*strand_, [&] { started.set_value(pulldp_->start()); });
+    Status s = started.get_future().get();
+    ASSERT_TRUE(s.ok()) << s.toString();
+    client_ = makeClient(host_->service().port());
+  }
+  void stopPullDp() {
+    if (!pulldp_) return;
+    std::promise<void> done;
+    boost::asio::post(*strand_, [&] { pulldp_->stop([&] { done.set_value(); }); });
+    EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    client_.reset();
+    runtime_->stop();
+    pulldp_.reset();
+    host_.reset();
+    runtime_.reset();
+  }
+  content::ContentLibrary& pullLibrary() { return host_->library(); }
+
+  // ---- the site's side of the protocol ----
+  Notification notification(std::int64_t job_id, const std::vector<std::string>& bodies,
+                            const std::vector<std::string>& sources, bool redistribute = false) {
+    Notification n;
+    n.job_id = job_id;
+    n.dp = "pdp01";
+    n.redistribute = redistribute;
+    n.manifest.package_id = "PS100001";
+    n.manifest.version = static_cast<std::uint64_t>(job_id);
+    n.manifest.name = "package";
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      content::ManifestFile f;
+      f.path = "dir/file" + std::to_string(100 + i) + ".bin";
+      f.size = bodies[i].size();
+      f.sha256 = http::testing::sha256Hex(bodies[i]);
+      f.attributes = 0644;
+      n.manifest.files.push_back(f);
+      n.manifest.total_bytes += f.size;
+    }
+    n.manifest.dirs = {"dir"};
+    n.sources = sources;
+    return n;
+  }
+  Result<http::ClientResponse> notify(const Notification& n) {
+    http::ClientRequest r;
+    r.method = "POST";
+    r.target = "/v1/pull-jobs";
+    r.body = transport::pull::toJson(n);
+    r.content_type = "application/json";
+    r.headers.push_back({"Authorization", std::string("Bearer ") + kToken});
+    return client_->request(within(std::chrono::seconds(10)), r);
+  }
+  void notifyOk(const Notification& n) {
+    auto r = notify(n);
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    ASSERT_EQ(r->status, 202) << r->body;
+  }
+  Result<http::ClientResponse> getJob(const std::string& id, bool token = true) {
+    http::Headers h;
+    if (token) h.push_back({"Authorization", std::string("Bearer ") + kToken});
+    return client_->get(within(std::chrono::seconds(10)), "/v1/pull-jobs/" + id, h);
+  }
+  std::optional<JobStatus> jobStatus(std::int64_t id) {
+    auto r = getJob(std::to_string(id));
+    if (!r.ok() || r->status != 200) return std::nullopt;
+    auto s = transport::pull::parseJobStatus(r->body);
+    if (!s.ok()) return std::nullopt;
+    return *s;
+  }
+  bool waitState(std::int64_t id, PullState state,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return pkgxfer::testing::waitFor(
+        [&] {
+          auto s = jobStatus(id);
+          return s && s->state == state;
+        },
+        timeout);
+  }
+
+  std::string pullLog() { return pkgxfer::testing::readFile(dir_ / "logs" / "pulldp.log"); }
+  bool logHas(const std::string& text) { return pullLog().find(text) != std::string::npos; }
+
+  pkgxfer::testing::TempDir dir_;
+  pkgxfer::testing::FakeClock clock_;
+  SystemClock system_clock_;
+  config::Config config_;
+  Options options_;
+  std::unique_ptr<LogManager> logs_;
+  Logger pull_log_;
+  SiteReceiver site_;
+  http::Server* site_server_ = nullptr;
+  std::vector<std::unique_ptr<RealSource>> sources_;
+  std::vector<std::unique_ptr<boost::asio::thread_pool>> big_pools_;
+  std::vector<std::unique_ptr<ScriptedSource>> scripted_;
+  std::vector<http::Server*> my_servers_;
+  std::unique_ptr<host::Runtime> runtime_;
+  std::optional<host::Strand> strand_;
+  std::shared_ptr<dp::DpHost> host_;
+  std::unique_ptr<PullDistributionPoint> pulldp_;
+  std::unique_ptr<http::Client> client_;
+};
+
+}  // namespace pkgxfer::pulldp::testing
