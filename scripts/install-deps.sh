@@ -14,6 +14,7 @@ packages=(
   openssl                 # the CLI: the http tests make their own CA and certificates
   libcli11-dev
   libsmbclient-dev        # SMB transport (optional: -DPKGXFER_WITH_SMB=OFF builds without it)
+  samba smbclient         # the SMB tests' private smbd (scripts/smbd.sh) and the SMB benchmark
   tzdata                  # IANA zones for site.timezone and schedules
   libhowardhinnant-date-dev  # date/tz: reads those zones (g++ 12 lacks std::chrono::tzdb)
   clang-14 libclang-rt-14-dev  # libFuzzer and its sanitizers: the fuzz targets (tests/fuzz)

@@ -791,6 +791,14 @@ Status readDistributionPoint(const Json& v, const std::string& ptr, Context& ctx
     }
     PKGXFER_RETURN_IF_ERROR(Fields(*smb, f.pointer("smb")).readBool("encrypt", &dp->smb_encrypt));
   }
+#if !defined(PKGXFER_WITH_SMB)
+  // After the SMB keys were checked, so that a typo there is still named first.
+  if (dp->smb() != nullptr) {
+    return invalid(f.pointer("address"),
+                   "SMB support was not built into this pkgxfer (built with "
+                   "-DPKGXFER_WITH_SMB=OFF or without libsmbclient): this DP cannot be reached");
+  }
+#endif
 
   // A pull DP's schedule and rate limit are checked (a typo is still an error) but not used.
   const bool pull = dp->type == DpType::Pull;

@@ -322,16 +322,56 @@ Status smbError(const Share& share, std::string_view op, std::string_view shown,
 
 // ---- files ------------------------------------------------------------------------------------
 
+class SmbFile;
+
+// The files this file system has open, by URL. SMB refuses to rename or delete a file that is
+// open (libsmbclient's handles do not share delete access), where POSIX allows it and the content
+// library relies on it (a manifest is renamed into place while its locked temporary file is still
+// open). Such a file's handle is closed first ("parked": its close result is the rename's) and
+// reopened under the new name if it is used again.
+struct OpenFiles {
+  std::mutex mu;
+  std::unordered_multimap<std::string, SmbFile*> by_url;
+};
+
 class SmbFile final : public File {
  public:
-  SmbFile(std::shared_ptr<Connection> conn, SMBCFILE* handle, Path path, std::string url,
-          std::string shown)
+  SmbFile(std::shared_ptr<Connection> conn, std::shared_ptr<OpenFiles> open_files, SMBCFILE* handle,
+          int flags, Path path, std::string url, std::string shown)
       : conn_(std::move(conn)),
+        open_files_(std::move(open_files)),
         handle_(handle),
+        flags_(flags & ~(O_CREAT | O_EXCL)),
         path_(std::move(path)),
         url_(std::move(url)),
-        shown_(std::move(shown)) {}
+        lock_key_(url_),
+        shown_(std::move(shown)) {
+    std::lock_guard<std::mutex> lock(open_files_->mu);
+    open_files_->by_url.emplace(url_, this);
+  }
   ~SmbFile() override { (void)close(); }
+
+  // Closes the handle before its name is renamed to `to_url` (reopened there if used again) or
+  // deleted (`to_url` empty: unusable after). Returns what the server answered to the close.
+  // Called with the file registered under its current URL, by OpenFiles' owner.
+  Status park(const std::string& to_url) {
+    Status result;
+    {
+      Call call(*conn_);
+      if (handle_ != nullptr &&
+          smbc_getFunctionClose(call.ctx())(call.ctx(), std::exchange(handle_, nullptr)) != 0) {
+        result = error("close", errno);
+      }
+    }
+    parked_ = true;
+    unregister();
+    url_ = to_url;
+    if (!url_.empty()) {
+      std::lock_guard<std::mutex> lock(open_files_->mu);
+      open_files_->by_url.emplace(url_, this);
+    }
+    return result;
+  }
 
   const Path& path() const override { return path_; }
 
@@ -365,13 +405,13 @@ class SmbFile final : public File {
 
   // No flush in libsmbclient: every write was acknowledged by the server (see the header).
   Status sync() override {
-    if (handle_ == nullptr) return error("sync", EBADF);
+    if (handle_ == nullptr && (!parked_ || url_.empty())) return error("sync", EBADF);
     return Status::Ok();
   }
 
   Status truncate(std::uint64_t size) override {
     Call call(*conn_);
-    if (handle_ == nullptr) return error("truncate", EBADF);
+    PKGXFER_RETURN_IF_ERROR(ensureOpen(call, "truncate"));
     if (smbc_getFunctionFtruncate(call.ctx())(call.ctx(), handle_, static_cast<off_t>(size)) != 0) {
       return error("truncate", errno);
     }
@@ -380,7 +420,7 @@ class SmbFile final : public File {
 
   Result<FileInfo> info() override {
     Call call(*conn_);
-    if (handle_ == nullptr) return error("stat", EBADF);
+    PKGXFER_RETURN_IF_ERROR(ensureOpen(call, "stat"));
     struct stat st {};
     if (smbc_getFunctionFstat(call.ctx())(call.ctx(), handle_, &st) != 0) {
       return error("stat", errno);
@@ -390,30 +430,49 @@ class SmbFile final : public File {
 
   Result<bool> tryLock() override {
     if (locked_) return true;
-    if (!tryHold(url_)) return false;
+    if (!tryHold(lock_key_)) return false;
     locked_ = true;
     return true;
   }
 
   Status close() override {
-    if (handle_ == nullptr) return Status::Ok();
     Status result;
-    {
+    if (handle_ != nullptr) {
       Call call(*conn_);
       if (smbc_getFunctionClose(call.ctx())(call.ctx(), std::exchange(handle_, nullptr)) != 0) {
         result = error("close", errno);
       }
     }
+    closed_ = true;
+    unregister();
     if (locked_) {
       locked_ = false;
-      release(url_);
+      release(lock_key_);
     }
     return result;
   }
 
  private:
+  void unregister() {
+    std::lock_guard<std::mutex> lock(open_files_->mu);
+    auto [b, e] = open_files_->by_url.equal_range(url_);
+    for (auto it = b; it != e; ++it) {
+      if (it->second == this) {
+        open_files_->by_url.erase(it);
+        break;
+      }
+    }
+  }
+  // A parked file is opened again under its new name when it is used.
+  Status ensureOpen(const Call& call, std::string_view op) {
+    if (handle_ != nullptr) return Status::Ok();
+    if (closed_ || !parked_ || url_.empty()) return error(op, EBADF);
+    handle_ = smbc_getFunctionOpen(call.ctx())(call.ctx(), url_.c_str(), flags_, 0644);
+    if (handle_ == nullptr) return error(op, errno);
+    return Status::Ok();
+  }
   Status seek(const Call& call, std::uint64_t offset, std::string_view op) {
-    if (handle_ == nullptr) return error(op, EBADF);
+    PKGXFER_RETURN_IF_ERROR(ensureOpen(call, op));
     if (smbc_getFunctionLseek(call.ctx())(call.ctx(), handle_, static_cast<off_t>(offset),
                                           SEEK_SET) < 0) {
       return error(op, errno);
@@ -425,11 +484,16 @@ class SmbFile final : public File {
   }
 
   const std::shared_ptr<Connection> conn_;
+  const std::shared_ptr<OpenFiles> open_files_;
   SMBCFILE* handle_;
+  const int flags_;  // to open it again after a park
   const Path path_;
-  const std::string url_;
+  std::string url_;             // where it is now (changed by a park for a rename)
+  const std::string lock_key_;  // the name tryLock() locked: the one it was opened with
   const std::string shown_;
   bool locked_ = false;
+  bool parked_ = false;
+  bool closed_ = false;
 };
 
 class SmbDirectoryLock final : public DirectoryLock {
@@ -442,6 +506,11 @@ class SmbDirectoryLock final : public DirectoryLock {
 };
 
 // ---- the file system --------------------------------------------------------------------------
+
+std::shared_ptr<OpenFiles> processOpenFiles() {
+  static auto* files = new std::shared_ptr<OpenFiles>(std::make_shared<OpenFiles>());
+  return *files;
+}
 
 class SmbFileSystem final : public FileSystem {
  public:
@@ -483,8 +552,8 @@ class SmbFileSystem final : public FileSystem {
       }
       if (handle == nullptr) return smbError(*share_, op, display(path), err);
     }
-    return std::unique_ptr<File>(
-        std::make_unique<SmbFile>(std::move(conn), handle, path, u, display(path)));
+    return std::unique_ptr<File>(std::make_unique<SmbFile>(std::move(conn), open_files_, handle,
+                                                           flags, path, u, display(path)));
   }
 
   Result<FileInfo> stat(const Path& path, bool) override {
@@ -514,6 +583,8 @@ class SmbFileSystem final : public FileSystem {
   // Replacing an existing `to` is not atomic: libsmbclient deletes it, then renames.
   Status rename(const Path& from, const Path& to) override {
     PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, connection());
+    // Before this thread's context is locked: a parked file may belong to another context.
+    PKGXFER_RETURN_IF_ERROR(parkOpen(url(from), url(to)));
     Call call(*conn);
     if (smbc_getFunctionRename(call.ctx())(call.ctx(), url(from).c_str(), call.ctx(),
                                            url(to).c_str()) != 0) {
@@ -524,6 +595,7 @@ class SmbFileSystem final : public FileSystem {
 
   Status remove(const Path& path) override {
     PKGXFER_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, connection());
+    (void)parkOpen(url(path), "");  // being deleted: a lost write does not matter any more
     Call call(*conn);
     if (smbc_getFunctionUnlink(call.ctx())(call.ctx(), url(path).c_str()) != 0) {
       return smbError(*share_, "delete", display(path), errno);
@@ -591,6 +663,22 @@ class SmbFileSystem final : public FileSystem {
  private:
   std::string url(const Path& path) const { return share_->url + encode(sharePath(path)); }
 
+  // Parks every file of this process open at `from` (see OpenFiles).
+  Status parkOpen(const std::string& from, const std::string& to) {
+    std::vector<SmbFile*> files;
+    {
+      std::lock_guard<std::mutex> lock(open_files_->mu);
+      auto [b, e] = open_files_->by_url.equal_range(from);
+      for (auto it = b; it != e; ++it) files.push_back(it->second);
+    }
+    Status first;
+    for (SmbFile* f : files) {
+      Status s = f->park(to);
+      if (first.ok() && !s.ok()) first = s;
+    }
+    return first;
+  }
+
   // The calling thread's context, made on its first call.
   Result<std::shared_ptr<Connection>> connection() {
     const std::thread::id me = std::this_thread::get_id();
@@ -607,6 +695,9 @@ class SmbFileSystem final : public FileSystem {
   }
 
   const std::shared_ptr<const Share> share_;
+  // Shared by every SMB file system of the process: two transports of one share (distmgr's and
+  // pkgxfermgr's) see each other's open files, as two processes would on a local disk.
+  const std::shared_ptr<OpenFiles> open_files_ = processOpenFiles();
   std::mutex mu_;
   std::unordered_map<std::thread::id, std::shared_ptr<Connection>> by_thread_;  // guarded by mu_
 };

@@ -108,15 +108,22 @@ FileTransport::FileTransport(fs::FileSystem& fs, std::filesystem::path root,
                              FileTransportOptions options)
     : fs_(fs), root_(std::move(root)), options_(options) {}
 
-std::string FileTransport::describe() const { return "file://" + fs_.display(root_); }
+FileTransport::FileTransport(std::unique_ptr<fs::FileSystem> fs, std::filesystem::path root,
+                             FileTransportOptions options)
+    : owned_fs_(std::move(fs)), fs_(*owned_fs_), root_(std::move(root)), options_(options) {}
+
+std::string FileTransport::describe() const {
+  if (!options_.description.empty()) return options_.description;
+  return "file://" + fs_.display(root_);
+}
 
 Status FileTransport::checkRoot() const {
   auto info = fs_.stat(root_);
   if (!info.ok()) {
     const Status& s = info.status();
     // A missing root or an unreachable mount is a DP that is not there right now: retry later.
-    if (s.code() == Status::Code::NotFound || s.code() == Status::Code::IoError ||
-        s.code() == Status::Code::Unavailable) {
+    if ((s.code() == Status::Code::NotFound && options_.missing_root_is_offline) ||
+        s.code() == Status::Code::IoError || s.code() == Status::Code::Unavailable) {
       return Status::Unavailable("DP library root: " + s.message());
     }
     return s.withContext("DP library root");

@@ -3,6 +3,7 @@
 #include "pkgxfer/fs/file_system.h"
 #include "pkgxfer/transport/file_transport.h"
 #include "pkgxfer/transport/http_transport.h"
+#include "smb_transport.h"
 
 namespace pkgxfer::transport {
 
@@ -29,8 +30,7 @@ Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPoint
     if (!made.ok()) return made.status().withContext("DP " + dp.name + " (" + dp.address + ")");
     return std::unique_ptr<Transport>(std::move(*made));
   }
-  return Status::Unavailable("DP " + dp.name + " (" + dp.address +
-                             "): the smb transport is not available in this build yet");
+  return makeSmbTransport(dp, options);
 }
 
 TransportOptions siteTransportOptions(const config::SiteConfig& site) {

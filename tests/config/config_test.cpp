@@ -706,6 +706,17 @@ TEST_F(ConfigTest, RelativeBaseDirIsMadeAbsolute) {
   EXPECT_EQ(c->site->data_dir, fs::current_path() / "relative" / "dir" / "site");
 }
 
+#if !defined(PKGXFER_WITH_SMB)
+TEST_F(ConfigTest, SmbDpIsAnErrorWhenSmbWasNotBuilt) {
+  Result<Config> c = parse(withDp(R"("name": "dp02", "address": "smb://fs02/lib")"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code(), Status::Code::InvalidArgument);
+  EXPECT_EQ(c.error().message(),
+            "/distribution_points/0/address: SMB support was not built into this "
+            "pkgxfer (built with -DPKGXFER_WITH_SMB=OFF or without libsmbclient): this DP cannot "
+            "be reached");
+}
+#else
 TEST_F(ConfigTest, ReadsAddressSchemesAndContentUrl) {
   Config c = parseOk(siteConfig(R"(
       {"name": "dp01", "address": "file:///srv/dp01", "content_url": "http://dp01:8531/"},
@@ -747,6 +758,7 @@ TEST_F(ConfigTest, ReadsAddressSchemesAndContentUrl) {
   EXPECT_EQ(c.findDp("dp03"), &dps[2]);
   EXPECT_EQ(c.findDp("dp09"), nullptr);
 }
+#endif
 
 TEST_F(ConfigTest, CaFileIsResolvedAndMustBeReadable) {
   writeFile(base() / "certs" / "dp-ca.pem", "-----BEGIN CERTIFICATE-----\n");

@@ -22,7 +22,7 @@ std::string smbdUnavailableReason();
 class SmbServer {
  public:
   static constexpr const char* kUser = "pkgxfer";
-  static constexpr const char* kPassword = "pkgxfer-test";
+  static constexpr const char* kPassword = "s3cret-smb-test-pw";
 
   // Starts smbd with these shares (one folder each under the server's temporary folder). Check
   // started() (a failed start adds a test failure).

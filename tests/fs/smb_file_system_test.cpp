@@ -127,6 +127,25 @@ TEST_F(SmbFileSystemTest, CreateWriteReadRenameListAndRemove) {
   EXPECT_NEAR(static_cast<double>(*free_bytes), local_free, local_free * 0.05 + (64 << 20));
 }
 
+// As on POSIX, a file this process holds open can be renamed (the content library renames a
+// manifest's locked temporary file into place) or deleted; SMB itself refuses both.
+TEST_F(SmbFileSystemTest, AnOpenFileCanBeRenamedAndDeleted) {
+  auto file = fs_->open("/m.tmp", OpenMode::CreateNew);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(*(*file)->tryLock());
+  ASSERT_TRUE((*file)->writeAt(0, "manifest", 8).ok());
+  ASSERT_TRUE(fs_->rename("/m.tmp", "/m.json").ok());
+  ASSERT_TRUE((*file)->writeAt(8, "!", 1).ok());  // still usable, under its new name
+  ASSERT_TRUE((*file)->close().ok());
+  EXPECT_EQ(readFile(server_->shareDir("dp") / "m.json"), "manifest!");
+
+  auto doomed = fs_->open("/d.tmp", OpenMode::CreateNew);
+  ASSERT_TRUE(doomed.ok());
+  ASSERT_TRUE(fs_->remove("/d.tmp").ok());
+  EXPECT_FALSE(std::filesystem::exists(server_->shareDir("dp") / "d.tmp"));
+  EXPECT_TRUE((*doomed)->close().ok());
+}
+
 TEST_F(SmbFileSystemTest, OpenModesRefuseWhatTheyMust) {
   ASSERT_TRUE(fs_->makeDirectory("/d").ok());
   writeFile(server_->shareDir("dp") / "taken", "x");

@@ -33,6 +33,12 @@ struct FileTransportOptions {
   std::size_t read_back_buffer = 1 << 20;
   // Recorded in the identity file of a library this transport initialises.
   std::string site_code;
+  // What describe() says; empty: "file://<root>". An SMB DP: its smb:// address.
+  std::string description;
+  // A root that does not exist is an offline DP (Unavailable: a share not mounted). False where
+  // the file system itself says the root is missing (an SMB server answering that the share or
+  // path does not exist): NotFound then, still retried.
+  bool missing_root_is_offline = true;
 };
 
 // Thread-safe (see Transport).
@@ -40,6 +46,9 @@ class FileTransport final : public Transport {
  public:
   // `fs` must outlive the transport.
   FileTransport(fs::FileSystem& fs, std::filesystem::path root, FileTransportOptions options);
+  // A transport that owns its file system (an SMB share's).
+  FileTransport(std::unique_ptr<fs::FileSystem> fs, std::filesystem::path root,
+                FileTransportOptions options);
 
   std::string describe() const override;
   Result<ProbeResult> probe(const CallContext& ctx, const ProbeOptions& options = {}) override;
@@ -83,6 +92,7 @@ class FileTransport final : public Transport {
   // The library if it is open, else null.
   content::ContentLibrary* openedLibrary();
 
+  const std::unique_ptr<fs::FileSystem> owned_fs_;  // null when the file system is the caller's
   fs::FileSystem& fs_;
   const std::filesystem::path root_;
   const FileTransportOptions options_;

@@ -215,8 +215,9 @@ struct TransportOptions {
 TransportOptions siteTransportOptions(const config::SiteConfig& site);
 
 // The transport for a standard DP's address: file:// (FileTransport), http(s):// (HttpTransport;
-// NotFound/PermissionDenied/IoError/InvalidArgument when the token file cannot be read).
-// Unavailable for schemes this build cannot reach yet (smb), naming the scheme.
+// NotFound/PermissionDenied/IoError/InvalidArgument when the token file cannot be read), smb://
+// (FileTransport over the share: libsmbclient, or the UNC path on Windows; InvalidArgument when
+// the password's environment variable is not set, or when this build has no SMB support).
 Result<std::unique_ptr<Transport>> makeTransport(const config::DistributionPointConfig& dp,
                                                  const TransportOptions& options = {});
 
