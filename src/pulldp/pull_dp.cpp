@@ -175,7 +175,17 @@ class Core : public std::enable_shared_from_this<Core> {
   struct Delivery {
     std::vector<std::pair<std::int64_t, std::uint64_t>> acked;  // job, sequence
     std::vector<std::pair<Report, Status>> failed;              // one per URL at most
+    std::vector<std::pair<Report, Status>> refused;             // the site refused that message
   };
+
+  // The site answered, and refused this message for good (400 malformed or not its job's
+  // package, 404 a job it does not know, 409): sending it again cannot help, and other jobs'
+  // statuses to the same site must not wait behind it. A refused token (401/403), a busy or
+  // failing site (408, 429, 5xx) or no answer concern every message: the URL backs off.
+  static bool refusedForGood(const Status& s) {
+    return s.code() == Status::Code::NotFound || s.code() == Status::Code::InvalidArgument ||
+           s.code() == Status::Code::AlreadyExists;
+  }
 
   http::ClientOptions sourceOptions() const {
     http::ClientOptions o;
@@ -569,6 +579,21 @@ class Core : public std::enable_shared_from_this<Core> {
     std::set<std::string> skipped;  // URLs waiting for their backoff
     for (auto it = unreported_.begin();
          it != unreported_.end() && batch.size() < kMaxStatusBatch;) {
+      // A job whose URL waits for its backoff costs no read (a site down for hours while
+      // thousands of statuses wait).
+      auto known = status_urls_.find(it->second);
+      if (known != status_urls_.end()) {
+        if (skipped.count(known->second)) {
+          ++it;
+          continue;
+        }
+        const Link& link = links_[known->second];
+        if (link.failures > 0 && link.next_attempt > now) {
+          skipped.insert(known->second);
+          ++it;
+          continue;
+        }
+      }
       auto row = repo_->find(it->second);
       if (!row.ok() || row->sequence <= row->acked_sequence) {
         it = unreported_.erase(it);
@@ -615,6 +640,10 @@ class Core : public std::enable_shared_from_this<Core> {
       } else {
         if (s.code() == Status::Code::Cancelled) break;
         ++status_failed_;
+        if (refusedForGood(s)) {
+          d.refused.push_back({r, s});
+          continue;
+        }
         down.insert(r.url);
         d.failed.push_back({r, s});
       }
@@ -665,6 +694,19 @@ class Core : public std::enable_shared_from_this<Core> {
                     row->progress.error.empty() ? "" : ", error: " + row->progress.error);
         if (row->sequence <= sequence) unreported_.erase({row->id, job});
       }
+    }
+    for (const auto& [report, status] : d.refused) {
+      if (!repo_) break;
+      (void)repo_->acknowledge(report.status.job_id, report.status.sequence);
+      auto row = repo_->find(report.status.job_id);
+      if (row.ok() && row->sequence <= report.status.sequence) {
+        unreported_.erase({row->id, report.status.job_id});
+      }
+      PX_LOG_ERROR(ctx_.logger,
+                   "The site at {} refused the status of job {} ({}, sequence {}): {}; it is not "
+                   "sent again (a later status of the job is)",
+                   report.url, report.status.job_id, str(report.status.state),
+                   report.status.sequence, status.toString());
     }
     const Steady now = ctx_.clock.steadyNow();
     for (const auto& [report, status] : d.failed) {

@@ -257,6 +257,29 @@ TEST_F(PullDpTest, StatusReachesASiteThatWasDownOnceItIsUp) {
   ASSERT_TRUE(waitFor([&] { return site_.has(8, PullState::Installed); })) << pullLog();
 }
 
+TEST_F(PullDpTest, AStatusTheSiteRefusesForGoodHoldsNoOtherJobBack) {
+  startSite();
+  site_.unknown_job = 20;  // the site does not know job 20 (404), e.g. its database was reset
+  RealSource& src = startSource("src1");
+  const std::string a = makeBody(100, 20), b = makeBody(200, 21);
+  putBody(*src.library, a);
+  putBody(*src.library, b);
+  startPullDp();
+  notifyOk(notification(20, {a}, {src.url}));
+  ASSERT_TRUE(waitState(20, PullState::Installed)) << pullLog();
+  notifyOk(notification(21, {b}, {src.url}));
+  // No backoff: job 21's statuses go at once (the FakeClock never moves here).
+  ASSERT_TRUE(waitFor([&] { return site_.has(21, PullState::Installed); })) << pullLog();
+  EXPECT_FALSE(site_.last(20));
+  EXPECT_TRUE(logHas("refused the status of job 20 (installed, sequence 3)")) << pullLog();
+  EXPECT_TRUE(logHas("HTTP 404"));
+  // Refused once per status: nothing is retried.
+  const auto attempts = site_.attempts();
+  const auto polls = pulldp_->stats().polls;
+  EXPECT_TRUE(waitFor([&] { return pulldp_->stats().polls >= polls + 20; }));
+  EXPECT_EQ(site_.attempts(), attempts);
+}
+
 TEST_F(PullDpTest, GetPullJobAnswersProgressAndStateAnd404ForAnUnknownJob) {
   startSite();
   std::string url;

@@ -139,6 +139,7 @@ class ScriptedSource {
 class SiteReceiver {
  public:
   std::atomic<int> answer{200};
+  std::atomic<std::int64_t> unknown_job{0};  // answered 404, as the site does for a job it lacks
 
   void addRoutes(http::Server& server) {
     http::RouteOptions o;
@@ -149,6 +150,11 @@ class SiteReceiver {
                                  if (!body.ok()) return body.status();
                                  auto status = transport::pull::parseJobStatus(*body);
                                  if (!status.ok()) return res.sendError(400, "bad status");
+                                 if (status->job_id == unknown_job) {
+                                   std::lock_guard lock(mu_);
+                                   attempts_.push_back(*status);
+                                   return res.sendError(404, "no such transfer job");
+                                 }
                                  {
                                    std::lock_guard lock(mu_);
                                    attempts_.push_back(*status);
