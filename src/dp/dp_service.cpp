@@ -406,7 +406,7 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     spec.resumable = stage;
     spec.discard_leftovers = stage && req.query("discard_leftovers").has_value();
     if (stage) {
-      registry_.sweep();
+      registry_.sweep(/*force=*/false);
       if (spec.discard_leftovers) registry_.closeOwned(owner, {*sha});
       renewSend(req.query("send"));
     }
@@ -444,7 +444,7 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   // POST /v1/uploads {"sha256", "size", "owner", ["resume", "offset"], ["discard_leftovers"]}
   // (auth): opens a resumable upload, or resumes one at the site's durable offset.
   Status openUpload(Request& req, Response& res) {
-    registry_.sweep();
+    registry_.sweep(/*force=*/false);
     PKGXFER_ASSIGN_OR_RETURN(json body, req.readJson(kMaxJsonBytes));
     content::UploadSpec spec;
     spec.resumable = true;

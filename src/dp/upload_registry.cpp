@@ -173,12 +173,15 @@ void UploadRegistry::endSend(std::string_view id) {
 
 // ---- housekeeping -------------------------------------------------------------------------------
 
-void UploadRegistry::sweep() {
+void UploadRegistry::sweep(bool force) {
   std::vector<std::shared_ptr<Entry>> idle;
   std::vector<Send> expired;
   {
     std::lock_guard guard(mu_);
     const auto now = clock_.steadyNow();
+    const auto every = std::min(options_.upload_idle_timeout, options_.send_lease) / 20;
+    if (!force && last_sweep_ != Clock::SteadyTime{} && now - last_sweep_ < every) return;
+    last_sweep_ = now;
     for (auto it = uploads_.begin(); it != uploads_.end();) {
       Entry& e = *it->second;
       // An upload a request holds is not idle, however long ago it started.
