@@ -3,10 +3,7 @@
 #include <ctime>
 
 namespace pkgxfer::distribution {
-namespace {
-
-// Local time as ConfigMgr logs a restart time: "11/25/2026 16:49:25".
-std::string localTime(store::Timestamp t) {
+std::string restartTimeText(store::Timestamp t) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
   ::localtime_r(&secs, &tm);
@@ -14,8 +11,6 @@ std::string localTime(store::Timestamp t) {
   std::strftime(buf, sizeof buf, "%m/%d/%Y %H:%M:%S", &tm);
   return buf;
 }
-
-}  // namespace
 
 bool isRetried(const Status& error) {
   switch (error.code()) {
@@ -49,7 +44,7 @@ Result<RetryDecision> recordFailure(store::DistributionRepository& repo,
   // The log line before the state: whoever sees the pair retrying or failed finds why, written.
   if (d.retry) {
     PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}, Restart time = {}", what, cause,
-                 failures, cfg.retry_count, localTime(d.next_attempt));
+                 failures, cfg.retry_count, restartTimeText(d.next_attempt));
     PKGXFER_RETURN_IF_ERROR(repo.scheduleRetry(package_id, dp, cause, d.next_attempt));
   } else {
     PX_LOG_ERROR(log, "{} failed: {}. Failure count = {}/{}; {}", what, cause, failures,

@@ -14,6 +14,7 @@
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/distribution/pair_states.h"
+#include "pkgxfer/distribution/retry_policy.h"
 #include "pkgxfer/host/blocking_pool.h"
 #include "pkgxfer/host/poll_timer.h"
 #include "pkgxfer/pkgxfermgr/job_runner.h"
@@ -42,14 +43,7 @@ namespace pull = transport::pull;
 class PackageTransferManager;
 
 // Local time as ConfigMgr logs a restart time: "11/25/2026 16:49:25".
-std::string localTime(Clock::SystemTime t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  ::localtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%m/%d/%Y %H:%M:%S", &tm);
-  return buf;
-}
+std::string localTime(Clock::SystemTime t) { return distribution::restartTimeText(t); }
 
 // What one step of a pull job's cycle found (computed on the blocking pool).
 struct PullStepResult {

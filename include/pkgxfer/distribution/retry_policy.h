@@ -26,6 +26,9 @@ namespace pkgxfer::distribution {
 // Whether a failed attempt with this error is tried again (while attempts remain). Pure.
 bool isRetried(const Status& error);
 
+// A time as ConfigMgr logs a restart time, in the machine's local time: "11/25/2026 16:49:25".
+std::string restartTimeText(store::Timestamp t);
+
 struct RetryDecision {
   bool retry = false;               // false: the pair fails for good
   store::Timestamp next_attempt{};  // when retry
