@@ -1,12 +1,12 @@
 #include "pkgxfer/config/config.h"
 
 #include <algorithm>
-#include <functional>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <system_error>
 
@@ -917,8 +917,9 @@ Status checkRequiredBlocks(const Json& root, const Config& config) {
     if (component == "pulldp") {
       PKGXFER_RETURN_IF_ERROR(requireBlockFor(root, "pulldp", component));
       if (!config.hosts("dp")) {
-        return invalid("/components", "pulldp serves the content it pulls through the dp "
-                                      "component of the same process: add \"dp\"");
+        return invalid("/components",
+                       "pulldp serves the content it pulls through the dp "
+                       "component of the same process: add \"dp\"");
       }
     }
   }

@@ -59,6 +59,9 @@ int fail(int code, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: a SIGTERM while the config loads must stop the service cleanly, not kill
+  // it (the dynamic loader's time before main() is the only window left).
+  platform::deferStopSignals();
   CLI::App app{"pkgxferd: the pkgxfer content distribution service", "pkgxferd"};
   app.set_version_flag("--version", std::string("pkgxferd ") + PKGXFER_VERSION);
   std::string config_file;

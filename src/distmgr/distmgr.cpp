@@ -88,9 +88,8 @@ class DistributionManager final : public host::Component {
     status_messages_ = std::make_unique<store::StatusMessageRepository>(*db_);
     // The status receiver (or pkgxfermgr, for what a check on a pull DP found) recorded status
     // messages: applied at once. What was recorded while we were down is applied at the first poll.
-    status_subscription_ = ctx_.signals.subscribe(host::Signals::Topic::StatusMessages, [this] {
-      timer_.wakeNow();
-    });
+    status_subscription_ =
+        ctx_.signals.subscribe(host::Signals::Topic::StatusMessages, [this] { timer_.wakeNow(); });
     PKGXFER_ASSIGN_OR_RETURN(site_, content::ContentLibrary::open(options_.site_library));
     PKGXFER_ASSIGN_OR_RETURN(int released, requests_->releaseTaken());
     const auto& d = ctx_.config.distribution;
@@ -635,12 +634,10 @@ class DistributionManager final : public host::Component {
 
   void applyStatusMessage(const store::StatusMessage& m) {
     auto tx = beginTransaction();
-    const std::string from =
-        fmt::format("status {} from pull DP {} for package {} v{}{}{}", store::toString(m.state),
-                    m.dp, m.package_id, m.version,
-                    m.job_id ? fmt::format(" (job {}", *m.job_id) : std::string(),
-                    m.job_id ? fmt::format(", sequence {})", m.sequence.value_or(0))
-                             : std::string());
+    const std::string from = fmt::format(
+        "status {} from pull DP {} for package {} v{}{}{}", store::toString(m.state), m.dp,
+        m.package_id, m.version, m.job_id ? fmt::format(" (job {}", *m.job_id) : std::string(),
+        m.job_id ? fmt::format(", sequence {})", m.sequence.value_or(0)) : std::string());
     std::string ignored;
     std::optional<store::TransferJob> job;
     if (!m.job_id) {
@@ -683,13 +680,13 @@ class DistributionManager final : public host::Component {
         break;
       case DistributionState::Failed: {
         PX_LOG_WARN(ctx_.logger, "Received {}{}", from, detail);
-        const Status error = Status::Unavailable("pull DP " + m.dp + " reports: " +
-                                                 (m.message.empty() ? "failed" : m.message));
+        const Status error = Status::Unavailable(
+            "pull DP " + m.dp + " reports: " + (m.message.empty() ? "failed" : m.message));
         logIfError(jobs_->setState(job->id, JobState::Failed, error.toString()),
                    "record the job's result");
-        auto d = states_->attemptFailed(m.package_id, m.dp, error,
-                                        "Pull of package " + m.package_id + " v" +
-                                            std::to_string(m.version) + " by " + m.dp);
+        auto d = states_->attemptFailed(
+            m.package_id, m.dp, error,
+            "Pull of package " + m.package_id + " v" + std::to_string(m.version) + " by " + m.dp);
         if (!d.ok()) logIfError(d.status(), "record a failure");
         if (d.ok() && d->retry) {
           retrying_ = true;

@@ -26,13 +26,11 @@ class DistributionPoint final : public host::Component {
       return s;
     }
     const auto identity = host_->library().identity();
-    PX_LOG_INFO(ctx_.logger,
-                "DP {} serving the content library at {} on {}://{}:{} (library {}{})", dp.name,
-                host_->library().describe(), dp.tls ? "https" : "http",
-                config::parseHostPort(dp.listen)->host, host_->service().port(),
-                identity.library_id,
-                identity.site_code.empty() ? std::string(", no site yet")
-                                           : ", site " + identity.site_code);
+    PX_LOG_INFO(
+        ctx_.logger, "DP {} serving the content library at {} on {}://{}:{} (library {}{})",
+        dp.name, host_->library().describe(), dp.tls ? "https" : "http",
+        config::parseHostPort(dp.listen)->host, host_->service().port(), identity.library_id,
+        identity.site_code.empty() ? std::string(", no site yet") : ", site " + identity.site_code);
     return Status::Ok();
   }
 

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
-#include <thread>
-#include <atomic>
-#include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <vector>
 
 #include "pkgxfer/common/text.h"
@@ -21,9 +21,9 @@
 namespace pkgxfer::dp {
 namespace {
 
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 // Limits of the JSON requests: an inventory of 100,000 hashes is ~7 MB; a manifest is capped like
 // the library's own (256 MiB).
@@ -83,8 +83,8 @@ Result<std::vector<std::string>> hashList(const json& body, const char* field,
   }
   const json& list = body[field];
   if (list.size() > max) {
-    return Status::InvalidArgument(std::to_string(list.size()) + " hashes in one request; at most " +
-                                   std::to_string(max));
+    return Status::InvalidArgument(std::to_string(list.size()) +
+                                   " hashes in one request; at most " + std::to_string(max));
   }
   std::vector<std::string> out;
   out.reserve(list.size());
@@ -190,8 +190,9 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     }
     const std::string& ver = req.param("ver");
     std::uint64_t version = 0;
-    const bool digits = !ver.empty() && ver.size() <= 19 &&
-                        std::all_of(ver.begin(), ver.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !ver.empty() && ver.size() <= 19 &&
+        std::all_of(ver.begin(), ver.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits) version = std::stoull(ver);
     if (!digits || version == 0 || (ver.size() > 1 && ver[0] == '0')) {
       return Status::InvalidArgument("\"" + displayBytes(ver) + "\" is not a content version");
@@ -243,7 +244,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
       return sendStatus(res, s);
     }
     PX_LOG_INFO(log_, "The library at {} belongs to site {}", library_.describe(), *site);
-    return res.sendJson(200, {{"site_code", *site}, {"library_id", library_.identity().library_id}});
+    return res.sendJson(200,
+                        {{"site_code", *site}, {"library_id", library_.identity().library_id}});
   }
 
   // POST /v1/inventory {"sha256": [...]}
@@ -381,7 +383,9 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   }
 
   // The declared length of an upload's body: 411 without one (the route refuses chunked bodies).
-  static std::uint64_t declaredLength(const Request& req) { return req.contentLength().value_or(0); }
+  static std::uint64_t declaredLength(const Request& req) {
+    return req.contentLength().value_or(0);
+  }
 
   // PUT /v1/files/{sha256}[?stage=1&owner=O] (auth): the whole body in one request.
   Status putFile(Request& req, Response& res) {
@@ -391,8 +395,9 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     const bool stage = req.query("stage").has_value();
     std::string owner = req.query("owner").value_or("");
     if (!content::isValidOwner(owner)) {
-      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(owner) +
-                                                     "\" is not an owner ([A-Za-z0-9_-], up to 64)"));
+      return sendStatus(res,
+                        Status::InvalidArgument("\"" + displayBytes(owner) +
+                                                "\" is not an owner ([A-Za-z0-9_-], up to 64)"));
     }
     if (stage && owner.empty()) {
       return sendStatus(res, Status::InvalidArgument("a staged upload needs ?owner="));
@@ -458,23 +463,25 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     if (!size.ok()) return sendStatus(res, size.status());
     if (*size > options_.max_body_bytes) {
       return sendReason(res, 413, "too_large",
-                        "a body of " + std::to_string(*size) + " bytes is over this DP's limit of " +
+                        "a body of " + std::to_string(*size) +
+                            " bytes is over this DP's limit of " +
                             std::to_string(options_.max_body_bytes));
     }
     auto owner = stringField(body, "owner");
     if (!owner.ok()) return sendStatus(res, owner.status());
     if (owner->empty() || !content::isValidOwner(*owner)) {
-      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(*owner) +
-                                                     "\" is not an owner ([A-Za-z0-9_-], 1 to 64)"));
+      return sendStatus(res,
+                        Status::InvalidArgument("\"" + displayBytes(*owner) +
+                                                "\" is not an owner ([A-Za-z0-9_-], 1 to 64)"));
     }
     auto resume = stringField(body, "resume", /*required=*/false);
     if (!resume.ok()) return sendStatus(res, resume.status());
     if (!resume->empty()) {
       auto name = content::parseUploadName(*resume);
       if (!name || name->sha256 != *sha || name->owner != *owner) {
-        return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(*resume) +
-                                                       "\" is not an upload of " + *sha + " by " +
-                                                       *owner));
+        return sendStatus(
+            res, Status::InvalidArgument("\"" + displayBytes(*resume) + "\" is not an upload of " +
+                                         *sha + " by " + *owner));
       }
       auto offset = numberField(body, "offset");
       if (!offset.ok()) return sendStatus(res, offset.status());
@@ -509,12 +516,13 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
                     *sha, *owner, spec.resume_offset, spec.resume_name);
       }
     } else {
-      PX_LOG_DEBUG(log_, "Upload of {} ({}) by {} from {} opened", *sha, formatBytes(*size),
-                   *owner, req.peer());
+      PX_LOG_DEBUG(log_, "Upload of {} ({}) by {} from {} opened", *sha, formatBytes(*size), *owner,
+                   req.peer());
     }
     auto id = registry_.add(std::move(upload), *size, *owner);
     if (!id.ok()) return sendStatus(res, id.status());
-    return res.sendJson(200, {{"upload", *id}, {"offset", offset}, {"leftovers_discarded", leftovers}});
+    return res.sendJson(200,
+                        {{"upload", *id}, {"offset", offset}, {"leftovers_discarded", leftovers}});
   }
 
   // A request of a send (an upload, a staged body, an install) keeps its pins alive.
@@ -612,8 +620,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     const std::string& id = req.param("id");
     auto name = content::parseUploadName(id);
     if (!name) {
-      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(id) +
-                                                     "\" is not an upload's name"));
+      return sendStatus(
+          res, Status::InvalidArgument("\"" + displayBytes(id) + "\" is not an upload's name"));
     }
     registry_.close(id);
     Status s = library_.discardUpload(name->sha256, id);
@@ -634,7 +642,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     }
     std::vector<std::string> ids;
     for (const json& id : body["uploads"]) {
-      if (!id.is_string()) return sendStatus(res, Status::InvalidArgument("an upload id is a string"));
+      if (!id.is_string())
+        return sendStatus(res, Status::InvalidArgument("an upload id is a string"));
       ids.push_back(id.get<std::string>());
     }
     // In one order, so two installs sharing uploads never wait for each other crosswise.
@@ -684,15 +693,17 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     auto id = registry_.beginSend(*owner, std::move(*shas));
     if (!id.ok()) return sendStatus(res, id.status());
     PX_LOG_INFO(log_, "Receiving {} ({} bodies) from {}", displayBytes(what), count, req.peer());
-    return res.sendJson(200, {{"send", *id},
-                              {"lease_ms", static_cast<std::int64_t>(registry_.sendLease().count())}});
+    return res.sendJson(
+        200,
+        {{"send", *id}, {"lease_ms", static_cast<std::int64_t>(registry_.sendLease().count())}});
   }
 
   // POST /v1/sends/{id}/renew (auth)
   Status renewSend(Request& req, Response& res) {
     Status s = registry_.renewSend(req.param("id"));
     if (!s.ok()) return sendReason(res, 404, "unknown_send", s.message());
-    return res.sendJson(200, {{"lease_ms", static_cast<std::int64_t>(registry_.sendLease().count())}});
+    return res.sendJson(200,
+                        {{"lease_ms", static_cast<std::int64_t>(registry_.sendLease().count())}});
   }
 
   // DELETE /v1/sends/{id} (auth)
@@ -756,8 +767,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   Status getVersions(Request& req, Response& res) {
     const std::string& pkg = req.param("pkg");
     if (!content::isValidPackageId(pkg)) {
-      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(pkg) +
-                                                     "\" is not a package ID"));
+      return sendStatus(
+          res, Status::InvalidArgument("\"" + displayBytes(pkg) + "\" is not a package ID"));
     }
     auto versions = library_.listVersions(pkg);
     if (!versions.ok()) return sendStatus(res, versions.status());
@@ -807,8 +818,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     auto owner = stringField(body, "owner");
     if (!owner.ok()) return sendStatus(res, owner.status());
     if (owner->empty() || !content::isValidOwner(*owner)) {
-      return sendStatus(res, Status::InvalidArgument("\"" + displayBytes(*owner) +
-                                                     "\" is not an owner"));
+      return sendStatus(
+          res, Status::InvalidArgument("\"" + displayBytes(*owner) + "\" is not an owner"));
     }
     auto shas = hashList(body, "sha256");
     if (!shas.ok()) return sendStatus(res, shas.status());

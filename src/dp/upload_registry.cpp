@@ -7,7 +7,7 @@
 namespace pkgxfer::dp {
 
 struct UploadRegistry::Entry {
-  std::mutex mu;  // held by the request using the upload
+  std::mutex mu;                            // held by the request using the upload
   std::unique_ptr<content::Upload> upload;  // null once released; guarded by mu
   std::uint64_t size = 0;
   std::string owner;
@@ -52,8 +52,8 @@ void UploadRegistry::Held::release() { release_ = true; }
 
 // ---- uploads ------------------------------------------------------------------------------------
 
-Result<std::string> UploadRegistry::add(std::unique_ptr<content::Upload> upload,
-                                        std::uint64_t size, std::string owner) {
+Result<std::string> UploadRegistry::add(std::unique_ptr<content::Upload> upload, std::uint64_t size,
+                                        std::string owner) {
   auto entry = std::make_shared<Entry>();
   const std::string id = upload->tempName();
   entry->sha256 = upload->sha256();
@@ -122,7 +122,8 @@ void UploadRegistry::closeOwned(std::string_view owner, const std::vector<std::s
     std::lock_guard guard(mu_);
     for (auto it = uploads_.begin(); it != uploads_.end();) {
       const Entry& e = *it->second;
-      if (e.owner == owner && std::find(sha256s.begin(), sha256s.end(), e.sha256) != sha256s.end()) {
+      if (e.owner == owner &&
+          std::find(sha256s.begin(), sha256s.end(), e.sha256) != sha256s.end()) {
         closing.push_back(std::move(it->second));
         it = uploads_.erase(it);
       } else {
@@ -138,8 +139,7 @@ void UploadRegistry::closeOwned(std::string_view owner, const std::vector<std::s
 
 // ---- sends --------------------------------------------------------------------------------------
 
-Result<std::string> UploadRegistry::beginSend(std::string owner,
-                                              std::vector<std::string> sha256s) {
+Result<std::string> UploadRegistry::beginSend(std::string owner, std::vector<std::string> sha256s) {
   (void)owner;
   content::BodyPins pins = library_.pin(std::move(sha256s));
   std::lock_guard guard(mu_);

@@ -112,7 +112,7 @@ class UploadRegistry {
   const Options options_;
 
   mutable std::mutex mu_;
-  Clock::SteadyTime last_sweep_{};  // guarded by mu_
+  Clock::SteadyTime last_sweep_{};                                   // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<Entry>> uploads_;  // by id; guarded by mu_
   std::unordered_map<std::string, Send> sends_;                      // by id; guarded by mu_
 };

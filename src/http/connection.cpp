@@ -540,18 +540,17 @@ void Connection::readHeadPart() {
   }
   if (head_bytes_ + buffer_.size() >= limit) return onHead(settle(http::error::header_limit));
   parser_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          [self = shared_from_this()](error_code ec, std::size_t n) {
-                            self->onHeadPart(ec, n);
-                          });
+  stream_.async_read_some(
+      buffer_.prepare(kFirstReadBytes),
+      [self = shared_from_this()](error_code ec, std::size_t n) { self->onHeadPart(ec, n); });
 }
 
 void Connection::onHeadPart(const error_code& ec, std::size_t received) {
   buffer_.commit(received);
   if (timed_out_) return onHead(settle(ec));
   if (ec == boost::asio::error::eof) {
-    return onHead(settle(parser_->got_some() ? http::error::partial_message
-                                             : http::error::end_of_stream));
+    return onHead(
+        settle(parser_->got_some() ? http::error::partial_message : http::error::end_of_stream));
   }
   if (ec) return onHead(settle(ec));
   readHeadPart();

@@ -106,8 +106,8 @@ class PackageTransferManager final : public host::Component {
       : ctx_(std::move(ctx)),
         options_(std::move(options)),
         timer_(
-            ctx_.strand, options_.wake_interval,
-            [this] { return watch_->due() || pullDue(); }, [this] { poll(); }) {}
+            ctx_.strand, options_.wake_interval, [this] { return watch_->due() || pullDue(); },
+            [this] { poll(); }) {}
 
   std::string_view name() const override { return "pkgxfermgr"; }
 
@@ -227,11 +227,12 @@ class PackageTransferManager final : public host::Component {
   void arm() {
     if (stopping_) return;
     const bool busy = !running_.empty() || has_runnable_;
-    auto interval = busy ? std::min(options_.poll_interval, options_.wake_interval)
-                         : options_.wake_interval;
+    auto interval =
+        busy ? std::min(options_.poll_interval, options_.wake_interval) : options_.wake_interval;
     // The next step of a pull cycle due sooner: wake for it (pullDue() then says so).
     if (auto next = nextPullDue()) {
-      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - ctx_.clock.systemNow());
+      const auto wait =
+          std::chrono::ceil<std::chrono::milliseconds>(*next - ctx_.clock.systemNow());
       interval = std::clamp(wait, std::chrono::milliseconds(1), interval);
     }
     timer_.arm(interval);
@@ -639,8 +640,8 @@ class PackageTransferManager final : public host::Component {
     if (auto listen = config::parseHostPort(ctx_.config.site->listen);
         listen.ok() && listen->host != "0.0.0.0" && listen->host != "::") {
       const bool v6 = listen->host.find(':') != std::string::npos;
-      status_url = fmt::format("http://{}{}{}:{}", v6 ? "[" : "", listen->host, v6 ? "]" : "",
-                               listen->port);
+      status_url =
+          fmt::format("http://{}{}{}:{}", v6 ? "[" : "", listen->host, v6 ? "]" : "", listen->port);
     }
     asio::post(ctx_.blocking.get_executor(), [this, job, dp, sources, phase, status_url] {
       PullStepResult r = runPullStep(job, *dp, sources, phase, status_url);
@@ -649,7 +650,8 @@ class PackageTransferManager final : public host::Component {
   }
 
   // One step's HTTP calls, on the blocking pool.
-  PullStepResult runPullStep(const store::TransferJob& job, const config::DistributionPointConfig& dp,
+  PullStepResult runPullStep(const store::TransferJob& job,
+                             const config::DistributionPointConfig& dp,
                              const std::vector<const config::DistributionPointConfig*>& sources,
                              PullPhase phase, const std::string& status_url) {
     PullStepResult r;
@@ -660,9 +662,9 @@ class PackageTransferManager final : public host::Component {
       case PullPhase::SourceCheck:
         for (std::size_t i = 0; i < sources.size(); ++i) {
           auto has = pull_client_->sourceHas(*sources[i], job.package_id, version, call);
-          r.detail += fmt::format("{}{}: {}", r.detail.empty() ? "" : "; ", sources[i]->name,
-                                  !has.ok() ? has.status().toString()
-                                            : (*has ? "has it" : "not there (404)"));
+          r.detail += fmt::format(
+              "{}{}: {}", r.detail.empty() ? "" : "; ", sources[i]->name,
+              !has.ok() ? has.status().toString() : (*has ? "has it" : "not there (404)"));
           if (has.ok() && *has) {
             r.source = static_cast<int>(i);
             break;
@@ -730,11 +732,11 @@ class PackageTransferManager final : public host::Component {
         ++c.source_checks;
         const NextStep next = afterSourceMiss(c.source_checks, now, cfg);
         if (next.give_up) {
-          failPull(job, fmt::format("no source DP had content {} after {} check(s), {} apart ({})",
-                                    content::contentId(job.package_id,
-                                                       static_cast<std::uint64_t>(job.version)),
-                                    c.source_checks, formatDuration(cfg.pull_source_recheck),
-                                    r.detail));
+          failPull(job,
+                   fmt::format(
+                       "no source DP had content {} after {} check(s), {} apart ({})",
+                       content::contentId(job.package_id, static_cast<std::uint64_t>(job.version)),
+                       c.source_checks, formatDuration(cfg.pull_source_recheck), r.detail));
           return poll();
         }
         c.next_at = next.at;
@@ -743,8 +745,8 @@ class PackageTransferManager final : public host::Component {
                         localTime(next.at), c.source_checks, cfg.pull_source_recheck_count);
         PX_LOG_INFO(ctx_.logger, "No source has content {} yet ({}); next check at {} ({}/{}); {}",
                     content::contentId(job.package_id, static_cast<std::uint64_t>(job.version)),
-                    r.detail, localTime(next.at), c.source_checks,
-                    cfg.pull_source_recheck_count, tag);
+                    r.detail, localTime(next.at), c.source_checks, cfg.pull_source_recheck_count,
+                    tag);
         auto tx = beginResult(id);
         logIfError(pull_cycles_->save(c), id, "save the pull cycle");
         if (ownsPair(job)) {
@@ -821,8 +823,9 @@ class PackageTransferManager final : public host::Component {
         const std::string found =
             !r.status.ok()
                 ? "it cannot be reached: " + r.status.toString()
-                : fmt::format("it reports {} ({} of {} bytes{})", pull::toString(r.job_status->state),
-                              r.job_status->bytes_done, r.job_status->bytes_total,
+                : fmt::format("it reports {} ({} of {} bytes{})",
+                              pull::toString(r.job_status->state), r.job_status->bytes_done,
+                              r.job_status->bytes_total,
                               r.job_status->source.empty() ? "" : ", from " + r.job_status->source);
         if (next.give_up) {
           failPull(job, fmt::format("no status from pull DP {} after {} check(s), {} apart; at "

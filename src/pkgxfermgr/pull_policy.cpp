@@ -18,7 +18,8 @@ NextStep afterSourceMiss(int misses, Timestamp now, const config::DistributionCo
 }
 
 milliseconds notifyBackoff(int failures, const config::DistributionConfig& cfg) {
-  const milliseconds cap = std::max(milliseconds(1), duration_cast<milliseconds>(cfg.pull_source_recheck));
+  const milliseconds cap =
+      std::max(milliseconds(1), duration_cast<milliseconds>(cfg.pull_source_recheck));
   milliseconds delay = std::max(milliseconds(1), cap / 20);
   for (int i = 1; i < failures && delay < cap; ++i) delay *= 2;
   return std::min(delay, cap);

@@ -44,6 +44,11 @@ class PosixControl final : public ServiceControl {
 
 }  // namespace
 
+void deferStopSignals() {
+  const sigset_t set = stopSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int runService(const std::string&, const ServiceBody& body) {
   // A DP or peer closing a socket must surface as an error on that socket, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);

@@ -132,6 +132,8 @@ void WINAPI serviceMain(DWORD, LPSTR*) {
 
 }  // namespace
 
+void deferStopSignals() {}
+
 int runService(const std::string& service_name, const ServiceBody& body) {
   g_service_name = service_name;
   g_body = &body;

@@ -75,8 +75,7 @@ class StatusReceiver final : public host::Component {
     route.requires_auth = true;
     route.max_body_bytes = kMaxMessageBytes;
     PKGXFER_RETURN_IF_ERROR(server_->addRoute(
-        "POST", "/v1/status", route,
-        [this](http::Request& request, http::Response& response) {
+        "POST", "/v1/status", route, [this](http::Request& request, http::Response& response) {
           return handleStatus(request, response);
         }));
     Status s = server_->start();
@@ -159,12 +158,11 @@ class StatusReceiver final : public host::Component {
       return response.sendError(code, refusal);
     }
     if (recorded.duplicate) {
-      PX_LOG_INFO(ctx_.logger,
-                  "Status message from pull DP {} already recorded (message {}); {}", s.dp,
-                  recorded.id, what);
+      PX_LOG_INFO(ctx_.logger, "Status message from pull DP {} already recorded (message {}); {}",
+                  s.dp, recorded.id, what);
     } else {
-      PX_LOG_INFO(ctx_.logger, "Status message {} received from pull DP {} ({}): {}",
-                  recorded.id, s.dp, request.peer(), what);
+      PX_LOG_INFO(ctx_.logger, "Status message {} received from pull DP {} ({}): {}", recorded.id,
+                  s.dp, request.peer(), what);
       ctx_.signals.notify(host::Signals::Topic::StatusMessages);
     }
     return response.send(200, fmt::format(R"({{"id":{},"duplicate":{},"dp":{}}})", recorded.id,

@@ -49,8 +49,8 @@ Result<std::optional<PullTransfer>> PullTransferRepository::get(std::int64_t job
     PKGXFER_ASSIGN_OR_RETURN(t.updated_at, stmt.columnTime(7));
     return std::optional<PullTransfer>(std::move(t));
   };
-  return internal::withContext(run(), "read the pull cycle of transfer job " +
-                                          std::to_string(job_id));
+  return internal::withContext(run(),
+                               "read the pull cycle of transfer job " + std::to_string(job_id));
 }
 
 Status PullTransferRepository::save(const PullTransfer& t) {
@@ -65,13 +65,13 @@ Status PullTransferRepository::save(const PullTransfer& t) {
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job_id) DO UPDATE "
                        "SET phase = ?2, source_checks = ?3, notify_failures = ?4, "
                        "status_checks = ?5, next_at = ?6, waiting_since = ?7, updated_at = ?8"));
-      stmt.bindAll(t.job_id, toString(t.phase), t.source_checks, t.notify_failures,
-                   t.status_checks, t.next_at, t.waiting_since, conn.now());
+      stmt.bindAll(t.job_id, toString(t.phase), t.source_checks, t.notify_failures, t.status_checks,
+                   t.next_at, t.waiting_since, conn.now());
       return stmt.exec();
     });
   };
-  return internal::withContext(run(), "save the pull cycle of transfer job " +
-                                          std::to_string(t.job_id));
+  return internal::withContext(run(),
+                               "save the pull cycle of transfer job " + std::to_string(t.job_id));
 }
 
 Result<std::vector<TransferJob>> PullTransferRepository::listQueued() {
@@ -82,7 +82,8 @@ Result<std::vector<TransferJob>> PullTransferRepository::listQueued() {
           Statement stmt,
           db_.connection().prepare(
               "SELECT j.id FROM transfer_jobs j JOIN distribution_points d ON d.name = j.dp "
-              "WHERE j.state = 'queued' AND d.type = 'pull' AND j.action IN ('add', 'redistribute') "
+              "WHERE j.state = 'queued' AND d.type = 'pull' AND j.action IN ('add', "
+              "'redistribute') "
               "ORDER BY j.id"));
       while (true) {
         PKGXFER_ASSIGN_OR_RETURN(bool more, stmt.step());

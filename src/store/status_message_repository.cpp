@@ -137,8 +137,8 @@ Result<std::uint64_t> StatusMessageRepository::lastProcessedSequence(std::int64_
     PKGXFER_ASSIGN_OR_RETURN(bool row, stmt.step());
     return row ? static_cast<std::uint64_t>(stmt.columnInt64(0)) : 0;
   };
-  return internal::withContext(run(), "read the last status of transfer job " +
-                                          std::to_string(job_id));
+  return internal::withContext(run(),
+                               "read the last status of transfer job " + std::to_string(job_id));
 }
 
 Result<std::optional<Timestamp>> StatusMessageRepository::lastReceivedAt(std::int64_t job_id) {
@@ -151,8 +151,8 @@ Result<std::optional<Timestamp>> StatusMessageRepository::lastReceivedAt(std::in
     if (!row) return std::optional<Timestamp>();
     return stmt.columnOptionalTime(0);
   };
-  return internal::withContext(run(), "read the last status time of transfer job " +
-                                          std::to_string(job_id));
+  return internal::withContext(
+      run(), "read the last status time of transfer job " + std::to_string(job_id));
 }
 
 Result<std::vector<StatusMessage>> StatusMessageRepository::list(

@@ -84,8 +84,7 @@ class HttpContentSend;
 // the PUT of what is pending with ?checkpoint=1, one request.
 class HttpBodyUpload final : public BodyUpload {
  public:
-  HttpBodyUpload(HttpTransport& transport, HttpContentSend* send, std::string owner,
-                 BodySpec spec)
+  HttpBodyUpload(HttpTransport& transport, HttpContentSend* send, std::string owner, BodySpec spec)
       : transport_(transport), send_(send), owner_(std::move(owner)), spec_(std::move(spec)) {}
 
   Status open(const CallContext& ctx);
@@ -98,8 +97,8 @@ class HttpBodyUpload final : public BodyUpload {
     if (sealed_) return Status::InvalidArgument("write to a sealed upload of " + spec_.sha256);
     if (size > spec_.size - offset_) {
       return Status::InvalidArgument("upload of " + spec_.sha256 + ": " +
-                                     std::to_string(offset_ + size) + " bytes written, the body has " +
-                                     std::to_string(spec_.size));
+                                     std::to_string(offset_ + size) +
+                                     " bytes written, the body has " + std::to_string(spec_.size));
     }
     if (size == 0) return Status::Ok();
     const auto now = std::chrono::steady_clock::now();
@@ -120,8 +119,8 @@ class HttpBodyUpload final : public BodyUpload {
     if (sealed_) return Status::Ok();
     if (offset_ != spec_.size) {
       return Status::InvalidArgument("seal upload of " + spec_.sha256 + ": " +
-                                     std::to_string(offset_) + " of " +
-                                     std::to_string(spec_.size) + " bytes written");
+                                     std::to_string(offset_) + " of " + std::to_string(spec_.size) +
+                                     " bytes written");
     }
     if (small_) return putWhole(ctx);
     PKGXFER_RETURN_IF_ERROR(flush(false, ctx));  // the last bytes seal it on the DP
@@ -166,8 +165,8 @@ class HttpBodyUpload final : public BodyUpload {
   const std::string owner_;
   const BodySpec spec_;
   bool small_ = false;
-  std::string buffer_;  // a small body's bytes until it is sealed; a large one's not yet sent
-  std::string id_;      // the DP's upload id (= its temporary file's name); empty while small
+  std::string buffer_;        // a small body's bytes until it is sealed; a large one's not yet sent
+  std::string id_;            // the DP's upload id (= its temporary file's name); empty while small
   std::uint64_t offset_ = 0;  // bytes written, buffer_'s included
   std::uint64_t sent_ = 0;    // bytes the DP holds
   std::chrono::steady_clock::time_point pending_since_{};  // buffer_'s first byte
@@ -345,8 +344,7 @@ Status HttpBodyUpload::putBytes(const char* data, std::size_t size, bool checkpo
     taken += n;
     return n;
   };
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           transport_.api().upload(ctx, req, size, source));
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, transport_.api().upload(ctx, req, size, source));
   if (!r.ok()) {
     if (r.status == 409 && reasonOf(r) == "offset_mismatch") {
       return Status::IoError(http::responseStatus(r).message() + " (the site was at offset " +
@@ -365,8 +363,8 @@ Status HttpBodyUpload::putBytes(const char* data, std::size_t size, bool checkpo
   if (checkpoint) {
     auto durable = field<std::uint64_t>(answer, "durable_offset", r);
     if (!durable.ok() || *durable != sent_) {
-      return Status::Unavailable(r.request + ": the DP did not make the " +
-                                 std::to_string(sent_) + " bytes sent durable");
+      return Status::Unavailable(r.request + ": the DP did not make the " + std::to_string(sent_) +
+                                 " bytes sent durable");
     }
   }
   auto sealed = field<bool>(answer, "sealed", r);
@@ -486,8 +484,8 @@ Result<ProbeResult> HttpTransport::probe(const CallContext& ctx, const ProbeOpti
   PKGXFER_ASSIGN_OR_RETURN(json library, bodyJson(r));
   PKGXFER_ASSIGN_OR_RETURN(std::string site_code, field<std::string>(library, "site_code", r));
   PKGXFER_ASSIGN_OR_RETURN(std::string library_id, field<std::string>(library, "library_id", r));
-  const std::string not_ours = "library at " + describe() +
-                               " is not the one this site initialised (share not mounted?)";
+  const std::string not_ours =
+      "library at " + describe() + " is not the one this site initialised (share not mounted?)";
   {
     std::lock_guard lock(mu_);
     if (!library_id_.empty() && library_id != library_id_) {
@@ -539,8 +537,7 @@ Result<content::ShaSet> HttpTransport::inventory(const std::vector<std::string>&
 }
 
 Result<std::unique_ptr<ContentSend>> HttpTransport::beginSend(
-    std::shared_ptr<const content::Manifest> manifest, std::string owner,
-    const CallContext& ctx) {
+    std::shared_ptr<const content::Manifest> manifest, std::string owner, const CallContext& ctx) {
   if (!content::isValidOwner(owner) || owner.empty()) {
     return Status::InvalidArgument("invalid owner '" + owner + "'");
   }
@@ -602,10 +599,8 @@ Result<std::size_t> HttpTransport::removeBodies(const std::vector<std::string>& 
 }
 
 Result<std::string> HttpTransport::readManifestJson(std::string_view package_id,
-                                                    std::uint64_t version,
-                                                    const CallContext& ctx) {
-  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r,
-                           api_.get(ctx, contentPath(package_id, version)));
+                                                    std::uint64_t version, const CallContext& ctx) {
+  PKGXFER_ASSIGN_OR_RETURN(http::ClientResponse r, api_.get(ctx, contentPath(package_id, version)));
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   return std::move(r.body);
 }
@@ -644,12 +639,9 @@ Result<content::ValidationReport> HttpTransport::validate(std::string_view packa
   PKGXFER_RETURN_IF_ERROR(answerStatus(r));
   PKGXFER_ASSIGN_OR_RETURN(json answer, bodyJson(r));
   content::ValidationReport report;
-  PKGXFER_ASSIGN_OR_RETURN(report.bodies_checked,
-                           field<std::size_t>(answer, "bodies_checked", r));
-  PKGXFER_ASSIGN_OR_RETURN(report.bytes_checked,
-                           field<std::uint64_t>(answer, "bytes_checked", r));
-  auto problems = [&](const char* name,
-                      std::vector<content::ValidationProblem>* out) -> Status {
+  PKGXFER_ASSIGN_OR_RETURN(report.bodies_checked, field<std::size_t>(answer, "bodies_checked", r));
+  PKGXFER_ASSIGN_OR_RETURN(report.bytes_checked, field<std::uint64_t>(answer, "bytes_checked", r));
+  auto problems = [&](const char* name, std::vector<content::ValidationProblem>* out) -> Status {
     PKGXFER_ASSIGN_OR_RETURN(json list, field<json>(answer, name, r));
     if (!list.is_array()) return Status::Unavailable(r.request + ": \"" + name + "\" is no list");
     for (const json& p : list) {

@@ -104,6 +104,7 @@ class CrashPointsTest : public ::testing::TestWithParam<CrashCase> {
   }
 
   void startService(const std::string& crash_point = {}) {
+    log_at_start_ = fs::exists(hostLog()) ? fs::file_size(hostLog()) : 0;
     std::vector<std::string> env;
     if (!crash_point.empty()) env.push_back("PKGXFER_CRASH_POINT=" + crash_point);
     service_ = std::make_unique<Process>(
@@ -111,7 +112,15 @@ class CrashPointsTest : public ::testing::TestWithParam<CrashCase> {
                                  (dir_ / "pkgxfer.json").string()},
         dir_ / ("out" + std::to_string(++starts_)), env);
   }
+  fs::path hostLog() const { return dir_ / "log" / "pkgxferd.log"; }
+  // A stop this test asks for comes once the service has started: before main() runs (the
+  // dynamic loader's time, tens of milliseconds with libsmbclient) a SIGTERM cannot be deferred.
   void stopService() {
+    EXPECT_TRUE(waitFor(
+        [&] {
+          return readFile(hostLog()).find("pkgxferd running", log_at_start_) != std::string::npos;
+        },
+        20s));
     service_->signal(SIGTERM);
     EXPECT_EQ(service_->wait(20s), 0) << service_->err();
     service_.reset();
@@ -195,6 +204,7 @@ class CrashPointsTest : public ::testing::TestWithParam<CrashCase> {
   TempDir dir_;
   std::unique_ptr<Process> service_;
   int starts_ = 0;
+  std::uintmax_t log_at_start_ = 0;  // pkgxferd.log's size when the service last started
 };
 
 TEST_P(CrashPointsTest, RestartFinishesTheWork) {

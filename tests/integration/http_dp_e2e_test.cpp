@@ -81,7 +81,8 @@ class HttpDpE2eTest : public ::testing::Test {
       "logging": { "dir": "log", "level": "debug", "max_size": "64MB" },
       "components": ["distmgr", "pkgxfermgr"],
       "distribution": { "retry_delay": "200ms" },
-      "distribution_points": [ )" + dp + R"( ]
+      "distribution_points": [ )" + dp +
+                                      R"( ]
     })");
   }
 
@@ -93,16 +94,15 @@ class HttpDpE2eTest : public ::testing::Test {
   }
 
   std::unique_ptr<Process> start(const std::string& config) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{(binDir() / "pkgxferd").string(), "--config",
-                                 (dir_ / config).string()},
-        dir_ / ("out-" + config + std::to_string(++starts_)));
+    return std::make_unique<Process>(std::vector<std::string>{(binDir() / "pkgxferd").string(),
+                                                              "--config", (dir_ / config).string()},
+                                     dir_ / ("out-" + config + std::to_string(++starts_)));
   }
   void startDp() {
     dp_ = start("dp.json");
     // Serving once dp.log says so.
-    ASSERT_TRUE(waitFor([&] { return dpLog().find("serving the content library") != std::string::npos; },
-                        20s))
+    ASSERT_TRUE(waitFor(
+        [&] { return dpLog().find("serving the content library") != std::string::npos; }, 20s))
         << dp_->err();
   }
   static void stop(std::unique_ptr<Process>& p) {
@@ -161,11 +161,10 @@ class HttpDpE2eTest : public ::testing::Test {
 
   // Distributes a few files and checks every body and the manifest on the DP's disk.
   void distributeAndCheck() {
-    std::map<std::string, std::string> files = {
-        {"setup.exe", std::string(3 << 20, 'x') + "end"},
-        {"readme.txt", "hello over http\n"},
-        {"sub/empty.dat", ""},
-        {"sub/data.bin", std::string(200 * 1024, 'd')}};
+    std::map<std::string, std::string> files = {{"setup.exe", std::string(3 << 20, 'x') + "end"},
+                                                {"readme.txt", "hello over http\n"},
+                                                {"sub/empty.dat", ""},
+                                                {"sub/data.bin", std::string(200 * 1024, 'd')}};
     addPackage("PS100001", files);
     ASSERT_EQ(pkgxfer({"distribute", "PS100001", "--dp", "dp03"}).exit_code, 0);
     ASSERT_TRUE(waitForState("PS100001", "installed"));
@@ -195,7 +194,8 @@ TEST_F(HttpDpE2eTest, DistributesOverHttp) {
             std::string::npos);
   // The same version again sends nothing; validate re-hashes on the DP.
   ASSERT_EQ(pkgxfer({"validate", "PS100001", "--dp", "dp03"}).exit_code, 0);
-  EXPECT_TRUE(waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 30s));
+  EXPECT_TRUE(
+      waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 30s));
   ASSERT_TRUE(waitForState("PS100001", "installed"));
   // Remove over HTTP.
   ASSERT_EQ(pkgxfer({"remove", "PS100001", "--dp", "dp03"}).exit_code, 0);
@@ -253,13 +253,15 @@ TEST_F(HttpDpE2eTest, ADpKilledMidBodyResumesAboveZeroAfterItRestarts) {
   site_ = start("site.json");
   ASSERT_EQ(pkgxfer({"distribute", "PS100001", "--dp", "dp03"}).exit_code, 0);
   // Kill -9 the DP once the site recorded a durable resume point, i.e. mid-body.
-  ASSERT_TRUE(waitFor([&] { return siteLog().find("Resume point saved") != std::string::npos; }, 60s))
+  ASSERT_TRUE(
+      waitFor([&] { return siteLog().find("Resume point saved") != std::string::npos; }, 60s))
       << siteLog();
   dp_->signal(SIGKILL);
   EXPECT_EQ(dp_->wait(10s), 128 + SIGKILL);
   dp_.reset();
   // The site notices and retries with the cause; then the DP comes back.
-  ASSERT_TRUE(waitFor([&] { return siteLog().find("Failure count = 1/") != std::string::npos; }, 30s))
+  ASSERT_TRUE(
+      waitFor([&] { return siteLog().find("Failure count = 1/") != std::string::npos; }, 30s))
       << siteLog();
   startDp();
   ASSERT_TRUE(waitForState("PS100001", "installed", 120s));
@@ -271,13 +273,15 @@ TEST_F(HttpDpE2eTest, ADpKilledMidBodyResumesAboveZeroAfterItRestarts) {
   EXPECT_GT(std::stoull(m[1]), 0u);
   EXPECT_EQ(std::stoull(m[2]), 200ull << 20);
   const std::string dplog = dpLog();
-  ASSERT_TRUE(std::regex_search(dplog, m, std::regex(R"(Resuming the upload of [0-9a-f]{64} .* at offset (\d+))")))
+  ASSERT_TRUE(std::regex_search(
+      dplog, m, std::regex(R"(Resuming the upload of [0-9a-f]{64} .* at offset (\d+))")))
       << dplog;
   EXPECT_GT(std::stoull(m[1]), 0u);
   EXPECT_TRUE(dpTempFiles().empty());
   // What the DP holds hashes right.
   ASSERT_EQ(pkgxfer({"validate", "PS100001", "--dp", "dp03"}).exit_code, 0);
-  ASSERT_TRUE(waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 60s));
+  ASSERT_TRUE(
+      waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 60s));
 }
 
 }  // namespace

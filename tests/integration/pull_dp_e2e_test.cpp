@@ -52,7 +52,7 @@ std::uint16_t freePort() {
 struct PullDpStandIn {
   std::mutex mu;
   std::vector<pull::Notification> notifications;  // accepted ones
-  int notify_failures_left = 0;  // answer 503 to this many notifications first
+  int notify_failures_left = 0;                   // answer 503 to this many notifications first
   // What GET /v1/pull-jobs/{id} answers: the job's status, or 404 when unset.
   std::map<std::int64_t, pull::JobStatus> jobs;
   std::atomic<int> posts{0};
@@ -97,7 +97,8 @@ class PullDpE2eTest : public http::testing::HttpTest {
                                ++pulldp_.gets;
                                std::lock_guard lock(pulldp_.mu);
                                auto it = pulldp_.jobs.find(std::stoll(req.param("id")));
-                               if (it == pulldp_.jobs.end()) return res.sendError(404, "no such job");
+                               if (it == pulldp_.jobs.end())
+                                 return res.sendError(404, "no such job");
                                return res.send(200, pull::toJson(it->second));
                              })
                       .ok());
@@ -119,14 +120,17 @@ class PullDpE2eTest : public http::testing::HttpTest {
     })");
     writeFile(dir_ / "site.json", R"({
       "site": { "code": "PS1", "data_dir": "site", "token_file": "site.token",
-                "listen": "127.0.0.1:)" + std::to_string(site_port_) + R"(" },
+                "listen": "127.0.0.1:)" +
+                                      std::to_string(site_port_) + R"(" },
       "logging": { "dir": "log", "level": "debug", "max_size": "64MB" },
       "components": ["distmgr", "pkgxfermgr", "statusreceiver"],
-      "distribution": )" + distribution + R"(,
+      "distribution": )" + distribution +
+                                      R"(,
       "distribution_points": [
-        { "name": "dp03", "address": "http://127.0.0.1:)" + std::to_string(dp_port_) + R"(" },
+        { "name": "dp03", "address": "http://127.0.0.1:)" +
+                                      std::to_string(dp_port_) + R"(" },
         { "name": "pdp01", "type": "pull", "address": "http://127.0.0.1:)" +
-                                    std::to_string(pulldp_port_) + R"(", "sources": ["dp03"] }
+                                      std::to_string(pulldp_port_) + R"(", "sources": ["dp03"] }
       ]
     })");
   }
@@ -138,23 +142,24 @@ class PullDpE2eTest : public http::testing::HttpTest {
     return run(argv);
   }
   std::unique_ptr<Process> start(const std::string& config) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{(binDir() / "pkgxferd").string(), "--config",
-                                 (dir_ / config).string()},
-        dir_ / ("out-" + config + std::to_string(++starts_)));
+    return std::make_unique<Process>(std::vector<std::string>{(binDir() / "pkgxferd").string(),
+                                                              "--config", (dir_ / config).string()},
+                                     dir_ / ("out-" + config + std::to_string(++starts_)));
   }
   void startDp() {
     dp_ = start("dp.json");
     ASSERT_TRUE(waitFor(
-        [&] { return readFile(dir_ / "dplog" / "dp.log").find("serving the content library") !=
-                     std::string::npos; },
+        [&] {
+          return readFile(dir_ / "dplog" / "dp.log").find("serving the content library") !=
+                 std::string::npos;
+        },
         20s))
         << dp_->err();
   }
   void startSite() {
     site_ = start("site.json");
-    ASSERT_TRUE(waitFor([&] { return receiverLog().find("listening on") != std::string::npos; },
-                        20s))
+    ASSERT_TRUE(
+        waitFor([&] { return receiverLog().find("listening on") != std::string::npos; }, 20s))
         << site_->err();
   }
   static void stop(std::unique_ptr<Process>& p) {
@@ -340,8 +345,8 @@ TEST_F(PullDpE2eTest, StatusLostTheSiteAsksThePullDp) {
     std::lock_guard lock(pulldp_.mu);
     pulldp_.jobs[n->job_id] = statusOf(*n, pull::PullState::Downloading, 4);
   }
-  ASSERT_TRUE(waitFor([&] { return xferLog().find("Status timeout of job") != std::string::npos; },
-                      20s))
+  ASSERT_TRUE(
+      waitFor([&] { return xferLog().find("Status timeout of job") != std::string::npos; }, 20s))
       << xferLog();
   EXPECT_NE(xferLog().find("it reports downloading"), std::string::npos);
   EXPECT_EQ(pair("PS100001", "pdp01")["state"], "notified");

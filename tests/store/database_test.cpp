@@ -71,11 +71,10 @@ TEST_F(DatabaseTest, CreatesFoldersFileAndSchemaFromNothing) {
   EXPECT_GE(currentSchemaVersion(), 1);
   auto tables = tableNames((*db)->connection());
   ASSERT_TRUE(tables.ok()) << tables.status().toString();
-  EXPECT_EQ(*tables,
-            (std::vector<std::string>{"distribution_points", "distributions", "package_dirs",
-                                      "package_files", "package_versions", "packages",
-                                      "pull_transfers", "requests", "status_messages",
-                                      "transfer_jobs", "transfer_partials"}));
+  EXPECT_EQ(*tables, (std::vector<std::string>{
+                         "distribution_points", "distributions", "package_dirs", "package_files",
+                         "package_versions", "packages", "pull_transfers", "requests",
+                         "status_messages", "transfer_jobs", "transfer_partials"}));
 }
 
 // Verifies re-opening an up-to-date database changes nothing and keeps the data.

@@ -17,8 +17,8 @@ class PullTransferRepositoryTest : public StoreTest {
     addPackage("PS100001");
   }
   std::int64_t job(const std::string& dp) {
-    auto id = TransferJobRepository(db()).create(
-        {"PS100001", 1, dp, JobAction::Add, Priority::Medium});
+    auto id =
+        TransferJobRepository(db()).create({"PS100001", 1, dp, JobAction::Add, Priority::Medium});
     EXPECT_TRUE(id.ok()) << id.status().toString();
     return id.ok() ? *id : 0;
   }

@@ -73,7 +73,8 @@ class HttpTransportTest : public dp::testing::DpFixture {
 
   static CallContext ctx() { return within(std::chrono::seconds(30)); }
 
-  // Sends `body` through `send`, in blocks, checkpointing after `checkpoint_after` bytes (0: never).
+  // Sends `body` through `send`, in blocks, checkpointing after `checkpoint_after` bytes (0:
+  // never).
   static std::unique_ptr<BodyUpload> upload(ContentSend& send, const Body& body,
                                             std::size_t block = 64 * 1024,
                                             std::size_t stop_after = SIZE_MAX) {
@@ -339,14 +340,13 @@ namespace {
 // A DP behind a reverse proxy: its API under a path of the address.
 TEST_F(HttpTransportTest, ADpAddressWithAPathPutsTheApiUnderIt) {
   auto& proxy = startServer(serverOptions(), [](http::Server& s) {
-    ASSERT_TRUE(s.addRoute("GET", "/sites/dp03/v1/library", {},
-                           [](http::Request&, http::Response& res) {
-                             return res.sendJson(200, {{"site_code", "PS1"},
-                                                       {"library_id", "abc"},
-                                                       {"writable", true},
-                                                       {"free_bytes", 42}});
-                           })
-                    .ok());
+    ASSERT_TRUE(
+        s.addRoute("GET", "/sites/dp03/v1/library", {}, [](http::Request&, http::Response& res) {
+           return res.sendJson(200, {{"site_code", "PS1"},
+                                     {"library_id", "abc"},
+                                     {"writable", true},
+                                     {"free_bytes", 42}});
+         }).ok());
   });
   auto t = transport(kToken, "http://127.0.0.1:" + std::to_string(proxy.port()) + "/sites/dp03/");
   ASSERT_TRUE(t);

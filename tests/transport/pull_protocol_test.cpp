@@ -67,15 +67,15 @@ TEST(PullProtocolTest, AMalformedNotificationIsRefusedNamingTheField) {
     }
     return text.substr(0, start) + value + text.substr(end);
   };
-  for (const auto& [field, value] : std::vector<std::pair<std::string, std::string>>{
-           {"job_id", "0"},
-           {"job_id", "\"1\""},
-           {"dp", "7"},
-           {"sources", "[]"},
-           {"sources", "[\"ftp://x\"]"},
-           {"version", "9"},
-           {"manifest", "{}"},
-           {"redistribute", "\"yes\""}}) {
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, std::string>>{{"job_id", "0"},
+                                                        {"job_id", "\"1\""},
+                                                        {"dp", "7"},
+                                                        {"sources", "[]"},
+                                                        {"sources", "[\"ftp://x\"]"},
+                                                        {"version", "9"},
+                                                        {"manifest", "{}"},
+                                                        {"redistribute", "\"yes\""}}) {
     auto r = parseNotification(with(field, value));
     EXPECT_EQ(r.status().code(), Status::Code::InvalidArgument) << field << " = " << value;
   }

@@ -22,8 +22,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <string_view>
 #include <string>
+#include <string_view>
 
 #include "pkgxfer/common/clock.h"
 #include "pkgxfer/common/log.h"

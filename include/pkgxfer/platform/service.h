@@ -40,6 +40,12 @@ class ServiceControl {
 
 using ServiceBody = std::function<int(ServiceControl&)>;
 
+// POSIX: blocks SIGINT and SIGTERM on the calling thread (and so on every thread it starts), so a
+// stop asked for while the process is still starting waits for the handler runService() installs
+// instead of killing the process. Call it first thing in main(), before any thread exists.
+// Windows: nothing (the SCM's stop control comes through the handler).
+void deferStopSignals();
+
 // Runs `body` and returns its exit code. On Windows, when the SCM started the process, runs it as
 // the service `service_name` (ServiceMain, control handler); otherwise, and on POSIX, runs it in
 // the console with signal handling.

@@ -23,8 +23,9 @@ namespace pkgxfer::transport::pull {
 
 // The site tells a pull DP to fetch one content version (ConfigMgr's PullDPNotification).
 struct Notification {
-  std::int64_t job_id = 0;  // the site's transfer job; > 0. Idempotent: the same id twice is one job
-  std::string dp;           // the pull DP's name in the site's config
+  std::int64_t job_id =
+      0;           // the site's transfer job; > 0. Idempotent: the same id twice is one job
+  std::string dp;  // the pull DP's name in the site's config
   bool redistribute = false;  // fetch every body, even those present (a repair)
   // The content: package, version and every file's path, size, attributes, mtime and SHA-256.
   content::Manifest manifest;

@@ -45,9 +45,8 @@ class PullSiteClient {
 
   // Whether `source` (its content_url) holds the content: true on 200, false on 404; a Status
   // naming the request and its cause otherwise (unreachable, 5xx, a DP with no content_url).
-  Result<bool> sourceHas(const config::DistributionPointConfig& source,
-                         std::string_view package_id, std::uint64_t version,
-                         const CallContext& ctx);
+  Result<bool> sourceHas(const config::DistributionPointConfig& source, std::string_view package_id,
+                         std::uint64_t version, const CallContext& ctx);
   // Sends `notification` to the pull DP's address. OK on a 2xx answer; otherwise the cause.
   Status notify(const config::DistributionPointConfig& pull_dp,
                 const pull::Notification& notification, const CallContext& ctx);
