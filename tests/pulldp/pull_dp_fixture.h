@@ -169,6 +169,7 @@ class PullDpTest : public http::testing::HttpTest {
     runtime_->stop();
     pulldp_.reset();
     host_.reset();
+    strand_.reset();  // its implementation belongs to the runtime's io_context: before it goes
     runtime_.reset();
   }
   content::ContentLibrary& pullLibrary() { return host_->library(); }

@@ -215,6 +215,9 @@ TEST_F(PullDpTest, StatusIsRetriedWithBackoffWhileTheSiteRefusesItThenDelivered)
   site_.answer = 200;
   clock_.advance(seconds(8));
   ASSERT_TRUE(waitFor([&] { return site_.has(7, PullState::Installed); })) << pullLog();
+  // The site records a status before it answers: the pull DP learns of the delivery (and logs
+  // it) a moment later.
+  ASSERT_TRUE(waitFor([&] { return pulldp_->stats().status_sent >= 1; })) << pullLog();
 
   const std::string log = pullLog();
   EXPECT_NE(log.find("(attempt 1): "), std::string::npos) << log;
