@@ -123,21 +123,21 @@ class HttpDpE2eTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  nlohmann::json pair(const std::string& pkg) {
+  nlohmann::json pair(const std::string& pkg, const std::string& dp = "dp03") {
     auto r = pkgxfer({"status", "--json"});
     auto parsed = nlohmann::json::parse(r.out, nullptr, false);
     if (!parsed.is_array()) return {};
     for (const auto& row : parsed) {
-      if (row["package_id"] == pkg && row["dp"] == "dp03") return row;
+      if (row["package_id"] == pkg && row["dp"] == dp) return row;
     }
     return {};
   }
   bool waitForState(const std::string& pkg, const std::string& state,
-                    std::chrono::milliseconds timeout = 60s) {
+                    std::chrono::milliseconds timeout = 60s, const std::string& dp = "dp03") {
     nlohmann::json last;
     bool ok = waitFor(
         [&] {
-          last = pair(pkg);
+          last = pair(pkg, dp);
           return last.is_object() && last["state"] == state;
         },
         timeout);
@@ -282,6 +282,67 @@ TEST_F(HttpDpE2eTest, ADpKilledMidBodyResumesAboveZeroAfterItRestarts) {
   ASSERT_EQ(pkgxfer({"validate", "PS100001", "--dp", "dp03"}).exit_code, 0);
   ASSERT_TRUE(
       waitFor([&] { return dpLog().find("Validated PS100001.1") != std::string::npos; }, 60s));
+}
+
+// The whole pull chain with real processes: a site (distmgr, pkgxfermgr, statusreceiver), a
+// standard HTTP DP as the source, and a pull DP (dp + pulldp). The pull DP is distributed to
+// before its source holds the content: it waits for the source, is notified once the source has
+// it, pulls the bodies from it and reports; the site marks it installed.
+TEST_F(HttpDpE2eTest, APullDpWaitsForItsSourceThenPullsFromIt) {
+  const std::uint16_t pull_port = freePort();
+  const std::uint16_t site_port = freePort();
+  writeDpConfig();
+  writeFile(dir_ / "pdp.json", R"({
+    "logging": { "dir": "pdplog", "level": "debug", "max_size": "64MB" },
+    "components": ["dp", "pulldp"],
+    "dp": { "name": "pdp01", "content_library": "pdp01",
+            "listen": "127.0.0.1:)" + std::to_string(pull_port) +
+                                   R"(", "token_file": "site.token" },
+    "pulldp": { "site_status_url": "http://127.0.0.1:)" +
+                                   std::to_string(site_port) + R"(" }
+  })");
+  writeFile(dir_ / "site.json", R"({
+    "site": { "code": "PS1", "data_dir": "site", "token_file": "site.token",
+              "listen": "127.0.0.1:)" + std::to_string(site_port) +
+                                    R"(" },
+    "logging": { "dir": "log", "level": "debug", "max_size": "64MB" },
+    "components": ["distmgr", "pkgxfermgr", "statusreceiver"],
+    "distribution": { "retry_delay": "200ms", "pull_source_recheck": "300ms",
+                      "pull_status_timeout": "5s" },
+    "distribution_points": [
+      { "name": "dp03", "address": "http://127.0.0.1:)" +
+                                    std::to_string(port_) + R"(" },
+      { "name": "pdp01", "type": "pull", "address": "http://127.0.0.1:)" +
+                                    std::to_string(pull_port) + R"(", "sources": ["dp03"] } ]
+  })");
+  startDp();
+  auto pull_dp = start("pdp.json");
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return readFile(dir_ / "pdplog" / "dp.log").find("serving the content library") !=
+               std::string::npos;
+      },
+      20s));
+  site_ = start("site.json");
+
+  const std::map<std::string, std::string> files = {{"setup.exe", std::string(3 << 20, 's')},
+                                                    {"docs/readme.txt", "pulled\n"}};
+  addPackage("PS100001", files);
+  ASSERT_EQ(pkgxfer({"distribute", "PS100001", "--dp", "pdp01"}).exit_code, 0);
+  ASSERT_TRUE(waitForState("PS100001", "waiting_source", 30s, "pdp01"));
+  ASSERT_EQ(pkgxfer({"distribute", "PS100001", "--dp", "dp03"}).exit_code, 0);
+  ASSERT_TRUE(waitForState("PS100001", "installed", 60s, "dp03"));
+  ASSERT_TRUE(waitForState("PS100001", "installed", 60s, "pdp01"))
+      << readFile(dir_ / "pdplog" / "pulldp.log");
+
+  for (const auto& [path, data] : files) {
+    const std::string sha = http::testing::sha256Hex(data);
+    EXPECT_EQ(readFile(dir_ / "pdp01" / "FileLib" / sha.substr(0, 4) / sha), data) << path;
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "pdp01" / "DataLib" / "PS100001.1.json"));
+  const std::string site_log = siteLog();
+  EXPECT_NE(site_log.find("PullDP notification sent"), std::string::npos) << site_log;
+  stop(pull_dp);
 }
 
 }  // namespace
