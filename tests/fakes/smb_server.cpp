@@ -9,25 +9,6 @@
 namespace pkgxfer::testing {
 namespace {
 
-// A port nothing listens on right now (bound to port 0, then released). Another process may take
-// it before smbd does: start() then tries another.
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 std::filesystem::path scriptPath() { return sourceDir() / "scripts" / "smbd.sh"; }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // condition until a deadline.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -40,6 +41,11 @@ std::vector<std::string> readLines(const std::filesystem::path& file);
 std::filesystem::path binDir();
 // The repository root ($PKGXFER_SOURCE_DIR, else the source tree this was built from).
 std::filesystem::path sourceDir();
+
+// A TCP port on 127.0.0.1 nothing listens on right now (bound to port 0, then released), for a
+// server a test starts in another process with a fixed port in its config. Another process may
+// take it first; 0 if no socket could be had.
+std::uint16_t freePort();
 
 // The result of running a program to completion.
 struct RunResult {

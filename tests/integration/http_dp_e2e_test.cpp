@@ -25,26 +25,13 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::binDir;
+using testing::freePort;
 using testing::Process;
 using testing::readFile;
 using testing::run;
 using testing::TempDir;
 using testing::waitFor;
 using testing::writeFile;
-
-// A port no one listens on now (the OS's pick for port 0, released).
-std::uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 class HttpDpE2eTest : public ::testing::Test {
  protected:
@@ -296,14 +283,16 @@ TEST_F(HttpDpE2eTest, APullDpWaitsForItsSourceThenPullsFromIt) {
     "logging": { "dir": "pdplog", "level": "debug", "max_size": "64MB" },
     "components": ["dp", "pulldp"],
     "dp": { "name": "pdp01", "content_library": "pdp01",
-            "listen": "127.0.0.1:)" + std::to_string(pull_port) +
+            "listen": "127.0.0.1:)" +
+                                   std::to_string(pull_port) +
                                    R"(", "token_file": "site.token" },
     "pulldp": { "site_status_url": "http://127.0.0.1:)" +
                                    std::to_string(site_port) + R"(" }
   })");
   writeFile(dir_ / "site.json", R"({
     "site": { "code": "PS1", "data_dir": "site", "token_file": "site.token",
-              "listen": "127.0.0.1:)" + std::to_string(site_port) +
+              "listen": "127.0.0.1:)" +
+                                    std::to_string(site_port) +
                                     R"(" },
     "logging": { "dir": "log", "level": "debug", "max_size": "64MB" },
     "components": ["distmgr", "pkgxfermgr", "statusreceiver"],

@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 namespace pull = transport::pull;
 using namespace std::chrono_literals;
 using testing::binDir;
+using testing::freePort;
 using testing::Process;
 using testing::readFile;
 using testing::run;
@@ -34,19 +35,6 @@ using testing::waitFor;
 using testing::writeFile;
 
 constexpr const char* kToken = "e2e-site-token-0123456789";
-
-std::uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // The pull DP as the site sees it: POST /v1/pull-jobs and GET /v1/pull-jobs/{id}.
 struct PullDpStandIn {

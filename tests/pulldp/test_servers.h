@@ -191,12 +191,6 @@ class SiteReceiver {
   std::vector<JobStatus> received_;
 };
 
-// A TCP port on 127.0.0.1 nobody listens on now.
-inline std::uint16_t freePort() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
+using ::pkgxfer::testing::freePort;
 
 }  // namespace pkgxfer::pulldp::testing
