@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -237,6 +238,13 @@ TEST_F(SmbFileSystemTest, ThreadsUseContextsOfTheirOwnInParallel) {
   constexpr int kThreads = 8;
   constexpr int kFiles = 20;
   std::atomic<int> failures{0};
+  std::mutex mu;
+  std::vector<std::string> errors;  // what failed, for the report
+  auto failed = [&](const std::string& what) {
+    ++failures;
+    std::lock_guard lock(mu);
+    errors.push_back(what);
+  };
   std::vector<std::thread> threads;
   ASSERT_TRUE(fs_->makeDirectory("/t").ok());
   for (int t = 0; t < kThreads; ++t) {
@@ -245,19 +253,28 @@ TEST_F(SmbFileSystemTest, ThreadsUseContextsOfTheirOwnInParallel) {
         const Path p = "/t/f" + std::to_string(t) + "-" + std::to_string(i);
         const std::string body = pattern(70'000 + t * 1000 + i, static_cast<char>('a' + t));
         auto f = fs_->open(p, OpenMode::CreateNew);
-        if (!f.ok() || !(*f)->writeAt(0, body.data(), body.size()).ok()) {
-          ++failures;
+        if (!f.ok()) {
+          failed(f.status().toString());
+          continue;
+        }
+        Status written = (*f)->writeAt(0, body.data(), body.size());
+        if (!written.ok()) {
+          failed(written.toString());
           continue;
         }
         std::string back(body.size(), '\0');
         auto n = (*f)->readAt(0, back.data(), back.size());
-        if (!n.ok() || back != body || !(*f)->close().ok()) ++failures;
-        if (!fs_->stat(p).ok()) ++failures;
+        if (!n.ok()) failed(n.status().toString());
+        if (back != body) failed(p.string() + ": read back differs");
+        Status closed = (*f)->close();
+        if (!closed.ok()) failed(closed.toString());
+        auto st = fs_->stat(p);
+        if (!st.ok()) failed(st.status().toString());
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << (errors.empty() ? std::string() : errors.front());
   int count = 0;
   ASSERT_TRUE(fs_->list("/t", [&](std::string_view, FileType) { ++count; }).ok());
   EXPECT_EQ(count, kThreads * kFiles);
