@@ -690,9 +690,10 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
     if (!version.ok()) return sendStatus(res, version.status());
     const std::string what = *package + " v" + std::to_string(*version);
     const std::size_t count = shas->size();
-    auto id = registry_.beginSend(*owner, std::move(*shas));
+    auto id = registry_.beginSend(std::move(*shas));
     if (!id.ok()) return sendStatus(res, id.status());
-    PX_LOG_INFO(log_, "Receiving {} ({} bodies) from {}", displayBytes(what), count, req.peer());
+    PX_LOG_INFO(log_, "Receiving {} ({} bodies) for {} from {}", displayBytes(what), count,
+                displayBytes(*owner), req.peer());
     return res.sendJson(
         200,
         {{"send", *id}, {"lease_ms", static_cast<std::int64_t>(registry_.sendLease().count())}});

@@ -139,8 +139,7 @@ void UploadRegistry::closeOwned(std::string_view owner, const std::vector<std::s
 
 // ---- sends --------------------------------------------------------------------------------------
 
-Result<std::string> UploadRegistry::beginSend(std::string owner, std::vector<std::string> sha256s) {
-  (void)owner;
+Result<std::string> UploadRegistry::beginSend(std::vector<std::string> sha256s) {
   content::BodyPins pins = library_.pin(std::move(sha256s));
   std::lock_guard guard(mu_);
   if (sends_.size() >= options_.max_sends) {

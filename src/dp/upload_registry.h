@@ -84,7 +84,7 @@ class UploadRegistry {
 
   // A send: pins `sha256s` until ended or its lease runs out. Returns its id. Unavailable if
   // max_sends are open.
-  Result<std::string> beginSend(std::string owner, std::vector<std::string> sha256s);
+  Result<std::string> beginSend(std::vector<std::string> sha256s);
   // Renews a send's lease; NotFound if it is unknown (ended, expired).
   Status renewSend(std::string_view id);
   // Ends a send (its pins go). OK if unknown.
