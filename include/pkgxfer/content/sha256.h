@@ -1,17 +1,15 @@
 #pragma once
 
 // SHA-256 as pkgxfer uses it everywhere: the name of a body in a content library and the check of
-// every copy. Computed by OpenSSL's EVP interface (SHA-NI / AVX2 code paths); rendered as 64 lower
-// case hex digits.
+// every copy. Computed by OpenSSL's EVP interface (SHA-NI / AVX2 code paths) on POSIX and by
+// Windows CNG (BCrypt, the same SHA-NI code) on Windows, chosen by file in CMake
+// (sha256_openssl.cpp, sha256_cng.cpp); rendered as 64 lower case hex digits.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "pkgxfer/common/status.h"
-
-// OpenSSL's context type, kept out of this header.
-struct evp_md_ctx_st;
 
 namespace pkgxfer::content {
 
@@ -35,14 +33,18 @@ class Sha256 {
   void update(std::string_view data) { update(data.data(), data.size()); }
 
   // The digest of everything passed to update() since construction or the last finishHex(), as
-  // 64 lower-case hex digits; the hasher then starts over. Internal if OpenSSL failed (it does
-  // not, short of memory exhaustion).
+  // 64 lower-case hex digits; the hasher then starts over. Internal if the crypto library failed
+  // (it does not, short of memory exhaustion).
   Result<std::string> finishHex();
 
  private:
+  // The implementation's hashing state, defined by sha256_openssl.cpp or sha256_cng.cpp (one
+  // allocation per hasher either way), so that no OpenSSL or Windows header is needed here.
+  struct State;
+
   void restart();
 
-  evp_md_ctx_st* ctx_ = nullptr;
+  State* state_ = nullptr;
   bool failed_ = false;
 };
 
