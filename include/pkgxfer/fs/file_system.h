@@ -151,6 +151,9 @@ class FileSystem {
   virtual Result<std::uint64_t> freeSpace(const Path& path) = 0;
   // Waits for an exclusive lock on the folder `dir` shared with every process using the same
   // folder (the CLI and the service on one library). Must not be taken twice by one thread.
+  // Windows cannot lock a folder handle: there the lock is on the file `.pkgxfer-dirlock` inside
+  // `dir`, made on first use and never deleted, so the folder must be writable then and the file
+  // shows in list().
   virtual Result<std::unique_ptr<DirectoryLock>> lockDirectory(const Path& dir) = 0;
 };
 
