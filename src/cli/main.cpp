@@ -8,12 +8,15 @@
 #include "cli_context.h"
 #include "package_commands.h"
 #include "pkgxfer/config/config.h"
+#include "pkgxfer/platform/process.h"
 #include "request_commands.h"
 #include "status_command.h"
 
 using namespace pkgxfer;
 
-int main(int argc, char** argv) {
+namespace {
+
+int cliMain(int argc, char** argv) {
   CLI::App app{"pkgxfer: administer packages and their distribution to distribution points",
                "pkgxfer"};
   app.set_version_flag("--version", std::string("pkgxfer ") + PKGXFER_VERSION);
@@ -118,4 +121,10 @@ int main(int argc, char** argv) {
     return cli::runStatus(ctx, status);
   }
   return cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return pkgxfer::platform::runWithUtf8Arguments(argc, argv, &cliMain);
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "package_commands.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/store/distribution_point_repository.h"
 #include "pkgxfer/store/request_repository.h"
 
@@ -47,8 +48,8 @@ int runRequest(CliContext& ctx, store::RequestKind kind, const RequestOptions& o
 
   std::printf("Queued %s of %s (version %d) to %s: %zu request(s).\n", verb.c_str(), id->c_str(),
               package->current_version, joined(dps).c_str(), ids->size());
-  std::printf("Follow it with: pkgxfer --config %s status %s\n", ctx.config().file.c_str(),
-              id->c_str());
+  std::printf("Follow it with: pkgxfer --config %s status %s\n",
+              pathToUtf8(ctx.config().file).c_str(), id->c_str());
   return kExitOk;
 }
 

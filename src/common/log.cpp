@@ -1,9 +1,7 @@
 #include "pkgxfer/common/log.h"
 
-#include <fcntl.h>
+#include <spdlog/details/os.h>
 #include <spdlog/sinks/stdout_sinks.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -13,6 +11,7 @@
 #include <iterator>
 #include <system_error>
 
+#include "log_file.h"
 #include "log_sinks.h"
 #include "pkgxfer/common/os_error.h"
 
@@ -22,9 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string errorCodeText(const std::error_code& ec) {
-  if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
-    return errnoText(ec.value());
-  }
+  if (ec.category() == std::generic_category()) return errnoText(ec.value());
+  if (ec.category() == std::system_category()) return systemErrorText(ec.value());
   return ec.message();
 }
 
@@ -87,10 +85,11 @@ std::string_view basenameOf(const char* file) {
 
 }  // namespace
 
+// spdlog's OS layer: localtime_r and tm_gmtoff on POSIX, localtime_s and GetTimeZoneInformation
+// (the bias Windows itself reports) on Windows.
 int windowsBiasMinutes(std::time_t t) {
-  std::tm tm{};
-  if (::localtime_r(&t, &tm) == nullptr) return 0;
-  return static_cast<int>(-tm.tm_gmtoff / 60);
+  const std::tm tm = spdlog::details::os::localtime(t);
+  return -spdlog::details::os::utc_minutes_offset(tm);
 }
 
 std::string escapeLogMessage(std::string_view message) {
@@ -113,8 +112,8 @@ LocalTimeCache::Parts LocalTimeCache::at(spdlog::log_clock::time_point time) {
     --second;
   }
   if (second != second_) {
-    if (::localtime_r(&second, &tm_) == nullptr) tm_ = std::tm{};
-    bias_ = static_cast<int>(-tm_.tm_gmtoff / 60);
+    tm_ = spdlog::details::os::localtime(second);
+    bias_ = -spdlog::details::os::utc_minutes_offset(tm_);
     second_ = second;
   }
   return Parts{tm_, millis, bias_};
@@ -178,49 +177,33 @@ std::unique_ptr<spdlog::formatter> ReadableFormatter::clone() const {
   return std::make_unique<ReadableFormatter>();
 }
 
-namespace {
-
-int openAppend(const fs::path& path) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-std::uint64_t fileSize(int fd) {
-  struct stat st {};
-  return ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-}
-
-}  // namespace
-
 Result<std::shared_ptr<RotatingLogSink>> RotatingLogSink::open(fs::path path, LogFormat format,
                                                                std::string component,
                                                                std::uint64_t max_size,
                                                                int history) {
-  const int fd = openAppend(path);
-  if (fd < 0) {
-    const int err = errno;
-    return Status::IoError("open log file " + path.string() + ": " + errnoText(err));
+  std::string error;
+  const LogFileHandle file = openLogFile(path, &error);
+  if (file == kNoLogFile) {
+    return Status::IoError("open log file " + path.string() + ": " + error);
   }
-  const std::uint64_t size = fileSize(fd);
+  const std::uint64_t size = logFileSize(file);
   return std::shared_ptr<RotatingLogSink>(new RotatingLogSink(
-      std::move(path), format, std::move(component), max_size, history, fd, size));
+      std::move(path), format, std::move(component), max_size, history, file, size));
 }
 
 RotatingLogSink::RotatingLogSink(fs::path path, LogFormat format, std::string component,
-                                 std::uint64_t max_size, int history, int fd, std::uint64_t size)
+                                 std::uint64_t max_size, int history, LogFileHandle file,
+                                 std::uint64_t size)
     : base_sink(std::make_unique<ConfigMgrFormatter>(format, std::move(component))),
       path_(std::move(path)),
       max_size_(max_size),
       history_(history < 1 ? 1 : history),
-      fd_(fd),
+      file_(file),
       size_(size),
       limit_(max_size) {}
 
 RotatingLogSink::~RotatingLogSink() {
-  if (fd_ >= 0) ::close(fd_);
+  if (file_ != kNoLogFile) closeLogFile(file_);
 }
 
 fs::path RotatingLogSink::rotatedPath(int index) const {
@@ -233,15 +216,15 @@ void RotatingLogSink::sink_it_(const spdlog::details::log_msg& msg) {
   spdlog::memory_buf_t line;
   formatter_->format(msg, line);
   // A file is rotated only if it holds something: an entry longer than max_size still goes out.
-  if (fd_ >= 0 && max_size_ > 0 && size_ > 0 && size_ + line.size() > limit_) rotate();
-  if (fd_ < 0 && !reopen()) return;
+  if (file_ != kNoLogFile && max_size_ > 0 && size_ > 0 && size_ + line.size() > limit_) rotate();
+  if (file_ == kNoLogFile && !reopen()) return;
   writeAll(line.data(), line.size());
 }
 
 void RotatingLogSink::rotate() {
   // Closed before renaming: the same sequence works where open files cannot be renamed (Windows).
-  ::close(fd_);
-  fd_ = -1;
+  closeLogFile(file_);
+  file_ = kNoLogFile;
   std::string failure;
   // Shift older files up first (.lo_1 -> .lo_2, .lo_ -> .lo_1); renaming onto the last one
   // replaces it, which is what keeps `history` files. Stop at the first failure rather than let
@@ -249,16 +232,18 @@ void RotatingLogSink::rotate() {
   for (int i = history_ - 1; i >= 1 && failure.empty(); --i) {
     const fs::path from = rotatedPath(i - 1);
     const fs::path to = rotatedPath(i);
-    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
-      const int err = errno;
-      failure = "rename " + from.string() + " to " + to.string() + ": " + errnoText(err);
+    std::string error;
+    if (renameLogFile(from, to, &error) == RenameResult::Failed) {
+      failure = "rename " + from.string() + " to " + to.string() + ": " + error;
     }
   }
   if (failure.empty()) {
     const fs::path to = rotatedPath(0);
-    if (::rename(path_.c_str(), to.c_str()) != 0) {
-      const int err = errno;
-      failure = "rename " + path_.string() + " to " + to.string() + ": " + errnoText(err);
+    std::string error;
+    const RenameResult renamed = renameLogFile(path_, to, &error);
+    if (renamed != RenameResult::Ok) {
+      if (renamed == RenameResult::SourceMissing) error = "the file is gone";
+      failure = "rename " + path_.string() + " to " + to.string() + ": " + error;
     }
   }
   if (!reopen()) return;
@@ -274,32 +259,26 @@ void RotatingLogSink::rotate() {
 }
 
 bool RotatingLogSink::reopen() {
-  fd_ = openAppend(path_);
-  if (fd_ < 0) {
-    const int err = errno;
-    reportOnce(&open_reported_, "cannot open log file " + path_.string() + ": " + errnoText(err) +
+  std::string error;
+  file_ = openLogFile(path_, &error);
+  if (file_ == kNoLogFile) {
+    reportOnce(&open_reported_, "cannot open log file " + path_.string() + ": " + error +
                                     " (entries are dropped until it can be opened)");
     return false;
   }
   open_reported_ = false;
-  size_ = fileSize(fd_);
+  size_ = logFileSize(file_);
   return true;
 }
 
 void RotatingLogSink::writeAll(const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd_, data, size);
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      reportOnce(&write_reported_, "cannot write log file " + path_.string() + ": " +
-                                       errnoText(err) + " (entries are dropped)");
-      return;
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-    size_ += static_cast<std::uint64_t>(n);
+  std::string error;
+  if (!appendLogFile(file_, data, size, &error)) {
+    reportOnce(&write_reported_,
+               "cannot write log file " + path_.string() + ": " + error + " (entries are dropped)");
+    return;
   }
+  size_ += size;
   write_reported_ = false;
 }
 

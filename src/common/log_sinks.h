@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "log_file.h"
 #include "pkgxfer/common/log.h"
 #include "pkgxfer/common/status.h"
 
@@ -63,8 +64,8 @@ class ReadableFormatter final : public spdlog::formatter {
 };
 
 // One component's log file with ConfigMgr-style rotation (see log.h). Each entry is formatted and
-// written with one write(2) under the base_sink mutex, which also covers rotation, so concurrent
-// loggers never interleave inside a line and no entry is lost while the file is renamed.
+// written with one append (log_file.h) under the base_sink mutex, which also covers rotation, so
+// concurrent loggers never interleave inside a line and no entry is lost while the file is renamed.
 // Never throws from logging: I/O failures are reported once on stderr.
 class RotatingLogSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
@@ -88,7 +89,7 @@ class RotatingLogSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   RotatingLogSink(std::filesystem::path path, LogFormat format, std::string component,
-                  std::uint64_t max_size, int history, int fd, std::uint64_t size);
+                  std::uint64_t max_size, int history, LogFileHandle file, std::uint64_t size);
 
   void rotate();
   // Reopens path_ after a rotation or a failed open; false (reported once) if it cannot.
@@ -100,7 +101,7 @@ class RotatingLogSink final : public spdlog::sinks::base_sink<std::mutex> {
   const std::filesystem::path path_;
   const std::uint64_t max_size_;
   const int history_;
-  int fd_;
+  LogFileHandle file_;
   std::uint64_t size_;   // bytes in the current file
   std::uint64_t limit_;  // rotate before the file would pass this many bytes
   bool rotate_reported_ = false;

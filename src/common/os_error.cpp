@@ -38,7 +38,9 @@ Status errnoStatus(std::string_view op, std::string_view what, int err) {
     case ECONNABORTED:
     case ETIMEDOUT:
     case EHOSTUNREACH:
+#ifdef EHOSTDOWN  // not in Windows' C runtime
     case EHOSTDOWN:
+#endif
     case ENETUNREACH:
     case ENETDOWN:
     case EPIPE:

@@ -54,7 +54,18 @@ std::string displayBytes(std::string_view bytes) {
   return out;
 }
 
-std::string displayPath(const std::filesystem::path& path) { return displayBytes(path.string()); }
+std::string displayPath(const std::filesystem::path& path) {
+  return displayBytes(pathToUtf8(path));
+}
+
+std::filesystem::path pathFromUtf8(std::string_view text) {
+  return std::filesystem::path(std::u8string(text.begin(), text.end()));
+}
+
+std::string pathToUtf8(const std::filesystem::path& path) {
+  const std::u8string text = path.u8string();
+  return std::string(text.begin(), text.end());
+}
 
 std::string randomToken() {
   thread_local std::mt19937_64 rng([] {

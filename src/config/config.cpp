@@ -846,6 +846,11 @@ Status readDp(const Json& v, Context& ctx) {
   }
   PKGXFER_RETURN_IF_ERROR(f.readPath("token_file", ctx.base_dir, &dp.token_file));
   if (const Json* tls = f.find("tls")) {
+#if !defined(PKGXFER_WITH_TLS)
+    return invalid("/dp/tls",
+                   "TLS was not built into this pkgxfer (the Windows build has no OpenSSL): remove "
+                   "the block and serve http://");
+#endif
     Fields t(*tls, "/dp/tls");
     TlsConfig files;
     PKGXFER_RETURN_IF_ERROR(t.require("cert_file", "a path to a PEM certificate"));

@@ -246,15 +246,6 @@ Status readSize(const Json& value, std::string_view pointer, std::uint64_t lo, s
   return expected(pointer, what, value);
 }
 
-fs::path pathFromUtf8(std::string_view text) {
-  return fs::path(std::u8string(text.begin(), text.end()));
-}
-
-std::string pathToUtf8(const fs::path& path) {
-  const std::u8string text = path.u8string();
-  return std::string(text.begin(), text.end());
-}
-
 fs::path resolvePath(const fs::path& base, const fs::path& path) {
   fs::path out = (path.is_absolute() ? path : base / path).lexically_normal();
   if (!out.has_filename() && out.has_relative_path()) {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "pkgxfer/common/status.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/common/units.h"
 
 namespace pkgxfer::config::internal {
@@ -87,8 +88,8 @@ Status readEnum(const Json& value, std::string_view pointer, const EnumName<T> (
   return expected(pointer, what, value);
 }
 
-std::filesystem::path pathFromUtf8(std::string_view text);
-std::string pathToUtf8(const std::filesystem::path& path);
+using ::pkgxfer::pathFromUtf8;  // common/text.h
+using ::pkgxfer::pathToUtf8;
 // Absolute against `base` (unless already absolute), lexically normal, no trailing separator.
 std::filesystem::path resolvePath(const std::filesystem::path& base,
                                   const std::filesystem::path& path);

@@ -223,6 +223,10 @@ std::optional<HttpUrl> parseHttpUrl(std::string_view text, std::string* why) {
   if (text.starts_with("http://")) {
     rest = text.substr(7);
   } else if (text.starts_with("https://")) {
+#if !defined(PKGXFER_WITH_TLS)
+    *why = "TLS was not built into this pkgxfer (the Windows build has no OpenSSL): use http://";
+    return std::nullopt;
+#endif
     url.https = true;
     rest = text.substr(8);
   } else {

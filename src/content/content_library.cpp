@@ -78,7 +78,7 @@ class ManifestCache {
 
   // The key of a manifest: its path on that file system (two file systems may use one path).
   static std::string key(const fs::FileSystem& fs, const Path& path) {
-    return std::to_string(reinterpret_cast<std::uintptr_t>(&fs)) + ":" + path.native();
+    return std::to_string(reinterpret_cast<std::uintptr_t>(&fs)) + ":" + pathToUtf8(path);
   }
 
   std::shared_ptr<const Manifest> find(const std::string& key, const Identity& id) {
@@ -165,18 +165,6 @@ std::string pkgLibJson(const std::string& package_id, const std::vector<std::uin
   j["package_id"] = package_id;
   j["versions"] = versions;
   return j.dump();
-}
-
-// One page-aligned buffer per thread, reused: copies and read-backs of small bodies come by the
-// thousand and allocate nothing.
-char* threadBuffer(std::size_t size) {
-  thread_local AlignedBuffer buffer;
-  thread_local std::size_t capacity = 0;
-  if (capacity < size) {
-    buffer = makeAlignedBuffer(size);
-    capacity = size;
-  }
-  return buffer.get();
 }
 
 }  // namespace
@@ -331,7 +319,8 @@ Status Upload::write(std::uint64_t at, const void* data, std::size_t size) {
 Status Upload::readBack(std::uint64_t to) {
   const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(
       library_.options_.copy_buffer_size, std::max<std::uint64_t>(size_.value_or(to), 1)));
-  char* const buffer = threadBuffer(chunk);
+  const ScratchBuffer scratch(chunk);
+  char* const buffer = scratch.get();
   while (hashed_ < to) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, to - hashed_));
     PKGXFER_ASSIGN_OR_RETURN(std::size_t n, file_->readAt(hashed_, buffer, want));
@@ -872,7 +861,8 @@ Result<std::size_t> ContentLibrary::discardUploads(const std::vector<std::string
 
 Status ContentLibrary::copyInto(Upload& upload, const Reader& read) {
   const std::size_t cap = std::max<std::size_t>(options_.copy_buffer_size, 4096);
-  char* const data = threadBuffer(cap);
+  const ScratchBuffer scratch(cap);
+  char* const data = scratch.get();
   while (true) {
     PKGXFER_ASSIGN_OR_RETURN(std::size_t n, read(data, cap));
     if (n == 0) return Status::Ok();
@@ -1368,11 +1358,12 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
 
 Status ContentLibrary::writeFileAtomically(const Path& path, std::string_view content) {
   const Path dir = path.parent_path();
-  Result<TempFile> created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+  const std::string name = pathToUtf8(path.filename());
+  Result<TempFile> created = createTemp(dir, name, "", /*lock=*/true);
   if (!created.ok() && created.status().code() == Status::Code::NotFound &&
       (dir == dataLib() || dir == pkgLib())) {
     PKGXFER_RETURN_IF_ERROR(remakeFolder(dir));  // deleted behind our back
-    created = createTemp(dir, path.filename().native(), "", /*lock=*/true);
+    created = createTemp(dir, name, "", /*lock=*/true);
   }
   PKGXFER_RETURN_IF_ERROR(created.status());
   TempFile temp = std::move(*created);

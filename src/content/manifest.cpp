@@ -365,11 +365,14 @@ std::string specialTypeName(fs::FileType type) {
   }
 }
 
+// The separator canonical paths use: '/' on POSIX, '\\' on Windows.
+constexpr char kSeparator = static_cast<char>(std::filesystem::path::preferred_separator);
+
 // Walks `root` (canonical) and collects folders, files and per-path errors.
 class SourceWalker {
  public:
   SourceWalker(fs::FileSystem& fs, Path root)
-      : fs_(fs), root_(std::move(root)), root_str_(root_.native()) {}
+      : fs_(fs), root_(std::move(root)), root_str_(pathToUtf8(root_)) {}
 
   void run() {
     std::vector<std::string> pending{""};
@@ -435,7 +438,7 @@ class SourceWalker {
       return fail(rel, resolved.status().withContext("symbolic link"));
     }
     const Path& target = *resolved;
-    const std::string& t = target.native();
+    const std::string t = pathToUtf8(target);
     if (t == root_str_) {
       return fail(rel,
                   Status::InvalidArgument(fs_.display(link) +
@@ -444,7 +447,7 @@ class SourceWalker {
     }
     const bool inside = t.size() > root_str_.size() &&
                         t.compare(0, root_str_.size(), root_str_) == 0 &&
-                        (root_str_.back() == '/' || t[root_str_.size()] == '/');
+                        (root_str_.back() == kSeparator || t[root_str_.size()] == kSeparator);
     if (!inside) {
       return fail(rel,
                   Status::InvalidArgument(fs_.display(link) + ": symbolic link to " +

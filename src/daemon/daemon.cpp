@@ -226,7 +226,7 @@ int runDaemon(const config::Config& config, const DaemonOptions& options,
     std::_Exit(kExitStopOverdue);
   }
   runtime.stop();
-  PX_LOG_INFO(log, "pkgxferd stopped");
+  PX_LOG_INFO(log, "pkgxferd stopped cleanly (every component stopped within the grace period)");
   logs.flushAll();
   return kExitOk;
 }

@@ -8,10 +8,12 @@
 #include <iostream>
 
 #include "daemon.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/config/config.h"
 #include "pkgxfer/distmgr/distmgr.h"
 #include "pkgxfer/dp/dp_service.h"
 #include "pkgxfer/pkgxfermgr/pkgxfermgr.h"
+#include "pkgxfer/platform/process.h"
 #include "pkgxfer/platform/service.h"
 #include "pkgxfer/pulldp/pull_dp.h"
 #include "pkgxfer/statusreceiver/statusreceiver.h"
@@ -58,10 +60,7 @@ int fail(int code, const std::string& message) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // Before anything else: a SIGTERM while the config loads must stop the service cleanly, not kill
-  // it (the dynamic loader's time before main() is the only window left).
-  platform::deferStopSignals();
+int daemonMain(int argc, char** argv) {
   CLI::App app{"pkgxferd: the pkgxfer content distribution service", "pkgxferd"};
   app.set_version_flag("--version", std::string("pkgxferd ") + PKGXFER_VERSION);
   std::string config_file;
@@ -87,32 +86,49 @@ int main(int argc, char** argv) {
 
   if (app.got_subcommand("uninstall")) {
     Status s = platform::uninstallService(kServiceName);
-    return s.ok() ? 0 : fail(1, s.toString());
+    if (!s.ok()) return fail(1, s.toString());
+    std::printf("Removed the service %s\n", kServiceName);
+    return 0;
   }
   if (config_file.empty()) return fail(daemon::kExitBadConfig, "--config FILE is required");
 
   auto config = config::loadConfig(config_file);
-  if (!config.ok()) return fail(daemon::kExitBadConfig, config.error().message());
+  const bool service_run = !check_config && !app.got_subcommand("install");
+  // A service started by the SCM reports a bad config through the SCM (exit code 2), so that run
+  // reaches runService() first; the other commands answer on the console at once.
+  if (!config.ok() && !service_run) {
+    return fail(daemon::kExitBadConfig, config.error().message());
+  }
   if (check_config) {
     for (const auto& warning : config->warnings)
       std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::printf("%s: configuration OK (components: %zu, distribution points: %zu)\n",
-                config->file.string().c_str(), config->components.size(),
+                pathToUtf8(config->file).c_str(), config->components.size(),
                 config->distribution_points.size());
     return 0;
   }
   if (app.got_subcommand("install")) {
-    std::error_code ec;
-    auto exe = std::filesystem::canonical("/proc/self/exe", ec);
-    if (ec) exe = std::filesystem::absolute(argv[0]);
-    Status s = platform::installService(kServiceName, exe, {"--config", config->file.string()});
-    return s.ok() ? 0 : fail(1, s.toString());
+    auto exe = platform::currentExecutable();
+    if (!exe.ok()) return fail(1, exe.status().toString());
+    Status s = platform::installService(kServiceName, *exe, {"--config", pathToUtf8(config->file)});
+    if (!s.ok()) return fail(1, s.toString());
+    std::printf("Installed the service %s: %s --config %s (automatic start)\n", kServiceName,
+                pathToUtf8(*exe).c_str(), pathToUtf8(config->file).c_str());
+    return 0;
   }
 
   daemon::DaemonOptions options;
   options.log_to_stderr = true;  // foreground is the default on Linux; --foreground is explicit
   (void)foreground;
   return platform::runService(kServiceName, [&](platform::ServiceControl& control) {
+    if (!config.ok()) return fail(daemon::kExitBadConfig, config.error().message());
     return daemon::runDaemon(*config, options, makeComponent, control);
   });
+}
+
+int main(int argc, char** argv) {
+  // Before anything else: a SIGTERM while the config loads must stop the service cleanly, not kill
+  // it (the dynamic loader's time before main() is the only window left).
+  platform::deferStopSignals();
+  return platform::runWithUtf8Arguments(argc, argv, &daemonMain);
 }

@@ -1,12 +1,13 @@
 #include "pkgxfer/distribution/retry_policy.h"
 
+#include <spdlog/details/os.h>
+
 #include <ctime>
 
 namespace pkgxfer::distribution {
 std::string restartTimeText(store::Timestamp t) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  ::localtime_r(&secs, &tm);
+  const std::tm tm = spdlog::details::os::localtime(secs);  // localtime_r or localtime_s
   char buf[32];
   std::strftime(buf, sizeof buf, "%m/%d/%Y %H:%M:%S", &tm);
   return buf;

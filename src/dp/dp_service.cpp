@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "pkgxfer/common/aligned_buffer.h"
 #include "pkgxfer/common/text.h"
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/manifest.h"
@@ -133,12 +134,6 @@ json problemsJson(const std::vector<content::ValidationProblem>& problems) {
     out.push_back({{"path", p.path}, {"sha256", p.sha256}, {"reason", p.reason}});
   }
   return out;
-}
-
-// A per-thread buffer for streaming bodies (handlers run on the pool's threads).
-char* blockBuffer() {
-  thread_local std::unique_ptr<char[]> buffer(new char[kBlockBytes]);
-  return buffer.get();
 }
 
 }  // namespace
@@ -282,7 +277,8 @@ class DpService::Impl : public std::enable_shared_from_this<DpService::Impl> {
   // Streams the request body into `upload` from its offset. The caller checked the length.
   Status receive(Request& req, content::Upload& upload, std::uint64_t length) {
     if (length > 2 * kBlockBytes) return receivePipelined(req, upload, length);
-    char* buf = blockBuffer();
+    const ScratchBuffer scratch(kBlockBytes);
+    char* buf = scratch.get();
     std::uint64_t left = length;
     while (left > 0) {
       PKGXFER_ASSIGN_OR_RETURN(std::size_t n, readBlock(req, buf, left));

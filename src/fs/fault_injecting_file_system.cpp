@@ -55,8 +55,8 @@ namespace {
 
 bool pathMatches(const std::string& piece, const Path& path, const Path* other) {
   if (piece.empty()) return true;
-  if (path.native().find(piece) != std::string::npos) return true;
-  return other != nullptr && other->native().find(piece) != std::string::npos;
+  if (path.string().find(piece) != std::string::npos) return true;
+  return other != nullptr && other->string().find(piece) != std::string::npos;
 }
 
 }  // namespace

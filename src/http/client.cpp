@@ -35,7 +35,6 @@ namespace detail {
 namespace {
 
 namespace http = beast::http;
-namespace ssl = net::ssl;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
@@ -142,10 +141,17 @@ bool isClientOwnedHeader(std::string_view name) {
 // thread that holds it. (The price: four file descriptors per connection, see client.h.)
 struct ClientConnection {
   // Throws what Asio and OpenSSL throw: boost::system::system_error (EMFILE...), std::bad_alloc.
-  ClientConnection(ssl::context* tls, std::size_t buffer_limit)
-      : ioc(1),
-        stream(tls ? ClientStream(ioc.get_executor(), *tls) : ClientStream(ioc.get_executor())) {
+  ClientConnection(TlsContext* tls, std::size_t buffer_limit)
+      : ioc(1), stream(makeStream(ioc, tls)) {
     buffer.max_size(buffer_limit);
+  }
+
+  static ClientStream makeStream(net::io_context& ioc, TlsContext* tls) {
+#if PKGXFER_WITH_TLS
+    if (tls) return ClientStream(ioc.get_executor(), *tls);
+#endif
+    (void)tls;
+    return ClientStream(ioc.get_executor());
   }
 
   net::io_context ioc;
@@ -162,12 +168,12 @@ struct ClientConnection {
 
 class ClientImpl {
  public:
-  ClientImpl(ClientOptions options, BaseUrl url, std::unique_ptr<ssl::context> tls)
+  ClientImpl(ClientOptions options, BaseUrl url, std::unique_ptr<TlsContext> tls)
       : options_(std::move(options)), url_(std::move(url)), tls_(std::move(tls)) {}
 
   const ClientOptions& options() const { return options_; }
   const BaseUrl& url() const { return url_; }
-  ssl::context* tls() { return tls_.get(); }
+  TlsContext* tls() { return tls_.get(); }
 
   // A pooled connection still usable, or null. Closes every pooled connection found unusable.
   std::unique_ptr<ClientConnection> takeIdle();
@@ -187,7 +193,7 @@ class ClientImpl {
 
   const ClientOptions options_;
   const BaseUrl url_;
-  std::unique_ptr<ssl::context> tls_;
+  std::unique_ptr<TlsContext> tls_;
   std::mutex mu_;
   std::vector<std::unique_ptr<ClientConnection>> idle_;  // guarded by mu_; most recent last
 };
@@ -376,10 +382,12 @@ class Call {
     } catch (const boost::system::system_error& e) {
       return Status::Unavailable(what_ + ": open a connection: " + errorText(e.code()));
     } catch (const std::system_error& e) {
-      const bool os = e.code().category() == std::system_category() ||
-                      e.code().category() == std::generic_category();
-      return Status::Unavailable(what_ + ": open a connection: " +
-                                 (os ? errnoText(e.code().value()) : std::string(e.what())));
+      const auto& category = e.code().category();
+      const std::string text = category == std::generic_category() ? errnoText(e.code().value())
+                               : category == std::system_category()
+                                   ? systemErrorText(e.code().value())
+                                   : std::string(e.what());
+      return Status::Unavailable(what_ + ": open a connection: " + text);
     } catch (const std::exception& e) {
       return Status::Unavailable(what_ + ": open a connection: " + e.what());
     }
@@ -493,13 +501,14 @@ class Call {
     if (ec) return fail("connect to " + where, ec, false).status();
     error_code ignored;
     conn_->stream.lowest().socket().set_option(tcp::no_delay(true), ignored);
+#if PKGXFER_WITH_TLS
     if (conn_->stream.isTls()) {
       SSL* ssl = conn_->stream.tls().native_handle();
       PKGXFER_RETURN_IF_ERROR(prepareClientTls(ssl, url.host));
       expire(options_.connect_timeout);
       auto [hec, hn] = runOp([&](auto handler) {
         conn_->stream.tls().async_handshake(
-            ssl::stream_base::client,
+            net::ssl::stream_base::client,
             [handler = std::move(handler)](const error_code& e) { handler(e, 0); });
       });
       (void)hn;
@@ -512,6 +521,7 @@ class Call {
                                    tlsErrorText(hec, ssl));
       }
     }
+#endif
     client_.opened.fetch_add(1, std::memory_order_relaxed);
     return Status::Ok();
   }
@@ -776,7 +786,7 @@ class Call {
         if (!deliver(block.data(), n, &st)) return st;
       }
       if (ec) {
-        if (!length && (ec == net::error::eof || ec == net::ssl::error::stream_truncated)) {
+        if (!length && (ec == net::error::eof || isTlsTruncation(ec))) {
           reusable_body_ = false;
           return Status::Ok();  // a body delimited by the end of the connection
         }
@@ -887,7 +897,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
     return Status::InvalidArgument("http client " + url.text +
                                    ": the bearer token holds a control character");
   }
-  std::unique_ptr<boost::asio::ssl::context> tls;
+  std::unique_ptr<detail::TlsContext> tls;
   if (url.tls) {
     PKGXFER_ASSIGN_OR_RETURN(tls, detail::makeClientTlsContext(options.ca_file));
   }

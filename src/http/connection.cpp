@@ -19,7 +19,6 @@
 namespace pkgxfer::http::detail {
 namespace {
 
-namespace ssl = boost::asio::ssl;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kFirstReadBytes = 16 * 1024;
@@ -385,7 +384,10 @@ class Exchange final : public Request, public Response {
 namespace {
 
 ServerStream makeStream(ServerCore& core, tcp::socket socket) {
+#if PKGXFER_WITH_TLS
   if (auto* tls = core.tls()) return ServerStream(std::move(socket), *tls);
+#endif
+  (void)core;
   return ServerStream(std::move(socket));
 }
 
@@ -410,14 +412,17 @@ Connection::~Connection() { core_->onConnectionGone(this, refused_); }
 void Connection::start() {
   boost::asio::post(strand(), [self = shared_from_this()] {
     if (self->stop_requested_) return self->closeSocket();
+#if PKGXFER_WITH_TLS
     if (self->stream_.isTls()) {
       self->phase_ = Phase::Handshake;
       // The first request's deadline (readHead) covers the handshake too.
       self->armDeadline(self->accepted_at_ + self->core_->options().request_timeout);
       self->stream_.tls().async_handshake(
-          ssl::stream_base::server, [self](error_code ec) { self->onHandshake(self->settle(ec)); });
+          boost::asio::ssl::stream_base::server,
+          [self](error_code ec) { self->onHandshake(self->settle(ec)); });
       return;
     }
+#endif
     self->onHandshake({});
   });
 }
@@ -438,10 +443,12 @@ void Connection::forceClose() {
 
 void Connection::onHandshake(const error_code& ec) {
   if (ec) {
+#if PKGXFER_WITH_TLS
     if (!closed_) {
       PX_LOG_INFO(core_->log(), "TLS handshake with {} failed: {}", peer_,
                   tlsErrorText(ec, stream_.tls().native_handle()));
     }
+#endif
     return closeSocket();
   }
   if (refused_) {

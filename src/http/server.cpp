@@ -7,10 +7,8 @@
 #include <algorithm>
 #include <utility>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include "connection.h"
+#include "pkgxfer/content/sha256.h"
 #include "server_core.h"
 #include "stream.h"
 #include "text.h"
@@ -85,11 +83,21 @@ Status Response::sendError(int status, std::string_view message) {
 namespace detail {
 namespace {
 
-std::array<unsigned char, 32> sha256(std::string_view data) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  ::EVP_Digest(data.data(), data.size(), out.data(), &len, ::EVP_sha256(), nullptr);
-  return out;
+// The token's SHA-256 in hex; empty in the (out of memory) case where hashing fails, which then
+// matches nothing (tokenMatches() requires equal lengths).
+std::string tokenDigest(std::string_view token) {
+  auto hex = content::sha256Hex(token);
+  return hex.ok() ? *hex : std::string();
+}
+
+// Compares every byte whatever the first difference: the time says nothing about where it is.
+bool constantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.empty()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
 }
 
 // True if `ex` runs its work on `io`'s own threads (its executor or a strand of it).
@@ -146,7 +154,7 @@ ServerCore::ServerCore(boost::asio::io_context& io, ServerOptions options)
     options_.logger = std::make_shared<spdlog::logger>("http");
     options_.logger->set_level(spdlog::level::off);
   }
-  token_digest_ = sha256(options_.bearer_token);
+  token_digest_ = tokenDigest(options_.bearer_token);
 }
 
 ServerCore::~ServerCore() = default;
@@ -175,8 +183,7 @@ bool ServerCore::tokenMatches(std::string_view token) const {
   if (options_.bearer_token.empty()) return false;
   // Digests of equal length: the comparison takes the same time whatever the token's length and
   // content, and the server's token is never compared byte by byte.
-  const auto digest = sha256(token);
-  return ::CRYPTO_memcmp(digest.data(), token_digest_.data(), digest.size()) == 0;
+  return constantTimeEqual(tokenDigest(token), token_digest_);
 }
 
 Status ServerCore::start() {

@@ -11,7 +11,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -20,12 +19,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "pkgxfer/http/server.h"
 #include "router.h"
+#include "tls.h"
 
 namespace pkgxfer::http::detail {
 
@@ -46,7 +47,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // For connections.
   const ServerOptions& options() const { return options_; }
   const Router& router() const { return router_; }
-  boost::asio::ssl::context* tls() { return tls_.get(); }
+  TlsContext* tls() { return tls_.get(); }
   const Logger& log() const { return options_.logger; }
   // Constant time in the token's content: compares SHA-256 digests with CRYPTO_memcmp.
   bool tokenMatches(std::string_view token) const;
@@ -71,8 +72,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   boost::asio::io_context& io_;
   ServerOptions options_;
   Router router_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
-  std::array<unsigned char, 32> token_digest_{};
+  std::unique_ptr<TlsContext> tls_;
+  std::string token_digest_;  // SHA-256 hex of the bearer token
 
   boost::asio::strand<boost::asio::io_context::executor_type> accept_strand_;
   boost::asio::ip::tcp::acceptor acceptor_;

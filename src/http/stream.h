@@ -5,18 +5,18 @@
 // thread-safe: used on one strand (server) or one thread (client), like the streams it wraps.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#if PKGXFER_WITH_TLS
 #include <boost/beast/ssl/ssl_stream.hpp>
+#endif
 
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 
-#include <openssl/ssl.h>
-
 #include "text.h"
+#include "tls.h"
 
 namespace pkgxfer::http::detail {
 
@@ -28,23 +28,41 @@ using error_code = boost::system::error_code;
 // `Lowest` is the TCP layer: a raw tcp::socket for the server (whose connections keep their own
 // lazily re-armed deadline timer, see connection.h) or a beast::tcp_stream for the client (whose
 // per-operation timeouts cost nothing there: one thread runs everything of a call).
+//
+// Without TLS in the build (tls.h), a stream is always plain: isTls() is false and the TLS
+// constructors are not there.
 template <class Lowest>
 class BasicStream {
  public:
   using executor_type = net::any_io_executor;
+#if PKGXFER_WITH_TLS
   using TlsStream = beast::ssl_stream<Lowest>;
+#else
+  struct TlsStream {  // never made
+    executor_type get_executor() { return {}; }
+    template <class B, class H>
+    void async_read_some(const B&, H&&) {}
+    template <class B, class H>
+    void async_write_some(const B&, H&&) {}
+  };
+#endif
 
   // A plain stream over an accepted socket.
   explicit BasicStream(tcp::socket socket) : plain_(std::in_place, std::move(socket)) {}
-  // A TLS stream over an accepted socket (the handshake is the caller's).
-  BasicStream(tcp::socket socket, net::ssl::context& ctx)
-      : tls_(std::in_place, std::move(socket), ctx) {}
   // Unconnected streams for a client.
   explicit BasicStream(const executor_type& ex) : plain_(std::in_place, ex) {}
-  BasicStream(const executor_type& ex, net::ssl::context& ctx) : tls_(std::in_place, ex, ctx) {}
+#if PKGXFER_WITH_TLS
+  // A TLS stream over an accepted socket (the handshake is the caller's).
+  BasicStream(tcp::socket socket, TlsContext& ctx) : tls_(std::in_place, std::move(socket), ctx) {}
+  BasicStream(const executor_type& ex, TlsContext& ctx) : tls_(std::in_place, ex, ctx) {}
+#endif
 
   executor_type get_executor() { return tls_ ? tls_->get_executor() : plain_->get_executor(); }
+#if PKGXFER_WITH_TLS
   Lowest& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+#else
+  Lowest& lowest() { return *plain_; }
+#endif
   tcp::socket& socket() {
     if constexpr (std::is_same_v<Lowest, tcp::socket>) {
       return lowest();
@@ -86,7 +104,12 @@ using ClientStream = BasicStream<beast::tcp_stream>;
 std::string errorText(const error_code& ec);
 // errorText() of a TLS handshake error, plus the certificate verify reason when verification is
 // what failed: "certificate verify failed (certificate has expired)".
+#if PKGXFER_WITH_TLS
 std::string tlsErrorText(const error_code& ec, SSL* ssl);
+#endif
+
+// True for a TLS peer that closed without close_notify (never, in a build without TLS).
+bool isTlsTruncation(const error_code& ec);
 
 // True for the errors a peer that went away produces (EOF, reset, broken pipe, aborted, TLS
 // truncation): worth a debug line, not a warning.

@@ -18,23 +18,33 @@
 #include <mutex>
 #include <string>
 
+#include "pkgxfer/common/os_error.h"
 #include "pkgxfer/platform/service.h"
 #include "signal_registration.h"
+#include "win32_text.h"
 
 namespace pkgxfer::platform {
 namespace {
 
-std::string lastErrorText(DWORD code) {
-  char* buffer = nullptr;
-  DWORD n = FormatMessageA(
-      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
-  std::string text = n ? std::string(buffer, n) : "error " + std::to_string(code);
-  if (buffer) LocalFree(buffer);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == '.')) {
-    text.pop_back();
+std::string lastErrorText(DWORD code) { return systemErrorText(static_cast<int>(code)); }
+
+// A command-line argument quoted as CommandLineToArgvW reads it back: inside quotes, backslashes
+// are literal except before a quote, where each pair is one backslash.
+std::wstring quoted(const std::wstring& arg) {
+  std::wstring out = L"\"";
+  std::size_t backslashes = 0;
+  for (wchar_t c : arg) {
+    if (c == L'\\') {
+      ++backslashes;
+      continue;
+    }
+    out.append(c == L'"' ? backslashes * 2 + 1 : backslashes, L'\\');
+    backslashes = 0;
+    out += c;
   }
-  return text + " (" + std::to_string(code) + ")";
+  out.append(backslashes * 2, L'\\');
+  out += L'"';
+  return out;
 }
 
 // The SCM side: state reporting and a control handler that posts the stop.
@@ -108,19 +118,20 @@ class ScmControl final : public ServiceControl {
 };
 
 // The dispatcher calls ServiceMain with no user pointer, so these are process-wide by necessity.
-std::string g_service_name;
+std::wstring g_service_name;
 const ServiceBody* g_body = nullptr;
 ScmControl* g_control = nullptr;
 std::atomic<int> g_exit_code{0};
 
 DWORD WINAPI controlHandler(DWORD code, DWORD, LPVOID, LPVOID) {
+  // INTERROGATE (and every other control) is answered from the last status reported.
   if (g_control) g_control->control(code);
   return NO_ERROR;
 }
 
-void WINAPI serviceMain(DWORD, LPSTR*) {
+void WINAPI serviceMain(DWORD, LPWSTR*) {
   SERVICE_STATUS_HANDLE handle =
-      RegisterServiceCtrlHandlerExA(g_service_name.c_str(), controlHandler, nullptr);
+      RegisterServiceCtrlHandlerExW(g_service_name.c_str(), controlHandler, nullptr);
   if (!handle) return;
   ScmControl control(handle);
   g_control = &control;
@@ -135,10 +146,10 @@ void WINAPI serviceMain(DWORD, LPSTR*) {
 void deferStopSignals() {}
 
 int runService(const std::string& service_name, const ServiceBody& body) {
-  g_service_name = service_name;
+  g_service_name = toUtf16(service_name);
   g_body = &body;
-  SERVICE_TABLE_ENTRYA table[] = {{g_service_name.data(), serviceMain}, {nullptr, nullptr}};
-  if (StartServiceCtrlDispatcherA(table)) return g_exit_code;
+  SERVICE_TABLE_ENTRYW table[] = {{g_service_name.data(), serviceMain}, {nullptr, nullptr}};
+  if (StartServiceCtrlDispatcherW(table)) return g_exit_code;
   if (GetLastError() != ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) return 1;
   ConsoleControl control;  // started from a console, not by the SCM
   return body(control);
@@ -146,14 +157,15 @@ int runService(const std::string& service_name, const ServiceBody& body) {
 
 Status installService(const std::string& service_name, const std::filesystem::path& exe,
                       const std::vector<std::string>& args) {
-  std::string command = "\"" + exe.string() + "\"";
-  for (const auto& a : args) command += " \"" + a + "\"";
-  SC_HANDLE scm = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE);
+  std::wstring command = quoted(exe.native());
+  for (const auto& a : args) command += L" " + quoted(toUtf16(a));
+  SC_HANDLE scm = OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE);
   if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
-  SC_HANDLE service = CreateServiceA(
-      scm, service_name.c_str(), "pkgxfer content distribution service", SERVICE_ALL_ACCESS,
-      SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(), nullptr,
-      nullptr, nullptr, nullptr, nullptr);
+  const std::wstring name = toUtf16(service_name);
+  SC_HANDLE service =
+      CreateServiceW(scm, name.c_str(), L"pkgxfer content distribution service", SERVICE_ALL_ACCESS,
+                     SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
+                     command.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr);
   if (!service) {
     DWORD err = GetLastError();
     CloseServiceHandle(scm);
@@ -164,20 +176,24 @@ Status installService(const std::string& service_name, const std::filesystem::pa
   // Restart after 5 s on the first two failures, as SMS_Executive's recovery settings do.
   SC_ACTION actions[3] = {
       {SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 5000}, {SC_ACTION_NONE, 0}};
-  SERVICE_FAILURE_ACTIONSA failure{};
+  SERVICE_FAILURE_ACTIONSW failure{};
   failure.dwResetPeriod = 86400;
   failure.cActions = 3;
   failure.lpsaActions = actions;
-  ChangeServiceConfig2A(service, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
+  ChangeServiceConfig2W(service, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
+  std::wstring text =
+      L"Distributes ConfigMgr-style content packages to distribution points (pkgxfer).";
+  SERVICE_DESCRIPTIONW description{text.data()};
+  ChangeServiceConfig2W(service, SERVICE_CONFIG_DESCRIPTION, &description);
   CloseServiceHandle(service);
   CloseServiceHandle(scm);
   return Status::Ok();
 }
 
 Status uninstallService(const std::string& service_name) {
-  SC_HANDLE scm = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT);
+  SC_HANDLE scm = OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
   if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
-  SC_HANDLE service = OpenServiceA(scm, service_name.c_str(), SERVICE_STOP | DELETE);
+  SC_HANDLE service = OpenServiceW(scm, toUtf16(service_name).c_str(), SERVICE_STOP | DELETE);
   if (!service) {
     DWORD err = GetLastError();
     CloseServiceHandle(scm);

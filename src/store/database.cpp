@@ -130,7 +130,9 @@ Result<std::unique_ptr<Database>> Database::open(const fs::path& file, Clock& cl
   // NOMUTEX: a connection is used by one thread at a time (the Database contract), so SQLite's
   // per-connection mutex would only cost.
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw, flags, nullptr);
+  // SQLite takes a UTF-8 name on every OS (on Windows it converts to UTF-16 itself).
+  const std::u8string name = file.u8string();
+  const int rc = sqlite3_open_v2(reinterpret_cast<const char*>(name.c_str()), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {
     Status status = statusFromSqlite(rc, raw).withContext(context);
     sqlite3_close_v2(raw);

@@ -1,35 +1,10 @@
 #include "pkgxfer/transport/time_zone.h"
 
-#include <date/tz.h>
+#include <chrono>
 
-#include <exception>
+#include "time_zone_source.h"
 
 namespace pkgxfer::transport {
-namespace {
-
-const date::time_zone* zoneOf(const void* p) { return static_cast<const date::time_zone*>(p); }
-
-}  // namespace
-
-Result<TimeZone> TimeZone::load(std::string_view name) {
-  // date/tz reports an unknown zone or an unreadable tzdb by throwing std::runtime_error.
-  try {
-    const date::time_zone* zone =
-        name.empty() ? date::current_zone() : date::locate_zone(std::string(name));
-    return TimeZone(zone, std::string(zone->name()));
-  } catch (const std::exception& e) {
-    return Status::NotFound("time zone '" + std::string(name.empty() ? "(machine)" : name) +
-                            "': " + e.what());
-  }
-}
-
-TimeZone TimeZone::utc() {
-  Result<TimeZone> zone = load("Etc/UTC");
-  if (zone.ok()) {
-    return *zone;
-  }
-  return TimeZone(nullptr, "UTC");  // no tzdb at all: zone_ == nullptr means offset 0
-}
 
 LocalTime TimeZone::localTime(Clock::SystemTime t) const {
   using std::chrono::duration_cast;
@@ -37,22 +12,15 @@ LocalTime TimeZone::localTime(Clock::SystemTime t) const {
   using std::chrono::hours;
   using std::chrono::seconds;
 
-  std::chrono::seconds offset{0};
-  Clock::SystemTime next_change = Clock::SystemTime::max();
-  if (zone_ != nullptr) {
-    date::sys_info info = zoneOf(zone_)->get_info(t);
-    offset = info.offset;
-    // The last period ends in year 32767, beyond what a nanosecond SystemTime can hold.
-    if (info.end.time_since_epoch() < floor<seconds>(Clock::SystemTime::max().time_since_epoch())) {
-      next_change = Clock::SystemTime(
-          duration_cast<Clock::SystemTime::duration>(info.end.time_since_epoch()));
-    }
-  }
+  detail::ZoneOffset zone;
+  if (zone_ != nullptr) zone = detail::zoneOffsetAt(zone_, t);
+  const std::chrono::seconds offset = zone.offset;
   // Local wall time as a count since the local epoch.
   const auto local = t.time_since_epoch() + offset;
-  const auto local_days = floor<date::days>(local);
-  const date::year_month_day ymd{date::sys_days(local_days)};
-  const date::weekday wd{date::sys_days(local_days)};
+  const auto local_days = floor<std::chrono::days>(local);
+  const std::chrono::sys_days day{local_days};
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::weekday wd{day};
   const auto in_day = local - local_days;
   const auto h = floor<hours>(in_day);
   const auto m = floor<std::chrono::minutes>(in_day - h);
@@ -69,7 +37,7 @@ LocalTime TimeZone::localTime(Clock::SystemTime t) const {
   out.utc_offset = offset;
   const Clock::SystemTime next_hour(
       duration_cast<Clock::SystemTime::duration>(local_days + h + hours(1) - offset));
-  out.hour_end = next_hour < next_change ? next_hour : next_change;
+  out.hour_end = next_hour < zone.next_change ? next_hour : zone.next_change;
   return out;
 }
 

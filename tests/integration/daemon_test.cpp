@@ -135,9 +135,9 @@ TEST_P(DaemonRunTest, StopsGracefullyOnSignalAndLogsItsLife) {
   EXPECT_TRUE(has("pkgxferd 0.")) << readFile(log_file);
   EXPECT_TRUE(has(std::string("Stop requested (") + (signo == SIGINT ? "SIGINT" : "SIGTERM") + ")"))
       << readFile(log_file);
-  EXPECT_TRUE(has("pkgxferd stopped")) << readFile(log_file);
+  EXPECT_TRUE(has("pkgxferd stopped cleanly")) << readFile(log_file);
   // The foreground copy on stderr carries the same story.
-  EXPECT_NE(daemon.err().find("pkgxferd stopped"), std::string::npos);
+  EXPECT_NE(daemon.err().find("pkgxferd stopped cleanly"), std::string::npos);
 }
 
 TEST(DaemonSiteTest, OpensTheSiteDatabaseAndRecordsTheConfiguredDps) {

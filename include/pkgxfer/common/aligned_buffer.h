@@ -24,3 +24,27 @@ inline AlignedBuffer makeAlignedBuffer(std::size_t size) {
 }
 
 }  // namespace pkgxfer
+
+namespace pkgxfer {
+
+// A page-aligned buffer of at least `size` bytes leased from a process-wide cache for as long as
+// this object lives: copies and read-backs of small bodies come by the thousand and allocate
+// nothing. Not a thread_local: mingw-w64 runs thread_local destructors after it has already freed
+// the thread's TLS block (emutls), so a per-thread buffer's destructor freed a garbage pointer and
+// crashed pkgxferd.exe when a pool thread ended. Thread-safe; the cache keeps at most 64 buffers.
+class ScratchBuffer {
+ public:
+  explicit ScratchBuffer(std::size_t size);
+  ~ScratchBuffer();
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+
+  char* get() const { return buffer_.get(); }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  AlignedBuffer buffer_;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace pkgxfer

@@ -20,4 +20,10 @@ std::string errnoText(int err);
 // already made printable by the caller.
 Status errnoStatus(std::string_view op, std::string_view what, int err);
 
+// The OS's own error codes as words: errno values on POSIX (errnoText), Win32 and Winsock codes
+// (GetLastError, WSAGetLastError; what Asio's system_category holds there) on Windows:
+// "No connection could be made because the target machine actively refused it (error 10061)".
+// One implementation per OS, chosen by file (os_error_posix.cpp, os_error_windows.cpp).
+std::string systemErrorText(int code);
+
 }  // namespace pkgxfer
