@@ -176,6 +176,7 @@ class Core : public std::enable_shared_from_this<Core> {
     std::vector<std::pair<std::int64_t, std::uint64_t>> acked;  // job, sequence
     std::vector<std::pair<Report, Status>> failed;              // one per URL at most
     std::vector<std::pair<Report, Status>> refused;             // the site refused that message
+    Steady done_at{};  // when the last POST ended: backoffs count from here
   };
 
   // The site answered, and refused this message for good (400 malformed or not its job's
@@ -635,11 +636,9 @@ class Core : public std::enable_shared_from_this<Core> {
       if (down.count(r.url)) continue;
       Status s = post(r);
       if (s.ok()) {
-        d.acked.push_back({r.status.job_id, r.status.sequence});
-        ++status_sent_;
+        d.acked.push_back({r.status.job_id, r.status.sequence});  // counted by onDelivered()
       } else {
         if (s.code() == Status::Code::Cancelled) break;
-        ++status_failed_;
         if (refusedForGood(s)) {
           d.refused.push_back({r, s});
           continue;
@@ -648,6 +647,7 @@ class Core : public std::enable_shared_from_this<Core> {
         d.failed.push_back({r, s});
       }
     }
+    d.done_at = ctx_.clock.steadyNow();
     return d;
   }
 
@@ -695,6 +695,8 @@ class Core : public std::enable_shared_from_this<Core> {
         if (row->sequence <= sequence) unreported_.erase({row->id, job});
       }
     }
+    // Counted once handled and logged: whoever reads the stats then finds the log lines too.
+    status_sent_ += d.acked.size();
     for (const auto& [report, status] : d.refused) {
       if (!repo_) break;
       (void)repo_->acknowledge(report.status.job_id, report.status.sequence);
@@ -708,13 +710,12 @@ class Core : public std::enable_shared_from_this<Core> {
                    report.url, report.status.job_id, str(report.status.state),
                    report.status.sequence, status.toString());
     }
-    const Steady now = ctx_.clock.steadyNow();
     for (const auto& [report, status] : d.failed) {
       Link& link = links_[report.url];
       ++link.failures;
       const milliseconds delay =
           backoffDelay(link.failures, options_.status_retry_initial, options_.status_retry_max);
-      link.next_attempt = now + delay;
+      link.next_attempt = d.done_at + delay;
       // One line per attempt: the backoff bounds how many.
       PX_LOG_WARN(ctx_.logger,
                   "Cannot send the status of job {} ({}, sequence {}) to {} (attempt "
@@ -722,6 +723,8 @@ class Core : public std::enable_shared_from_this<Core> {
                   report.status.job_id, str(report.status.state), report.status.sequence,
                   report.url, link.failures, status.toString(), seconds(delay));
     }
+    // Counted once handled and logged (as status_sent_ above).
+    status_failed_ += d.failed.size() + d.refused.size();
     maybeFinishStop();
   }
 
