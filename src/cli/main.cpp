@@ -7,6 +7,7 @@
 
 #include "cli_context.h"
 #include "package_commands.h"
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/config/config.h"
 #include "pkgxfer/platform/process.h"
 #include "request_commands.h"
@@ -96,7 +97,7 @@ int cliMain(int argc, char** argv) {
     return cli::kExitUsage;
   }
   if (config_file.empty()) return cli::fail(cli::kExitUsage, "--config FILE is required");
-  auto config = config::loadConfig(config_file);
+  auto config = config::loadConfig(pathFromUtf8(config_file));
   if (!config.ok()) return cli::fail(cli::kExitUsage, config.error().message());
   if (!config->site) {
     return cli::fail(cli::kExitUsage, config->file.string() +

@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "pkgxfer/common/text.h"
 #include "pkgxfer/common/units.h"
 #include "pkgxfer/content/content_library.h"
 #include "pkgxfer/content/manifest.h"
@@ -83,23 +84,23 @@ bool isWithin(const fs::path& inner, const fs::path& outer) {
 // (packaging the content library into itself would grow without end).
 Result<fs::path> checkSource(const CliContext& ctx, const std::string& source) {
   std::error_code ec;
-  fs::path path = fs::absolute(source, ec).lexically_normal();
+  fs::path path = fs::absolute(pathFromUtf8(source), ec).lexically_normal();
   if (ec) return Status::IoError("source " + source + ": " + ec.message());
   if (!fs::exists(path, ec))
-    return Status::NotFound("source folder " + path.string() + " does not exist");
+    return Status::NotFound("source folder " + pathToUtf8(path) + " does not exist");
   if (!fs::is_directory(path, ec)) {
-    return Status::NotFound("source " + path.string() + " is not a folder");
+    return Status::NotFound("source " + pathToUtf8(path) + " is not a folder");
   }
   fs::path canonical_source = fs::canonical(path, ec);
-  if (ec) return Status::IoError("source " + path.string() + ": " + ec.message());
+  if (ec) return Status::IoError("source " + pathToUtf8(path) + ": " + ec.message());
   fs::path data_dir = fs::weakly_canonical(ctx.config().site->data_dir, ec);
   if (!ec && isWithin(canonical_source, data_dir)) {
-    return Status::InvalidArgument("source " + path.string() + " is inside the site data folder " +
-                                   data_dir.string());
+    return Status::InvalidArgument("source " + pathToUtf8(path) +
+                                   " is inside the site data folder " + pathToUtf8(data_dir));
   }
   if (!ec && isWithin(data_dir, canonical_source)) {
-    return Status::InvalidArgument("source " + path.string() + " contains the site data folder " +
-                                   data_dir.string());
+    return Status::InvalidArgument("source " + pathToUtf8(path) +
+                                   " contains the site data folder " + pathToUtf8(data_dir));
   }
   return path;
 }

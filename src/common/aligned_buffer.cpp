@@ -1,5 +1,6 @@
 #include "pkgxfer/common/aligned_buffer.h"
 
+#include <algorithm>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -31,14 +32,19 @@ ScratchBuffer::ScratchBuffer(std::size_t size) {
   {
     Cache& c = cache();
     std::lock_guard lock(c.mu);
-    // The most recently returned buffer that is large enough: still warm in the cache.
-    for (auto it = c.free.rbegin(); it != c.free.rend(); ++it) {
-      if (it->capacity >= size) {
-        buffer_ = std::move(it->buffer);
-        capacity_ = it->capacity;
-        c.free.erase(std::next(it).base());
-        return;
+    // The smallest buffer that is large enough, so small leases leave the large buffers to the
+    // leases that need them.
+    auto best = c.free.end();
+    for (auto it = c.free.begin(); it != c.free.end(); ++it) {
+      if (it->capacity >= size && (best == c.free.end() || it->capacity < best->capacity)) {
+        best = it;
       }
+    }
+    if (best != c.free.end()) {
+      buffer_ = std::move(best->buffer);
+      capacity_ = best->capacity;
+      c.free.erase(best);
+      return;
     }
   }
   buffer_ = makeAlignedBuffer(size);
@@ -49,7 +55,15 @@ ScratchBuffer::~ScratchBuffer() {
   if (!buffer_) return;
   Cache& c = cache();
   std::lock_guard lock(c.mu);
-  if (c.free.size() < kMaxCached) c.free.push_back({std::move(buffer_), capacity_});
+  if (c.free.size() < kMaxCached) {
+    c.free.push_back({std::move(buffer_), capacity_});
+    return;
+  }
+  // Full: keep the larger buffers, which are the dear ones to make again.
+  auto smallest =
+      std::min_element(c.free.begin(), c.free.end(),
+                       [](const Cached& a, const Cached& b) { return a.capacity < b.capacity; });
+  if (smallest->capacity < capacity_) *smallest = {std::move(buffer_), capacity_};
 }
 
 }  // namespace pkgxfer

@@ -20,7 +20,8 @@ HANDLE handleOf(LogFileHandle file) { return reinterpret_cast<HANDLE>(file); }
 }  // namespace
 
 LogFileHandle openLogFile(const std::filesystem::path& path, std::string* error) {
-  HANDLE h = CreateFileW(path.c_str(), FILE_APPEND_DATA | SYNCHRONIZE,
+  // FILE_READ_ATTRIBUTES: GetFileSizeEx needs it, for the size rotation starts from.
+  HANDLE h = CreateFileW(path.c_str(), FILE_APPEND_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
                          OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (h == INVALID_HANDLE_VALUE) {

@@ -674,7 +674,7 @@ Result<ContentLibrary::TempFile> ContentLibrary::createTemp(const Path& dir,
                                                             std::string_view owner, bool lock) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     std::string name = internal::makeTempName(final_name, owner, randomToken());
-    const Path path = dir / name;
+    const Path path = dir / pathFromUtf8(name);
     auto file = fs_.open(path, fs::OpenMode::CreateNew);
     if (!file.ok()) {
       if (file.status().code() == Status::Code::AlreadyExists) continue;
@@ -712,7 +712,7 @@ Result<std::size_t> ContentLibrary::sweepUploads(const Path& dir, std::string_vi
   }
   std::size_t removed = 0;
   for (const std::string& name : names) {
-    Status s = fs_.remove(dir / name);
+    Status s = fs_.remove(dir / pathFromUtf8(name));
     if (s.ok()) {
       ++removed;
     } else if (s.code() != Status::Code::NotFound) {
@@ -962,7 +962,7 @@ Result<AddResult> ContentLibrary::addContentFromSource(const Manifest& manifest,
       result.bytes_present += f.size;
       continue;
     }
-    auto upload = stageFromFile(source / f.path, f.sha256, f.size);
+    auto upload = stageFromFile(source / pathFromUtf8(f.path), f.sha256, f.size);
     if (!upload.ok()) return upload.error().withContext("add " + id);
     staged.push_back(std::move(*upload));
     staged_bytes += f.size;
@@ -1327,7 +1327,7 @@ Result<std::size_t> ContentLibrary::cleanTemporaryFiles(bool file_lib) {
       }
     });
     for (const std::string& name : temps) {
-      Result<bool> stale = removeIfStale(dir / name);
+      Result<bool> stale = removeIfStale(dir / pathFromUtf8(name));
       if (!stale.ok()) {
         if (first_error.ok()) {
           first_error = stale.status().withContext("delete stale temporary file");

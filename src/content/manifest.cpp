@@ -388,7 +388,10 @@ class SourceWalker {
   std::vector<PathError> errors;
 
  private:
-  Path full(const std::string& rel) const { return rel.empty() ? root_ : root_ / rel; }
+  // `rel` is UTF-8 ("bin/setup.exe"); on Windows the path holds it as UTF-16.
+  Path full(const std::string& rel) const {
+    return rel.empty() ? root_ : root_ / pathFromUtf8(rel);
+  }
 
   void fail(const std::string& rel, Status status) { errors.push_back({rel, std::move(status)}); }
 
@@ -531,7 +534,7 @@ Result<Manifest> buildManifest(const Path& source, const Manifest* previous,
       ++local.files_reused;
     } else {
       to_hash.push_back(i);
-      hash_paths.push_back(root / f.rel);
+      hash_paths.push_back(root / pathFromUtf8(f.rel));
     }
   }
 

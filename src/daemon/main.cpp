@@ -92,7 +92,7 @@ int daemonMain(int argc, char** argv) {
   }
   if (config_file.empty()) return fail(daemon::kExitBadConfig, "--config FILE is required");
 
-  auto config = config::loadConfig(config_file);
+  auto config = config::loadConfig(pathFromUtf8(config_file));
   const bool service_run = !check_config && !app.got_subcommand("install");
   // A service started by the SCM reports a bad config through the SCM (exit code 2), so that run
   // reaches runService() first; the other commands answer on the console at once.

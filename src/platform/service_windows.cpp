@@ -92,6 +92,8 @@ class ScmControl final : public ServiceControl {
   void reportStopped(int exit_code) {
     status_.dwCurrentState = SERVICE_STOPPED;
     status_.dwControlsAccepted = 0;
+    status_.dwCheckPoint = 0;
+    status_.dwWaitHint = 0;
     status_.dwWin32ExitCode = exit_code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
     status_.dwServiceSpecificExitCode = static_cast<DWORD>(exit_code);
     SetServiceStatus(handle_, &status_);
@@ -120,25 +122,36 @@ class ScmControl final : public ServiceControl {
 // The dispatcher calls ServiceMain with no user pointer, so these are process-wide by necessity.
 std::wstring g_service_name;
 const ServiceBody* g_body = nullptr;
-ScmControl* g_control = nullptr;
+// Read by the handler on the dispatcher thread, written by the service thread.
+std::atomic<ScmControl*> g_control{nullptr};
 std::atomic<int> g_exit_code{0};
 
+// Runs on the dispatcher (main) thread.
 DWORD WINAPI controlHandler(DWORD code, DWORD, LPVOID, LPVOID) {
-  // INTERROGATE (and every other control) is answered from the last status reported.
-  if (g_control) g_control->control(code);
-  return NO_ERROR;
+  switch (code) {
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_SHUTDOWN:
+      if (ScmControl* c = g_control.load()) c->control(code);
+      return NO_ERROR;
+    case SERVICE_CONTROL_INTERROGATE:
+      return NO_ERROR;  // the SCM answers from the last status reported
+    default:
+      return ERROR_CALL_NOT_IMPLEMENTED;
+  }
 }
 
 void WINAPI serviceMain(DWORD, LPWSTR*) {
   SERVICE_STATUS_HANDLE handle =
       RegisterServiceCtrlHandlerExW(g_service_name.c_str(), controlHandler, nullptr);
   if (!handle) return;
-  ScmControl control(handle);
-  g_control = &control;
-  int code = (*g_body)(control);
+  // Never destroyed: the handler may still be inside control() on the dispatcher thread when the
+  // body returns, and the process ends soon after anyway.
+  auto* control = new ScmControl(handle);
+  g_control = control;
+  const int code = (*g_body)(*control);
   g_exit_code = code;
   g_control = nullptr;
-  control.reportStopped(code);
+  control->reportStopped(code);
 }
 
 }  // namespace
@@ -193,7 +206,8 @@ Status installService(const std::string& service_name, const std::filesystem::pa
 Status uninstallService(const std::string& service_name) {
   SC_HANDLE scm = OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
   if (!scm) return Status::PermissionDenied("OpenSCManager: " + lastErrorText(GetLastError()));
-  SC_HANDLE service = OpenServiceW(scm, toUtf16(service_name).c_str(), SERVICE_STOP | DELETE);
+  SC_HANDLE service = OpenServiceW(scm, toUtf16(service_name).c_str(),
+                                   SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE);
   if (!service) {
     DWORD err = GetLastError();
     CloseServiceHandle(scm);
@@ -201,8 +215,15 @@ Status uninstallService(const std::string& service_name) {
                ? Status::NotFound("service " + service_name + " is not installed")
                : Status::IoError("OpenService " + service_name + ": " + lastErrorText(err));
   }
+  // Stop it first and wait (up to its 25 s grace and a little) so the registration is gone when
+  // this returns: a service deleted while running stays "marked for delete" and blocks a reinstall.
   SERVICE_STATUS status{};
-  ControlService(service, SERVICE_CONTROL_STOP, &status);  // best effort; delete marks it anyway
+  if (ControlService(service, SERVICE_CONTROL_STOP, &status)) {
+    for (int i = 0; i < 300 && status.dwCurrentState != SERVICE_STOPPED; ++i) {
+      Sleep(100);
+      if (!QueryServiceStatus(service, &status)) break;
+    }
+  }
   BOOL deleted = DeleteService(service);
   DWORD err = GetLastError();
   CloseServiceHandle(service);

@@ -81,6 +81,8 @@ namespace detail {
 // the offset an hour on equal to now's means no change before then; otherwise the first second
 // of the new offset is found by bisection.
 ZoneOffset zoneOffsetAt(const void*, Clock::SystemTime t) {
+  // Whole seconds: offsets change on a second, and bisection then lands on it exactly.
+  t = std::chrono::floor<std::chrono::seconds>(t);
   ZoneOffset out;
   out.offset = offsetAt(t);
   const Clock::SystemTime horizon = t + std::chrono::hours(1);
