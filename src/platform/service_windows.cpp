@@ -12,11 +12,15 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "pkgxfer/common/os_error.h"
 #include "pkgxfer/platform/service.h"
@@ -77,19 +81,45 @@ class ScmControl final : public ServiceControl {
   }
 
   void reportRunning() override {
+    std::lock_guard lock(status_mutex_);
     status_.dwCurrentState = SERVICE_RUNNING;
     status_.dwControlsAccepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN;
     status_.dwWaitHint = 0;
     SetServiceStatus(handle_, &status_);
   }
-  void reportStopping(std::chrono::milliseconds wait_hint) override {
-    status_.dwCurrentState = SERVICE_STOP_PENDING;
-    status_.dwControlsAccepted = 0;
-    status_.dwWaitHint = static_cast<DWORD>(wait_hint.count());
-    ++status_.dwCheckPoint;
-    SetServiceStatus(handle_, &status_);
+  // STOP_PENDING, then a new checkpoint every 2 s while the components stop (the body blocks in
+  // stopAll meanwhile), each with a wait hint of what is left of `grace` plus 5 s: the SCM and
+  // `sc query` see a stop that progresses, and one that overran shows as such.
+  void reportStopping(std::chrono::milliseconds grace) override {
+    const auto deadline = std::chrono::steady_clock::now() + grace + std::chrono::seconds(5);
+    auto report = [this, deadline] {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      status_.dwCurrentState = SERVICE_STOP_PENDING;
+      status_.dwControlsAccepted = 0;
+      status_.dwWaitHint = static_cast<DWORD>(std::max<std::int64_t>(left.count(), 5000));
+      ++status_.dwCheckPoint;
+      SetServiceStatus(handle_, &status_);
+    };
+    std::unique_lock lock(status_mutex_);
+    if (status_.dwCurrentState == SERVICE_STOP_PENDING) return;
+    report();
+    lock.unlock();
+    checkpoints_ = std::thread([this, report] {
+      std::unique_lock lock(status_mutex_);
+      while (!status_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stopped_; })) {
+        report();
+      }
+    });
   }
   void reportStopped(int exit_code) {
+    {
+      std::lock_guard lock(status_mutex_);
+      stopped_ = true;
+    }
+    status_cv_.notify_all();
+    if (checkpoints_.joinable()) checkpoints_.join();
+    std::lock_guard lock(status_mutex_);
     status_.dwCurrentState = SERVICE_STOPPED;
     status_.dwControlsAccepted = 0;
     status_.dwCheckPoint = 0;
@@ -112,6 +142,11 @@ class ScmControl final : public ServiceControl {
   };
 
   SERVICE_STATUS_HANDLE handle_;
+  // status_ is reported from the body's thread and, while stopping, from checkpoints_.
+  std::mutex status_mutex_;
+  std::condition_variable status_cv_;
+  bool stopped_ = false;  // guarded by status_mutex_
+  std::thread checkpoints_;
   SERVICE_STATUS status_{};
   std::mutex mutex_;
   boost::asio::io_context* io_ = nullptr;
