@@ -121,12 +121,24 @@ EOF
 daemon='C:\pkgxfer\bin\pkgxferd.exe'
 cli=('C:\pkgxfer\bin\pkgxfer.exe' --config 'C:\pkgxfer\pkgxfer.json')
 
-step "a build without TLS refuses https:// in the config"
+step "a build without TLS refuses https:// and a dp.tls block in the config"
 sed 's|"file:///C:/pkgxfer/dp01"|"https://dp01.example:8531"|' "$c/pkgxfer/pkgxfer.json" \
   > "$c/pkgxfer/https.json"
 rc=0
 out=$(w "$daemon" --check-config --config 'C:\pkgxfer\https.json') || rc=$?
 ((rc == 2)) && grep -q 'TLS was not built' <<< "$out" || fail "https:// config: exit $rc: $out"
+cat > "$c/pkgxfer/tls.json" <<'EOF'
+{
+  "logging": { "dir": "C:\\pkgxfer\\logs" },
+  "components": ["dp"],
+  "dp": { "name": "dp01", "content_library": "C:\\pkgxfer\\dplib", "listen": "127.0.0.1:8531",
+          "token_file": "C:\\pkgxfer\\dp.token",
+          "tls": { "cert_file": "C:\\pkgxfer\\dp.pem", "key_file": "C:\\pkgxfer\\dp.key" } }
+}
+EOF
+rc=0
+out=$(w "$daemon" --check-config --config 'C:\pkgxfer\tls.json') || rc=$?
+((rc == 2)) && grep -q '/dp/tls: TLS was not built' <<< "$out" || fail "dp.tls block: exit $rc: $out"
 
 step "install the service"
 out=$(w "$daemon" install --config 'C:\pkgxfer\pkgxfer.json') || fail "install: $out"
