@@ -31,21 +31,7 @@ packages=(
   gcc tcl dpkg-dev       # SQLite's `make sqlite3.c` (its generators, tclsh) and dpkg-source
   wine wine64
 )
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]} > 0)); then
-  echo "build-windows: installing ${missing[*]}"
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "build-windows: installing these packages needs root: ${missing[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$root/scripts/install-deps.sh" "${packages[@]}"
 
 # Header-only libraries: links to exactly their folders.
 mkdir -p "$deps/include"

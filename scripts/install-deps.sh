@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that pkgxfer's build, tests and demo need, only those missing,
 # so a second run takes well under a second. Needs root (apt-get) only when something is missing.
+#   scripts/install-deps.sh            the packages listed below
+#   scripts/install-deps.sh PKG...     those packages instead (scripts/build-windows.sh uses this)
 set -euo pipefail
 
 packages=(
@@ -19,6 +21,9 @@ packages=(
   libhowardhinnant-date-dev  # date/tz: reads those zones (g++ 12 lacks std::chrono::tzdb)
   clang-14 libclang-rt-14-dev  # libFuzzer and its sanitizers: the fuzz targets (tests/fuzz)
 )
+if (($# > 0)); then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
