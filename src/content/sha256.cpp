@@ -3,9 +3,25 @@
 
 #include "pkgxfer/content/sha256.h"
 
+#include <utility>
+
 #include "sha256_digest.h"
 
 namespace pkgxfer::content {
+
+// Moves need only the destructor of the implementation: a moved-from hasher holds no state (and
+// reports a failure if used), which every implementation's destructor accepts.
+Sha256::Sha256(Sha256&& other) noexcept
+    : state_(std::exchange(other.state_, nullptr)), failed_(std::exchange(other.failed_, true)) {}
+
+Sha256& Sha256::operator=(Sha256&& other) noexcept {
+  if (this != &other) {
+    Sha256 replaced(std::move(*this));  // frees this hasher's state at the end of the scope
+    state_ = std::exchange(other.state_, nullptr);
+    failed_ = std::exchange(other.failed_, true);
+  }
+  return *this;
+}
 
 bool isSha256Hex(std::string_view text) {
   if (text.size() != kSha256HexSize) return false;

@@ -113,22 +113,6 @@ Sha256::Sha256() : state_(State::make()) {
 
 Sha256::~Sha256() { State::destroy(state_); }
 
-Sha256::Sha256(Sha256&& other) noexcept : state_(other.state_), failed_(other.failed_) {
-  other.state_ = nullptr;
-  other.failed_ = true;
-}
-
-Sha256& Sha256::operator=(Sha256&& other) noexcept {
-  if (this != &other) {
-    State::destroy(state_);
-    state_ = other.state_;
-    failed_ = other.failed_;
-    other.state_ = nullptr;
-    other.failed_ = true;
-  }
-  return *this;
-}
-
 // A reusable hash object that was just finished is already fresh; anything else is made again.
 void Sha256::restart() {
   if (state_ == nullptr) {

@@ -29,22 +29,6 @@ Sha256::Sha256() : state_(reinterpret_cast<State*>(EVP_MD_CTX_new())) { restart(
 
 Sha256::~Sha256() { EVP_MD_CTX_free(ctxOf(state_)); }
 
-Sha256::Sha256(Sha256&& other) noexcept : state_(other.state_), failed_(other.failed_) {
-  other.state_ = nullptr;
-  other.failed_ = true;
-}
-
-Sha256& Sha256::operator=(Sha256&& other) noexcept {
-  if (this != &other) {
-    EVP_MD_CTX_free(ctxOf(state_));
-    state_ = other.state_;
-    failed_ = other.failed_;
-    other.state_ = nullptr;
-    other.failed_ = true;
-  }
-  return *this;
-}
-
 void Sha256::restart() {
   failed_ = state_ == nullptr || EVP_DigestInit_ex(ctxOf(state_), sha256Md(), nullptr) != 1;
 }
