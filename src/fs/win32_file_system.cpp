@@ -37,6 +37,7 @@
 #include <string>
 #include <utility>
 
+#include "pkgxfer/common/os_error.h"
 #include "pkgxfer/common/text.h"
 #include "pkgxfer/fs/file_system.h"
 
@@ -63,86 +64,8 @@ std::string toUtf8(std::wstring_view wide) {
   return out;
 }
 
-// The symbolic name of the Win32 errors a file system meets, for an administrator to search for.
-const char* win32ErrorName(DWORD err) {
-  switch (err) {
-#define PKGXFER_WIN32_ERROR(name) \
-  case name:                      \
-    return #name;
-    PKGXFER_WIN32_ERROR(ERROR_FILE_NOT_FOUND)
-    PKGXFER_WIN32_ERROR(ERROR_PATH_NOT_FOUND)
-    PKGXFER_WIN32_ERROR(ERROR_ACCESS_DENIED)
-    PKGXFER_WIN32_ERROR(ERROR_INVALID_HANDLE)
-    PKGXFER_WIN32_ERROR(ERROR_NOT_ENOUGH_MEMORY)
-    PKGXFER_WIN32_ERROR(ERROR_INVALID_DRIVE)
-    PKGXFER_WIN32_ERROR(ERROR_WRITE_PROTECT)
-    PKGXFER_WIN32_ERROR(ERROR_NOT_READY)
-    PKGXFER_WIN32_ERROR(ERROR_CRC)
-    PKGXFER_WIN32_ERROR(ERROR_WRITE_FAULT)
-    PKGXFER_WIN32_ERROR(ERROR_READ_FAULT)
-    PKGXFER_WIN32_ERROR(ERROR_SHARING_VIOLATION)
-    PKGXFER_WIN32_ERROR(ERROR_LOCK_VIOLATION)
-    PKGXFER_WIN32_ERROR(ERROR_HANDLE_DISK_FULL)
-    PKGXFER_WIN32_ERROR(ERROR_NOT_SUPPORTED)
-    PKGXFER_WIN32_ERROR(ERROR_REM_NOT_LIST)
-    PKGXFER_WIN32_ERROR(ERROR_BAD_NETPATH)
-    PKGXFER_WIN32_ERROR(ERROR_NETWORK_BUSY)
-    PKGXFER_WIN32_ERROR(ERROR_DEV_NOT_EXIST)
-    PKGXFER_WIN32_ERROR(ERROR_UNEXP_NET_ERR)
-    PKGXFER_WIN32_ERROR(ERROR_NETNAME_DELETED)
-    PKGXFER_WIN32_ERROR(ERROR_NETWORK_ACCESS_DENIED)
-    PKGXFER_WIN32_ERROR(ERROR_BAD_NET_NAME)
-    PKGXFER_WIN32_ERROR(ERROR_FILE_EXISTS)
-    PKGXFER_WIN32_ERROR(ERROR_INVALID_PARAMETER)
-    PKGXFER_WIN32_ERROR(ERROR_DISK_FULL)
-    PKGXFER_WIN32_ERROR(ERROR_SEM_TIMEOUT)
-    PKGXFER_WIN32_ERROR(ERROR_INVALID_NAME)
-    PKGXFER_WIN32_ERROR(ERROR_DIR_NOT_EMPTY)
-    PKGXFER_WIN32_ERROR(ERROR_BAD_PATHNAME)
-    PKGXFER_WIN32_ERROR(ERROR_ALREADY_EXISTS)
-    PKGXFER_WIN32_ERROR(ERROR_FILENAME_EXCED_RANGE)
-    PKGXFER_WIN32_ERROR(ERROR_DIRECTORY)
-    PKGXFER_WIN32_ERROR(ERROR_DELETE_PENDING)
-    PKGXFER_WIN32_ERROR(ERROR_CANT_ACCESS_FILE)
-    PKGXFER_WIN32_ERROR(ERROR_CANT_RESOLVE_FILENAME)
-    PKGXFER_WIN32_ERROR(ERROR_NOT_A_REPARSE_POINT)
-    PKGXFER_WIN32_ERROR(ERROR_PRIVILEGE_NOT_HELD)
-    PKGXFER_WIN32_ERROR(ERROR_CONNECTION_REFUSED)
-    PKGXFER_WIN32_ERROR(ERROR_CONNECTION_ABORTED)
-    PKGXFER_WIN32_ERROR(ERROR_NETWORK_UNREACHABLE)
-    PKGXFER_WIN32_ERROR(ERROR_HOST_UNREACHABLE)
-    PKGXFER_WIN32_ERROR(ERROR_NOT_CONNECTED)
-    PKGXFER_WIN32_ERROR(ERROR_IO_DEVICE)
-#undef PKGXFER_WIN32_ERROR
-    default:
-      return nullptr;
-  }
-}
-
-// "There is not enough space on the disk (ERROR_DISK_FULL)": FormatMessage's text, in the
-// system's language, without its final period, and the name (or the number) to search for.
-std::string win32ErrorText(DWORD err) {
-  wchar_t* buffer = nullptr;
-  const DWORD n = ::FormatMessageW(
-      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-      nullptr, err, 0, reinterpret_cast<wchar_t*>(&buffer), 0, nullptr);
-  std::string text;
-  if (n > 0 && buffer != nullptr) text = toUtf8(std::wstring_view(buffer, n));
-  if (buffer != nullptr) ::LocalFree(buffer);
-  while (!text.empty() &&
-         (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '.')) {
-    text.pop_back();
-  }
-  if (text.empty()) text = "Windows error " + std::to_string(err);
-  if (const char* name = win32ErrorName(err)) {
-    text += " (";
-    text += name;
-    text += ')';
-  } else {
-    text += " (error " + std::to_string(err) + ')';
-  }
-  return text;
-}
+// "There is not enough space on the disk (ERROR_DISK_FULL)": systemErrorText() (common/os_error.h).
+std::string win32ErrorText(DWORD err) { return systemErrorText(static_cast<int>(err)); }
 
 // "<op> <path>: <win32ErrorText>" with the kind chosen from the error, as errnoStatus() does for
 // errno. A sharing or lock violation is IoError, not PermissionDenied: it is another program
